@@ -1,0 +1,449 @@
+"""Joint tokens: a body as a depth-first sequence of parts the transformer reads.
+
+One token for the root body, then one per hinge or slide joint, in depth-first pre-order over the
+bodies (children in file order) and, inside a body, in the order its joints are declared. A body
+without a joint of its own is merged into its *link*, the nearest ancestor that has one: its
+mass, inertia and geoms count towards that link. Joints that share a body form a chain: the
+second joint's parent token is the first (MuJoCo applies a body's joints in order).
+
+Each token has
+- static features (`STATIC_FEATURES`): what the part is, in the parent link's frame at rest, so
+  they do not change when the robot is moved or turned in the world;
+- a part id from the `Vocabulary` (geom type × joint type × actuator type);
+- proprioception (`PROPRIO_FEATURES`), computed from a MuJoCo state by `proprioception`.
+
+`pad_tokens` pads a body's tokens to a fixed length with a token mask and an action mask, which
+is what environments and the policy consume.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import mujoco
+import numpy as np
+
+from metamorph.errors import MorphologyError
+from metamorph.morphology import Morphology, geom_type_name, joint_type_name, link_of
+from metamorph.vocabulary import DEFAULT_VOCABULARY, EXTRA_WIDTH, PAD_ID, PartContext, Vocabulary
+
+
+@dataclasses.dataclass(frozen=True)
+class Feature:
+    name: str
+    width: int
+    doc: str
+
+
+class FeatureLayout:
+    """Named column ranges of a feature matrix."""
+
+    def __init__(self, features: list[Feature]):
+        self.features = tuple(features)
+        self._slices: dict[str, slice] = {}
+        start = 0
+        for feature in features:
+            self._slices[feature.name] = slice(start, start + feature.width)
+            start += feature.width
+        self.width = start
+
+    def __getitem__(self, name: str) -> slice:
+        return self._slices[name]
+
+    def rows(self) -> list[dict]:
+        return [
+            {"name": f.name, "start": self[f.name].start, "stop": self[f.name].stop, "doc": f.doc}
+            for f in self.features
+        ]
+
+
+STATIC_FEATURES = FeatureLayout(
+    [
+        Feature("link_pos", 3, "link origin in the parent link's frame at rest (root: 0)"),
+        Feature("link_quat", 4, "link orientation in the parent link's frame, w ≥ 0 (root: identity)"),
+        Feature("com_pos", 3, "centre of mass of the link (body + fixed children), link frame"),
+        Feature("mass", 1, "link mass (kg)"),
+        Feature("inertia", 3, "diagonal of the link's inertia about its centre of mass, link frame"),
+        Feature("geom_pos", 3, "largest geom's position, link frame"),
+        Feature("geom_quat", 4, "largest geom's orientation, link frame, w ≥ 0"),
+        Feature("geom_size", 3, "largest geom's MuJoCo size (mesh: half extents)"),
+        Feature("extent", 3, "half extents of the box around all the link's geoms, link frame"),
+        Feature("joint_pos", 3, "joint anchor, link frame (root: 0)"),
+        Feature("joint_axis", 3, "joint axis, link frame (root: 0)"),
+        Feature("joint_range", 2, "joint limits in rad or m; continuous hinge [-π, π]; root 0"),
+        Feature("joint_limited", 1, "1 when the joint has a range"),
+        Feature("gear", 1, "motor torque limit (N·m or N), 0 when unactuated"),
+        Feature("damping", 1, "joint damping"),
+        Feature("armature", 1, "joint armature"),
+        Feature("stiffness", 1, "joint stiffness"),
+        Feature("depth", 1, "depth in the token tree (root 0)"),
+        Feature("parent_offset", 1, "own index minus parent's index (root 0)"),
+        Feature("num_children", 1, "number of child tokens"),
+        Feature("kind_extra", EXTRA_WIDTH, "numbers from the part kind's feature function (else 0)"),
+    ]
+)
+
+PROPRIO_FEATURES = FeatureLayout(
+    [
+        Feature("joint_pos", 1, "joint position scaled to [0, 1] over its range (root: 0)"),
+        Feature("joint_vel", 1, "joint velocity (root: 0)"),
+        Feature("body_pos", 3, "link origin in the torso frame (root: 0, 0, height above z=0)"),
+        Feature("body_quat", 4, "link orientation in the torso frame (root: in the world), w ≥ 0"),
+        Feature("body_linvel", 3, "link linear velocity (world), in the torso frame"),
+        Feature("body_angvel", 3, "link angular velocity (world), in the torso frame"),
+    ]
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class JointTokens:
+    """A body's tokens. Arrays have one row per token, the root token first."""
+
+    static_features: np.ndarray
+    """[T, STATIC_FEATURES.width] float32."""
+    part_ids: np.ndarray
+    """[T] int32 vocabulary ids."""
+    parent: np.ndarray
+    """[T] int32 index of the parent token, -1 for the root."""
+    depth: np.ndarray
+    """[T] int32 depth in the token tree."""
+    act_mask: np.ndarray
+    """[T] bool: the token's joint has a motor (the policy outputs a torque for it)."""
+    names: tuple[str, ...]
+    """Token names: the root body's name, then joint names."""
+    kinds: tuple[str, ...]
+    """Part kind names, as in the vocabulary."""
+    body_ids: np.ndarray
+    """[T] MuJoCo id of the token's link body."""
+    joint_ids: np.ndarray
+    """[T] MuJoCo joint id, -1 for the root."""
+    qpos_adr: np.ndarray
+    """[T] qpos address of the joint, -1 for the root."""
+    dof_adr: np.ndarray
+    """[T] qvel address of the joint, -1 for the root."""
+    actuator_ids: np.ndarray
+    """[T] MuJoCo actuator id, -1 where unactuated."""
+    pos_lo: np.ndarray
+    """[T] lower end of the range joint positions are scaled over."""
+    pos_hi: np.ndarray
+    """[T] upper end of that range."""
+    wrap: np.ndarray
+    """[T] bool: continuous hinge, position wrapped to [-π, π) before scaling."""
+    root_body: int
+
+    @property
+    def num_tokens(self) -> int:
+        return len(self.part_ids)
+
+    def rows(self) -> list[dict]:
+        """One dict per token (what `metamorph inspect` prints)."""
+        return [
+            {
+                "index": i,
+                "name": self.names[i],
+                "depth": int(self.depth[i]),
+                "parent": int(self.parent[i]),
+                "kind": self.kinds[i],
+                "part_id": int(self.part_ids[i]),
+                "actuated": bool(self.act_mask[i]),
+            }
+            for i in range(self.num_tokens)
+        ]
+
+
+def tokenize(
+    morphology: Morphology, vocabulary: Vocabulary | None = None, max_tokens: int | None = None
+) -> JointTokens:
+    """Turn a body into joint tokens (see the module docstring for the order and features)."""
+    vocab = DEFAULT_VOCABULARY if vocabulary is None else vocabulary
+    model, tree, root = morphology.model, morphology.tree, morphology.root_body
+    link = link_of(tree, root)
+    bodies = list(morphology.bodies_preorder())
+    if max_tokens is not None and 1 + len(morphology.joint_ids()) > max_tokens:
+        raise MorphologyError(
+            morphology.label,
+            f"{1 + len(morphology.joint_ids())} tokens (1 root + {len(morphology.joint_ids())} joints) "
+            f"exceed the maximum of {max_tokens}",
+        )
+
+    data = mujoco.MjData(model)
+    mujoco.mj_kinematics(model, data)  # rest pose: relative link transforms are fixed by the tree
+    link_geom = {lk: _largest_geom(model, data, [b for b, l2 in link.items() if l2 == lk]) for lk in set(link.values())}
+
+    rows: list[dict] = []
+    last_token_of_link: dict[int, int] = {}
+    for b in bodies:
+        if link[b] != b:
+            continue
+        if b == root:
+            rows.append({"body": b, "joint": -1, "parent": -1})
+            last_token_of_link[b] = 0
+        parent_link = link[next(iter(tree.predecessors(b)))] if b != root else None
+        previous = last_token_of_link[parent_link] if parent_link is not None else 0
+        for j in tree.nodes[b]["joints"]:
+            rows.append({"body": b, "joint": j, "parent": previous})
+            previous = len(rows) - 1
+        last_token_of_link[b] = previous
+
+    num_tokens = len(rows)
+    parent = np.array([r["parent"] for r in rows], np.int32)
+    depth = np.zeros(num_tokens, np.int32)
+    num_children = np.zeros(num_tokens, np.int32)
+    for i in range(1, num_tokens):
+        depth[i] = depth[parent[i]] + 1
+        num_children[parent[i]] += 1
+
+    link_static = {lk: _link_features(model, data, lk, link, link_geom[lk], tree, root) for lk in set(link.values())}
+    features = np.zeros((num_tokens, STATIC_FEATURES.width), np.float32)
+    part_ids = np.zeros(num_tokens, np.int32)
+    kinds, names = [], []
+    act = np.full(num_tokens, -1, np.int32)
+    qpos_adr = np.full(num_tokens, -1, np.int32)
+    dof_adr = np.full(num_tokens, -1, np.int32)
+    pos_lo = np.zeros(num_tokens)
+    pos_hi = np.ones(num_tokens)
+    wrap = np.zeros(num_tokens, bool)
+    for i, r in enumerate(rows):
+        b, j = r["body"], r["joint"]
+        row = features[i]
+        for name, value in link_static[b].items():
+            row[STATIC_FEATURES[name]] = value
+        geom = link_geom[b]
+        geom_name = geom_type_name(model, geom) if geom >= 0 else "none"
+        if j < 0:
+            key = (geom_name, morphology.base, "none")
+            names.append(model.body(b).name or "root")
+        else:
+            joint_kind, limited = joint_type_name(model, j), bool(model.jnt_limited[j])
+            if joint_kind == "hinge" and not limited:
+                joint_kind, wrap[i] = "continuous", True
+            act[i] = morphology.joint_actuator.get(j, -1)
+            key = (geom_name, joint_kind, "motor" if act[i] >= 0 else "none")
+            names.append(model.joint(j).name or f"joint{j}")
+            qpos_adr[i], dof_adr[i] = model.jnt_qposadr[j], model.jnt_dofadr[j]
+            if limited:
+                pos_lo[i], pos_hi[i] = model.jnt_range[j]
+            elif wrap[i]:
+                pos_lo[i], pos_hi[i] = -math.pi, math.pi
+            else:  # an unlimited slide: scaled as if its range were [-1 m, 1 m]
+                pos_lo[i], pos_hi[i] = -1.0, 1.0
+            row[STATIC_FEATURES["joint_pos"]] = model.jnt_pos[j]
+            row[STATIC_FEATURES["joint_axis"]] = model.jnt_axis[j]
+            row[STATIC_FEATURES["joint_range"]] = (pos_lo[i], pos_hi[i]) if (limited or wrap[i]) else (0.0, 0.0)
+            row[STATIC_FEATURES["joint_limited"]] = float(limited)
+            row[STATIC_FEATURES["gear"]] = model.actuator_gear[act[i], 0] if act[i] >= 0 else 0.0
+            dof = model.jnt_dofadr[j]
+            row[STATIC_FEATURES["damping"]] = model.dof_damping[dof]
+            row[STATIC_FEATURES["armature"]] = model.dof_armature[dof]
+            row[STATIC_FEATURES["stiffness"]] = model.jnt_stiffness[j]
+        row[STATIC_FEATURES["depth"]] = depth[i]
+        row[STATIC_FEATURES["parent_offset"]] = i - parent[i] if i > 0 else 0
+        row[STATIC_FEATURES["num_children"]] = num_children[i]
+
+        part_id = vocab.id_of(key)
+        if part_id is None:
+            raise MorphologyError(
+                morphology.label,
+                f"token '{names[-1]}' is part kind {'/'.join(key)}, which the vocabulary does not know; register it: "
+                f"register_part_kind(PartKind(geom='{key[0]}', joint='{key[1]}', actuator='{key[2]}')) "
+                "in a file passed with --parts",
+            )
+        kind = vocab.kind(part_id)
+        part_ids[i] = part_id
+        kinds.append(kind.name)
+        row[STATIC_FEATURES["kind_extra"]] = kind.extra_features(PartContext(model, b, j, geom))
+
+    return JointTokens(
+        static_features=features,
+        part_ids=part_ids,
+        parent=parent,
+        depth=depth,
+        act_mask=act >= 0,
+        names=tuple(names),
+        kinds=tuple(kinds),
+        body_ids=np.array([r["body"] for r in rows], np.int32),
+        joint_ids=np.array([r["joint"] for r in rows], np.int32),
+        qpos_adr=qpos_adr,
+        dof_adr=dof_adr,
+        actuator_ids=act,
+        pos_lo=pos_lo,
+        pos_hi=pos_hi,
+        wrap=wrap,
+        root_body=root,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Static features
+
+
+def _canonical(quat: np.ndarray) -> np.ndarray:
+    """q and -q are one rotation: keep w ≥ 0 so equal rotations give equal features."""
+    quat = np.asarray(quat, float)
+    return -quat if quat[..., 0] < 0 else quat
+
+
+def _relative(data: mujoco.MjData, frame_pos, frame_mat, pos, mat):
+    """Pose (pos, mat) expressed in the frame (frame_pos, frame_mat)."""
+    rot = frame_mat.reshape(3, 3)
+    return rot.T @ (pos - frame_pos), rot.T @ mat.reshape(3, 3)
+
+
+def _mat_to_quat(mat: np.ndarray) -> np.ndarray:
+    quat = np.zeros(4)
+    mujoco.mju_mat2Quat(quat, np.ascontiguousarray(mat).reshape(9))
+    return _canonical(quat)
+
+
+def _largest_geom(model: mujoco.MjModel, data: mujoco.MjData, bodies: list[int]) -> int:
+    """The link's geom with the largest bounding box, -1 when it has none (first wins ties)."""
+    best, best_volume = -1, -1.0
+    for b in sorted(bodies):
+        for g in range(model.body_geomadr[b], model.body_geomadr[b] + model.body_geomnum[b]):
+            volume = float(np.prod(model.geom_aabb[g, 3:]))
+            if volume > best_volume:
+                best, best_volume = g, volume
+    return best
+
+
+def _link_features(model, data, lk: int, link: dict[int, int], geom: int, tree, root: int) -> dict[str, np.ndarray]:
+    """Features shared by all tokens of a link: pose in its parent link, mass, inertia, geometry."""
+    frame_pos, frame_mat = data.xpos[lk], data.xmat[lk]
+    out: dict[str, np.ndarray] = {}
+    if lk == root:
+        out["link_pos"], out["link_quat"] = np.zeros(3), np.array([1.0, 0, 0, 0])
+    else:
+        parent_link = link[next(iter(tree.predecessors(lk)))]
+        pos, mat = _relative(data, data.xpos[parent_link], data.xmat[parent_link], frame_pos, frame_mat)
+        out["link_pos"], out["link_quat"] = pos, _mat_to_quat(mat)
+
+    members = [b for b, owner in link.items() if owner == lk]
+    masses = np.array([model.body_mass[b] for b in members])
+    total = float(masses.sum())
+    coms = np.array([_relative(data, frame_pos, frame_mat, data.xipos[b], data.ximat[b])[0] for b in members])
+    com = (masses[:, None] * coms).sum(0) / total if total > 0 else np.zeros(3)
+    inertia = np.zeros((3, 3))
+    for b, m_b, c_b in zip(members, masses, coms, strict=True):
+        rot = _relative(data, frame_pos, frame_mat, data.xipos[b], data.ximat[b])[1]
+        offset = c_b - com
+        inertia += rot @ np.diag(model.body_inertia[b]) @ rot.T + m_b * (offset @ offset * np.eye(3) - np.outer(offset, offset))
+    out["com_pos"], out["mass"], out["inertia"] = com, np.array([total]), np.diag(inertia)
+
+    if geom >= 0:
+        pos, mat = _relative(data, frame_pos, frame_mat, data.geom_xpos[geom], data.geom_xmat[geom])
+        out["geom_pos"], out["geom_quat"] = pos, _mat_to_quat(mat)
+        is_mesh = model.geom_type[geom] == mujoco.mjtGeom.mjGEOM_MESH
+        out["geom_size"] = model.geom_aabb[geom, 3:] if is_mesh else model.geom_size[geom]
+    else:
+        out["geom_quat"] = np.array([1.0, 0, 0, 0])
+    lows, highs = [], []
+    for b in members:
+        for g in range(model.body_geomadr[b], model.body_geomadr[b] + model.body_geomnum[b]):
+            pos, mat = _relative(data, frame_pos, frame_mat, data.geom_xpos[g], data.geom_xmat[g])
+            center = pos + mat @ model.geom_aabb[g, :3]
+            half = np.abs(mat) @ model.geom_aabb[g, 3:]
+            lows.append(center - half)
+            highs.append(center + half)
+    if lows:
+        out["extent"] = (np.max(highs, 0) - np.min(lows, 0)) / 2
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Proprioception
+
+
+def _quat_conj(q: np.ndarray) -> np.ndarray:
+    return q * np.array([1.0, -1.0, -1.0, -1.0])
+
+
+def _quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    aw, ax, ay, az = np.moveaxis(a, -1, 0)
+    bw, bx, by, bz = np.moveaxis(b, -1, 0)
+    return np.stack(
+        [
+            aw * bw - ax * bx - ay * by - az * bz,
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+        ],
+        axis=-1,
+    )
+
+
+def body_velocities(model: mujoco.MjModel, data: mujoco.MjData, bodies: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """World-frame (linear, angular) velocity of body origins, from ``data.cvel``.
+
+    ``cvel`` is a spatial velocity about the subtree centre of mass of the body's root; moving it
+    to the body origin adds ω × (x − c).
+    """
+    angular = data.cvel[bodies, :3]
+    offset = data.xpos[bodies] - data.subtree_com[model.body_rootid[bodies]]
+    linear = data.cvel[bodies, 3:] + np.cross(angular, offset)
+    return linear, angular
+
+
+def proprioception(tokens: JointTokens, model: mujoco.MjModel, data: mujoco.MjData) -> np.ndarray:
+    """Per-token proprioception [T, PROPRIO_FEATURES.width] from a state whose kinematics and
+    velocities are computed (after `mujoco.mj_forward` or `mujoco.mj_step`)."""
+    out = np.zeros((tokens.num_tokens, PROPRIO_FEATURES.width), np.float32)
+    root = tokens.root_body
+    torso_rot = data.xmat[root].reshape(3, 3)
+    bodies = tokens.body_ids
+    joint = tokens.joint_ids >= 0
+
+    qpos = data.qpos[tokens.qpos_adr[joint]]
+    qpos = np.where(tokens.wrap[joint], (qpos + np.pi) % (2 * np.pi) - np.pi, qpos)
+    lo, hi = tokens.pos_lo[joint], tokens.pos_hi[joint]
+    out[joint, PROPRIO_FEATURES["joint_pos"].start] = (qpos - lo) / (hi - lo)
+    out[joint, PROPRIO_FEATURES["joint_vel"].start] = data.qvel[tokens.dof_adr[joint]]
+
+    pos = (data.xpos[bodies] - data.xpos[root]) @ torso_rot
+    quat = _quat_mul(_quat_conj(data.xquat[root])[None], data.xquat[bodies])
+    linear, angular = body_velocities(model, data, bodies)
+    out[:, PROPRIO_FEATURES["body_pos"]] = pos
+    out[:, PROPRIO_FEATURES["body_linvel"]] = linear @ torso_rot
+    out[:, PROPRIO_FEATURES["body_angvel"]] = angular @ torso_rot
+    is_root = ~joint
+    out[is_root, PROPRIO_FEATURES["body_pos"]] = (0.0, 0.0, data.xpos[root, 2])
+    quat[is_root] = data.xquat[root]
+    quat *= np.where(quat[:, :1] < 0, -1.0, 1.0)
+    out[:, PROPRIO_FEATURES["body_quat"]] = quat
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Padding
+
+
+@dataclasses.dataclass(frozen=True)
+class PaddedTokens:
+    """A body's tokens padded to a fixed length; padding rows are zero."""
+
+    static_features: np.ndarray  # [T_max, F]
+    part_ids: np.ndarray  # [T_max], PAD_ID on padding
+    parent: np.ndarray  # [T_max], -1 on the root and on padding
+    depth: np.ndarray  # [T_max]
+    token_mask: np.ndarray  # [T_max] bool, True for real tokens
+    act_mask: np.ndarray  # [T_max] bool, True for actuated tokens
+
+
+def pad_tokens(tokens: JointTokens, max_tokens: int) -> PaddedTokens:
+    """Pad to ``max_tokens`` rows (raises if the body has more tokens)."""
+    n = tokens.num_tokens
+    if n > max_tokens:
+        raise ValueError(f"{n} tokens do not fit in {max_tokens}")
+
+    def pad(array: np.ndarray, value=0) -> np.ndarray:
+        widths = [(0, max_tokens - n)] + [(0, 0)] * (array.ndim - 1)
+        return np.pad(array, widths, constant_values=value)
+
+    return PaddedTokens(
+        static_features=pad(tokens.static_features),
+        part_ids=pad(tokens.part_ids, PAD_ID),
+        parent=pad(tokens.parent, -1),
+        depth=pad(tokens.depth),
+        token_mask=pad(np.ones(n, bool), False),
+        act_mask=pad(tokens.act_mask, False),
+    )
