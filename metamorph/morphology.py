@@ -358,7 +358,9 @@ def _robot_root(model: mujoco.MjModel, spec: mujoco.MjSpec, where, notes: list[s
         raise MorphologyError(where, "no joint anywhere: nothing can move")
     if len(robots) > 1:
         names = ", ".join(f"'{model.body(b).name}'" for b in robots)
-        raise MorphologyError(where, f"{len(robots)} separate robots at the top level ({names}): a file must hold one robot")
+        raise MorphologyError(
+            where, f"{len(robots)} separate robots at the top level ({names}): a file must hold one robot"
+        )
     root = robots[0]
     root_spec = spec.bodies[root]
     scenery = [spec.bodies[b] for b in top if b != root]  # handles first: deleting shifts ids
@@ -440,19 +442,25 @@ def _normalise_actuators(spec, model: mujoco.MjModel, where, notes: list[str]) -
         dyn = mujoco.mjtDyn(int(model.actuator_dyntype[a]))
         gear = float(model.actuator_gear[a, 0])
         cap = _torque_limit(model, a, j)
-        if dyn == mujoco.mjtDyn.mjDYN_NONE and gain == mujoco.mjtGain.mjGAIN_FIXED and bias == mujoco.mjtBias.mjBIAS_NONE:
+        if (
+            dyn == mujoco.mjtDyn.mjDYN_NONE
+            and gain == mujoco.mjtGain.mjGAIN_FIXED
+            and bias == mujoco.mjtBias.mjBIAS_NONE
+        ):
             scale = float(np.max(np.abs(model.actuator_ctrlrange[a]))) if model.actuator_ctrllimited[a] else 1.0
             strength = abs(gear * model.actuator_gainprm[a, 0]) * scale
             limit = strength if cap is None else min(strength, cap)
             if model.actuator_ctrllimited[a] and model.actuator_ctrlrange[a, 0] >= 0:
-                notes.append(f"motor '{name}' was one-sided (ctrlrange {list(model.actuator_ctrlrange[a])}); now [-1, 1]")
+                notes.append(
+                    f"motor '{name}' was one-sided (ctrlrange {list(model.actuator_ctrlrange[a])}); now [-1, 1]"
+                )
         elif gain == mujoco.mjtGain.mjGAIN_FIXED and bias == mujoco.mjtBias.mjBIAS_AFFINE:
             kind = "position" if model.actuator_biasprm[a, 1] != 0 else "velocity"
             if cap is None:
                 raise MorphologyError(
                     where,
                     f"{kind} actuator '{name}' on joint '{jname}' has no forcerange, so its torque limit is unknown; "
-                    "add forcerange=\"-F F\" to convert it to a torque motor",
+                    'add forcerange="-F F" to convert it to a torque motor',
                 )
             limit = cap
             notes.append(f"converted {kind} actuator '{name}' to a motor with gear {limit:g}")
@@ -532,5 +540,6 @@ def _check_masses(model: mujoco.MjModel, tree: nx.DiGraph, root_body: int, where
     for lk, m in mass.items():
         if m <= 0:
             raise MorphologyError(
-                where, f"body '{model.body(lk).name}' has zero mass (with its fixed children); give it an inertial or a geom with mass"
+                where,
+                f"body '{model.body(lk).name}' has zero mass (with its fixed children); give it an inertial or a geom with mass",
             )

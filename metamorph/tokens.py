@@ -327,7 +327,9 @@ def _link_features(model, data, lk: int, link: dict[int, int], geom: int, tree, 
     for b, m_b, c_b in zip(members, masses, coms, strict=True):
         rot = _relative(data, frame_pos, frame_mat, data.xipos[b], data.ximat[b])[1]
         offset = c_b - com
-        inertia += rot @ np.diag(model.body_inertia[b]) @ rot.T + m_b * (offset @ offset * np.eye(3) - np.outer(offset, offset))
+        inertia += rot @ np.diag(model.body_inertia[b]) @ rot.T + m_b * (
+            offset @ offset * np.eye(3) - np.outer(offset, offset)
+        )
     out["com_pos"], out["mass"], out["inertia"] = com, np.array([total]), np.diag(inertia)
 
     if geom >= 0:

@@ -96,7 +96,9 @@ class PartKind:
         if self.features is not None:
             values = np.asarray(self.features(context), np.float32).ravel()
             if values.size > EXTRA_WIDTH:
-                raise MetamorphError(f"part kind '{self.name}': feature function gave {values.size} numbers, at most {EXTRA_WIDTH}")
+                raise MetamorphError(
+                    f"part kind '{self.name}': feature function gave {values.size} numbers, at most {EXTRA_WIDTH}"
+                )
             out[: values.size] = values
         return out
 
@@ -152,7 +154,10 @@ class Vocabulary:
         return merged
 
     def to_json(self) -> list[dict]:
-        return [{"id": i + 1, "name": k.name, "geom": k.geom, "joint": k.joint, "actuator": k.actuator} for i, k in enumerate(self._kinds)]
+        return [
+            {"id": i + 1, "name": k.name, "geom": k.geom, "joint": k.joint, "actuator": k.actuator}
+            for i, k in enumerate(self._kinds)
+        ]
 
     @classmethod
     def from_json(cls, entries: list[dict], feature_source: Vocabulary | None = None) -> Vocabulary:
@@ -160,7 +165,9 @@ class Vocabulary:
         vocab = cls()
         for expected_id, entry in enumerate(sorted(entries, key=lambda e: e["id"]), start=1):
             if entry["id"] != expected_id:
-                raise MetamorphError(f"vocabulary: ids must run 1..N without gaps, found {entry['id']} at {expected_id}")
+                raise MetamorphError(
+                    f"vocabulary: ids must run 1..N without gaps, found {entry['id']} at {expected_id}"
+                )
             kind = PartKind(entry["geom"], entry["joint"], entry["actuator"], name=entry.get("name", ""))
             if feature_source is not None and (known := feature_source.id_of(kind.key)) is not None:
                 kind = dataclasses.replace(kind, features=feature_source.kind(known).features)
