@@ -467,7 +467,8 @@ def _normalise_actuators(spec, model: mujoco.MjModel, where, notes: list[str]) -
         else:
             raise MorphologyError(
                 where,
-                f"actuator '{name}' (gain {gain.name}, bias {bias.name}, dynamics {dyn.name}) cannot be read as a torque motor",
+                f"actuator '{name}' (gain {gain.name}, bias {bias.name}, dynamics {dyn.name}) "
+                "cannot be read as a torque motor",
             )
         if not np.isfinite(limit) or limit <= 0:
             raise MorphologyError(where, f"actuator '{name}' on joint '{jname}' has zero torque (gear {gear:g})")
@@ -541,5 +542,6 @@ def _check_masses(model: mujoco.MjModel, tree: nx.DiGraph, root_body: int, where
         if m <= 0:
             raise MorphologyError(
                 where,
-                f"body '{model.body(lk).name}' has zero mass (with its fixed children); give it an inertial or a geom with mass",
+                f"body '{model.body(lk).name}' has zero mass (with its fixed children); "
+                "give it an inertial or a geom with mass",
             )
