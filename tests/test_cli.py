@@ -1,0 +1,56 @@
+"""`metamorph inspect` as a user runs it."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import EXAMPLES, REPO
+from test_bad_inputs import run_cli
+
+
+def test_inspect_prints_tree_tokens_and_layout(unimal_files):
+    result = run_cli("inspect", str(unimal_files[0]))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for expected in (
+        "kinematic tree",
+        "torso/0",
+        "limby/0",
+        "gear 300",
+        "joint tokens",
+        "capsule/hinge/motor",
+        "link_pos",
+    ):
+        assert expected in out
+
+
+def test_inspect_json_matches_the_library():
+    result = run_cli("inspect", str(EXAMPLES / "biped.urdf"), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [t["name"] for t in report["tokens"]] == ["pelvis", "left_hip", "left_knee", "right_hip", "right_knee"]
+    assert [t["parent"] for t in report["tokens"]] == [-1, 0, 1, 0, 3]
+    assert report["morphology"]["base"] == "free"
+    hip = report["morphology"]["tree"]["children"][0]["joints"][0]
+    assert hip == {
+        "name": "left_hip",
+        "type": "hinge",
+        "axis": [0, 1, 0],
+        "range": [-1, 1],
+        "actuator": {"name": "left_hip", "gear": 40},
+    }
+    assert report["layout"]["static"][-1]["stop"] == sum(r["stop"] - r["start"] for r in report["layout"]["static"])
+
+
+def test_inspect_with_registered_wheel_parts():
+    rover = str(EXAMPLES / "wheelbot.xml")
+    without = run_cli("inspect", rover)
+    assert without.returncode == 2 and "--parts" in without.stderr
+    result = run_cli("inspect", rover, "--json", "--parts", str(REPO / "morphologies" / "parts" / "wheel.py"))
+    assert result.returncode == 0, result.stderr
+    assert [t["kind"] for t in json.loads(result.stdout)["tokens"]][1:] == ["wheel"] * 4
+
+
+def test_inspect_fixed_base_urdf():
+    result = run_cli("inspect", str(EXAMPLES / "biped.urdf"), "--json", "--fixed-base")
+    assert json.loads(result.stdout)["tokens"][0]["kind"] == "box/fixed/none"
