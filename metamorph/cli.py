@@ -111,7 +111,111 @@ def _print_inspect(report: dict) -> None:
         console.print(layout)
 
 
-COMMANDS: dict[str, type] = {"inspect": Inspect}
+@dataclasses.dataclass(frozen=True)
+class Generate:
+    """Generate valid bodies from a design space (or variants of existing bodies) as a UNIMAL-layout set."""
+
+    count: int = 100
+    """Bodies to generate (with --variants-of: variants per source body)."""
+    seed: int = 0
+    """Same seed, same bytes."""
+    out: Path = Path("bodies")
+    """Folder to create; it must not exist yet (or be empty)."""
+    space: str = "unimal"
+    """Design space: unimal (MetaMorph's rules) or rich (other torsos, limb shapes, slides, asymmetry)."""
+    split: float | None = None
+    """Fraction of bodies for train/; the rest go to heldout/ (no tree in both)."""
+    workers: int = 0
+    """Worker processes (0: one per CPU core)."""
+    variants_of: Path | None = None
+    """Instead of new bodies, write perturbed copies of the bodies in this folder."""
+    kind: str = "dynamics"
+    """Variant kind: dynamics (density, damping, armature, gear) or kinematics (lengths, ranges, angles)."""
+    report: bool = False
+    """Also write OUT/report/: histograms and a summary next to UNIMAL-100 (or --compare-with)."""
+    compare_with: Path | None = None
+    """Body set to compare with in the report (default: UNIMAL-100's statistics shipped with metamorph)."""
+    max_tokens: int | None = None
+    """Reject bodies with more tokens than this."""
+
+    def run(self) -> int:
+        from metamorph.design import design_space
+        from metamorph.generate import Validity, generate_bodies, write_body_set
+        from metamorph.report import set_statistics, unimal100_reference, write_report
+
+        validity = Validity(max_tokens=self.max_tokens)
+        with _progress() as (bar, task):
+            if self.variants_of is not None:
+                from metamorph.variants import write_variants
+
+                header = write_variants(
+                    self.variants_of,
+                    self.out,
+                    self.kind,
+                    self.count,
+                    self.seed,
+                    validity=validity,
+                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+                )
+                folders = {"variants": self.out}
+                rejections = header["rejections"]
+            else:
+                space = design_space(self.space)
+
+                def progress(done: int, candidates: int, rejected: int) -> None:
+                    bar.update(task, completed=done, total=self.count, rejection=f"{rejected / candidates:.0%}")
+
+                result = generate_bodies(space, self.count, self.seed, self.workers or None, validity, progress)
+                folders = write_body_set(result, self.out, space, self.seed, self.split)
+                rejections = dict(result.rejections)
+                print(
+                    f"{self.count} bodies in {result.seconds:.1f} s ({self.count / result.seconds:.1f}/s), "
+                    f"{result.candidates} candidates, rejected: {rejections or 'none'}"
+                )
+        for name, folder in folders.items():
+            print(f"{name}: {folder}")
+        if self.report:
+            reference = set_statistics(self.compare_with) if self.compare_with else unimal100_reference()
+            reference_name = str(self.compare_with) if self.compare_with else "UNIMAL-100"
+            stats = set_statistics(self.out if self.split is None else folders["train"])
+            if self.split is not None:
+                held = set_statistics(folders["heldout"])
+                stats = {k: v + held[k] for k, v in stats.items()}
+            path = write_report(
+                stats, self.out / "report", reference, title=self.out.name, reference_name=reference_name
+            )
+            print(f"report: {path / 'summary.md'}")
+        return 0
+
+
+def _progress():
+    """A progress bar showing bodies/s and the candidate rejection rate."""
+    import contextlib
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
+    from rich.text import Text
+
+    class Rate(ProgressColumn):
+        def render(self, task) -> Text:
+            return Text("– bodies/s" if task.speed is None else f"{task.speed:.1f} bodies/s")
+
+    @contextlib.contextmanager
+    def bar():
+        columns = (
+            TextColumn("bodies"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            Rate(),
+            TextColumn("rejected {task.fields[rejection]}"),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns) as progress:
+            yield progress, progress.add_task("bodies", total=None, rejection="–")
+
+    return bar()
+
+
+COMMANDS: dict[str, type] = {"inspect": Inspect, "generate": Generate}
 
 
 def main(argv: list[str] | None = None) -> int:

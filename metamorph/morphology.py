@@ -178,7 +178,7 @@ def load_morphology(path: str | Path, options: LoadOptions = LoadOptions()) -> M
         text = path.read_text()
     except UnicodeDecodeError as exc:
         raise MorphologyError(path, f"not a text file ({exc.reason})") from None
-    return _load(text, path, options)
+    return _load(text, path, options, from_file=True)
 
 
 def morphology_from_xml(
@@ -189,7 +189,9 @@ def morphology_from_xml(
     return _load(xml, source, options, label=name)
 
 
-def _load(text: str, source: Path | None, options: LoadOptions, label: str | None = None) -> Morphology:
+def _load(
+    text: str, source: Path | None, options: LoadOptions, label: str | None = None, from_file: bool = False
+) -> Morphology:
     where = source if source is not None else label
     try:
         root = ET.fromstring(text)
@@ -203,7 +205,7 @@ def _load(text: str, source: Path | None, options: LoadOptions, label: str | Non
         fixed_base = bool(options.fixed_base)
         is_urdf = True
     elif root.tag == "mujoco":
-        spec = _mjcf_spec(text, source, where)
+        spec = _mjcf_spec(text, source, where, from_file)
         efforts = {}
         fixed_base = options.fixed_base
         is_urdf = False
@@ -272,12 +274,15 @@ def _compile(spec: mujoco.MjSpec, where) -> mujoco.MjModel:
         raise MorphologyError(where, f"MuJoCo cannot compile it: {message}") from None
 
 
-def _mjcf_spec(text: str, source: Path | None, where) -> mujoco.MjSpec:
+def _mjcf_spec(text: str, source: Path | None, where, from_file: bool) -> mujoco.MjSpec:
     try:
-        if source is not None:
+        if from_file:
             # from_file resolves <include>, meshdir and texturedir against the file's folder.
             return mujoco.MjSpec.from_file(str(source))
-        return mujoco.MjSpec.from_string(text)
+        spec = mujoco.MjSpec.from_string(text)
+        if source is not None:
+            spec.modelfiledir = str(source.parent)  # relative mesh files resolve beside the named file
+        return spec
     except ValueError as exc:
         raise MorphologyError(where, f"MuJoCo cannot read it: {_mujoco_message(exc)}") from None
 
@@ -540,3 +545,45 @@ def link_of(tree: nx.DiGraph, root_body: int) -> dict[int, int]:
         else:
             link[b] = link[next(iter(tree.predecessors(b)))]
     return link
+
+
+def canonical_hash(morphology: Morphology, decimals: int = 5) -> str:
+    """A hash equal for isomorphic trees with equal parameters, whatever the file's child order.
+
+    Each body is labelled by its pose in its parent (the root's world placement excluded), its
+    geoms, mass and joints (with their motors), rounded to ``decimals``; a node's hash combines its
+    label with its children's hashes in sorted order (a canonical form for rooted trees).
+    """
+    import hashlib
+
+    m = morphology.model
+
+    def r(values) -> tuple:
+        return tuple(round(float(v), decimals) + 0.0 for v in np.ravel(values))
+
+    def label(b: int) -> tuple:
+        pose = () if b == morphology.root_body else (r(m.body_pos[b]), r(m.body_quat[b]))
+        geoms = tuple(
+            (int(m.geom_type[g]), r(m.geom_size[g]), r(m.geom_pos[g]), r(m.geom_quat[g]))
+            for g in range(m.body_geomadr[b], m.body_geomadr[b] + m.body_geomnum[b])
+        )
+        joints = tuple(
+            (
+                int(m.jnt_type[j]),
+                r(m.jnt_axis[j]),
+                r(m.jnt_pos[j]),
+                r(m.jnt_range[j]) if m.jnt_limited[j] else (),
+                r(m.dof_damping[m.jnt_dofadr[j]]),
+                r(m.dof_armature[m.jnt_dofadr[j]]),
+                r(m.jnt_stiffness[j]),
+                r(m.actuator_gear[morphology.joint_actuator[j], 0]) if j in morphology.joint_actuator else (),
+            )
+            for j in morphology.tree.nodes[b]["joints"]
+        )
+        return (pose, geoms, r(m.body_mass[b]), joints, morphology.base if b == morphology.root_body else "")
+
+    def node_hash(b: int) -> str:
+        children = sorted(node_hash(c) for c in morphology.tree.successors(b))
+        return hashlib.sha256(repr((label(b), children)).encode()).hexdigest()
+
+    return node_hash(morphology.root_body)[:16]

@@ -1,0 +1,369 @@
+"""Generate valid, varied bodies from a design space, in parallel and reproducibly.
+
+A body for slot ``i`` of a run with seed ``s`` is the first candidate drawn with
+``numpy.random.default_rng([s, i, attempt])`` (attempt = 0, 1, …) that passes `check_body`, so the
+result does not depend on how many worker processes drew it. Candidates whose canonical tree hash
+an earlier slot already holds are drawn again, so a set never holds the same body twice.
+
+`check_body` is the validity test for any body (generated, a variant, a file): it compiles, has no
+self-contact at rest, and settles under zero action on a floor — no NaN or instability, torso above
+the floor, at rest at the end. Rejected candidates are counted by reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import multiprocessing
+import os
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import mujoco
+import numpy as np
+
+from metamorph.design import BodyPlan, DesignSpace, plan_to_mjcf, sample_plan
+from metamorph.errors import MetamorphError, MorphologyError
+from metamorph.morphology import Morphology, canonical_hash, morphology_from_xml
+from metamorph.tokens import tokenize
+
+
+@dataclasses.dataclass(frozen=True)
+class Validity:
+    """What a body must pass to be kept."""
+
+    settle_seconds: float = 4.0
+    """Longest time simulated under zero action on a flat floor (it stops once the body is at rest)."""
+    rest_speed: float = 0.25
+    """At the end, every joint and the torso move slower than this (rad/s or m/s)."""
+    min_torso_height: float = 0.5
+    """At the end, the torso centre is at least this fraction of its half-height above the floor."""
+    max_tokens: int | None = None
+    """Reject bodies with more tokens than this (None: no limit)."""
+    max_attempts: int = 200
+    """Candidates drawn for one slot before giving up with an error."""
+
+
+class Rejected(Exception):
+    """A candidate body failed a validity check; ``reason`` is the counter key."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        self.reason = reason
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+@dataclasses.dataclass(frozen=True)
+class BodyStats:
+    """What the validity check measured."""
+
+    initial_height: float
+    standing_height: float
+    total_mass: float
+    num_tokens: int
+
+
+def floor_clearance_height(model: mujoco.MjModel, root_body: int) -> float:
+    """Height to lift the root by so the body's lowest geom point touches z = 0 at rest."""
+    data = mujoco.MjData(model)
+    mujoco.mj_kinematics(model, data)
+    lowest = np.inf
+    for g in range(model.ngeom):
+        if model.geom_bodyid[g] == 0:
+            continue
+        rot = data.geom_xmat[g].reshape(3, 3)
+        center = data.geom_xpos[g] + rot @ model.geom_aabb[g, :3]
+        lowest = min(lowest, center[2] - np.abs(rot[2]) @ model.geom_aabb[g, 3:])
+    return float(data.xpos[root_body, 2] - lowest)
+
+
+def _with_floor(morphology: Morphology) -> mujoco.MjModel:
+    spec = morphology.spec.copy()
+    spec.worldbody.add_geom(type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0, 0, 1], name="validity_floor")
+    return spec.compile()
+
+
+def check_body(morphology: Morphology, validity: Validity = Validity()) -> BodyStats:
+    """Raise `Rejected` unless the body passes the validity test; return what it measured."""
+    model = morphology.model
+    root = morphology.root_body
+    tokens = tokenize(morphology)
+    if validity.max_tokens is not None and tokens.num_tokens > validity.max_tokens:
+        raise Rejected("too_many_tokens", f"{tokens.num_tokens} > {validity.max_tokens}")
+    data = mujoco.MjData(model)
+    mujoco.mj_forward(model, data)
+    for contact in data.contact[: data.ncon]:
+        a, b = (int(model.geom_bodyid[g]) for g in (contact.geom1, contact.geom2))
+        if model.body_parentid[a] == b or model.body_parentid[b] == a:
+            continue  # a limb meets its parent at the joint by design (UNIMAL files even collide these)
+        raise Rejected("self_contact", f"'{model.body(a).name}' touches '{model.body(b).name}' at rest")
+
+    floor_model = _with_floor(morphology)
+    data = mujoco.MjData(floor_model)
+    mujoco.mj_forward(floor_model, data)
+    initial = float(data.xpos[root, 2])
+    chunk = max(1, round(0.25 / floor_model.opt.timestep))  # look every 0.25 s; most bodies settle early
+    for _ in range(max(1, round(validity.settle_seconds / floor_model.opt.timestep / chunk))):
+        mujoco.mj_step(floor_model, data, nstep=chunk)
+        if not (np.isfinite(data.qpos).all() and np.isfinite(data.qvel).all()):
+            raise Rejected("nan", "state is not finite while settling")
+        if (
+            data.warning[mujoco.mjtWarning.mjWARN_BADQACC].number
+            or data.warning[mujoco.mjtWarning.mjWARN_BADQPOS].number
+        ):
+            raise Rejected("unstable", "MuJoCo reported an unstable simulation")
+        if np.max(np.abs(data.qvel)) < validity.rest_speed and data.time >= 0.5:
+            break
+    half_height = float(np.max(model.geom_aabb[model.body_geomadr[root], 3:])) if model.body_geomnum[root] else 0.0
+    if data.xpos[root, 2] < validity.min_torso_height * half_height:
+        raise Rejected("torso_on_floor", f"torso settled at {data.xpos[root, 2]:.3f} m")
+    if np.max(np.abs(data.qvel)) > validity.rest_speed:
+        raise Rejected("not_at_rest", f"max speed {np.max(np.abs(data.qvel)):.2f} after {validity.settle_seconds} s")
+    return BodyStats(
+        initial_height=initial,
+        standing_height=float(data.xpos[root, 2]),
+        total_mass=float(sum(model.body_mass[b] for b in morphology.tree)),
+        num_tokens=tokens.num_tokens,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class GeneratedBody:
+    """One accepted body: its MJCF text and what the manifest records about it."""
+
+    name: str
+    xml: str
+    plan: BodyPlan
+    stats: BodyStats
+    tree_hash: str
+    index: int
+    attempt: int
+
+    @property
+    def metadata(self) -> dict:
+        """UNIMAL-layout metadata (num_limbs, dof, symmetric_limbs)."""
+        return {
+            "num_limbs": len(self.plan.limbs),
+            "dof": self.plan.dof,
+            "symmetric_limbs": [list(pair) for pair in self.plan.symmetric_pairs],
+        }
+
+    def manifest_entry(self) -> dict:
+        return {
+            "name": self.name,
+            **self.metadata,
+            "total_mass": round(self.stats.total_mass, 6),
+            "standing_height": round(self.stats.standing_height, 6),
+            "initial_height": round(self.stats.initial_height, 6),
+            "num_tokens": self.stats.num_tokens,
+            "symmetric": self.plan.symmetric,
+            "tree_hash": self.tree_hash,
+            "seed_index": self.index,
+            "attempt": self.attempt,
+            "params": self.plan.to_json(),
+        }
+
+
+def body_name(space: DesignSpace, seed: int, index: int) -> str:
+    return f"{space.name}-s{seed}-{index:05d}"
+
+
+def make_body(
+    space: DesignSpace, seed: int, index: int, first_attempt: int = 0, validity: Validity = Validity()
+) -> tuple[GeneratedBody, Counter]:
+    """The first valid candidate for slot ``index``, and the rejections met on the way."""
+    rejections: Counter = Counter()
+    name = body_name(space, seed, index)
+    # The limb count is drawn once per slot: retrying rejected candidates with a fresh count would
+    # favour small bodies (they self-collide less) and skew the set away from the design space.
+    num_limbs = int(np.random.default_rng([seed, index]).integers(space.limb_count[0], space.limb_count[1] + 1))
+    for attempt in range(first_attempt, first_attempt + validity.max_attempts):
+        plan = sample_plan(space, np.random.default_rng([seed, index, attempt]), num_limbs)
+        if len(plan.limbs) != num_limbs:
+            rejections["limb_count_not_reached"] += 1
+            continue
+        try:
+            draft = morphology_from_xml(plan_to_mjcf(plan, name, 0.0, space), name=name)
+            height = floor_clearance_height(draft.model, draft.root_body) + 0.002
+            xml = plan_to_mjcf(plan, name, height, space)
+            morphology = morphology_from_xml(xml, name=name)
+            stats = check_body(morphology, validity)
+        except Rejected as rejection:
+            rejections[rejection.reason] += 1
+            continue
+        except MorphologyError:
+            rejections["compile_error"] += 1
+            continue
+        return GeneratedBody(name, xml, plan, stats, canonical_hash(morphology), index, attempt), rejections
+    raise MetamorphError(
+        f"design space '{space.name}': no valid body for slot {index} in {validity.max_attempts} attempts "
+        f"(rejections: {dict(rejections)}); the space may be impossible"
+    )
+
+
+def _make_body_job(job: tuple) -> tuple[GeneratedBody, Counter]:
+    return make_body(*job)
+
+
+@dataclasses.dataclass
+class GenerationResult:
+    bodies: list[GeneratedBody]
+    rejections: Counter
+    candidates: int
+    duplicates: int
+    seconds: float
+
+
+def generate_bodies(
+    space: DesignSpace,
+    count: int,
+    seed: int = 0,
+    workers: int | None = None,
+    validity: Validity = Validity(),
+    progress: Callable[[int, int, int], None] | None = None,
+) -> GenerationResult:
+    """Generate ``count`` distinct valid bodies. ``progress(done, candidates, rejected)`` is called
+    as slots complete. The result is the same for any number of ``workers``."""
+    if count < 1:
+        raise MetamorphError(f"--count must be at least 1, got {count}")
+    workers = max(1, workers or os.cpu_count() or 1)
+    start = time.perf_counter()
+    accepted: dict[int, GeneratedBody] = {}
+    seen: dict[str, int] = {}
+    rejections: Counter = Counter()
+    first_attempt = dict.fromkeys(range(count), 0)
+    pending = list(range(count))
+    candidates = duplicates = 0
+    pool = (
+        ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        if workers > 1 and count > 1
+        else None
+    )
+    try:
+        while pending:
+            jobs = [(space, seed, i, first_attempt[i], validity) for i in pending]
+            results: Iterable = (
+                pool.map(_make_body_job, jobs, chunksize=max(1, min(16, len(jobs) // (4 * workers))))
+                if pool
+                else map(_make_body_job, jobs)
+            )
+            retry = []
+            for i, (body, rejected) in zip(pending, results, strict=True):
+                rejections.update(rejected)
+                candidates += sum(rejected.values()) + 1
+                if body.tree_hash in seen:  # slots are settled in index order: the earlier one keeps it
+                    duplicates += 1
+                    rejections["duplicate"] += 1
+                    first_attempt[i] = body.attempt + 1
+                    retry.append(i)
+                else:
+                    seen[body.tree_hash] = i
+                    accepted[i] = body
+                if progress:
+                    progress(len(accepted), candidates, sum(rejections.values()))
+            pending = retry
+    finally:
+        if pool:
+            pool.shutdown(cancel_futures=True)
+    return GenerationResult(
+        bodies=[accepted[i] for i in range(count)],
+        rejections=rejections,
+        candidates=candidates,
+        duplicates=duplicates,
+        seconds=time.perf_counter() - start,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Writing body sets
+
+
+def _atomic_dir(out: Path) -> Path:
+    """A fresh temporary folder beside ``out``; the caller renames it into place when complete."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise MetamorphError(f"{out}: already exists and is not empty; choose another --out (nothing was written)")
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    return tmp
+
+
+def _finish_dir(tmp: Path, out: Path) -> None:
+    if out.exists():
+        out.rmdir()  # empty (checked by _atomic_dir)
+    os.replace(tmp, out)
+
+
+def write_json(path: Path, payload) -> None:
+    """Write JSON atomically (temporary file + rename)."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(payload, indent=1, sort_keys=False) + "\n")
+    os.replace(tmp, path)
+
+
+def _write_split(folder: Path, entries: list[tuple[str, str, dict, dict]], header: dict) -> None:
+    """Write a UNIMAL-layout folder: xml/NAME.xml, metadata/NAME.json, manifest.json."""
+    (folder / "xml").mkdir(parents=True)
+    (folder / "metadata").mkdir()
+    for name, xml, metadata, _ in entries:
+        (folder / "xml" / f"{name}.xml").write_text(xml)
+        (folder / "metadata" / f"{name}.json").write_text(json.dumps(metadata) + "\n")
+    write_json(folder / "manifest.json", {**header, "bodies": [entry for *_, entry in entries]})
+
+
+def split_indices(count: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Deterministic train/held-out split of ``range(count)``."""
+    if not 0 < fraction < 1:
+        raise MetamorphError(f"--split must be between 0 and 1 (exclusive), got {fraction}")
+    order = np.random.default_rng([seed, 7919]).permutation(count)
+    cut = round(fraction * count)
+    if cut in (0, count):
+        raise MetamorphError(f"--split {fraction} of {count} bodies leaves one side empty")
+    return sorted(order[:cut].tolist()), sorted(order[cut:].tolist())
+
+
+def write_body_set(
+    result: GenerationResult, out: Path, space: DesignSpace, seed: int, split: float | None = None
+) -> dict[str, Path]:
+    """Write generated bodies (optionally split into train/ and heldout/) atomically; returns the folders."""
+    out = Path(out)
+    tmp = _atomic_dir(out)
+    header = {
+        "generator": "metamorph generate",
+        "space": dataclasses.asdict(space),
+        "seed": seed,
+        "count": len(result.bodies),
+        "candidates": result.candidates,
+        "rejections": dict(sorted(result.rejections.items())),
+    }
+    entries = [(b.name, b.xml, b.metadata, b.manifest_entry()) for b in result.bodies]
+    try:
+        if split is None:
+            _write_split(tmp, entries, header)
+            folders = {"all": out}
+        else:
+            train, heldout = split_indices(len(entries), split, seed)
+            for part, indices in (("train", train), ("heldout", heldout)):
+                _write_split(tmp / part, [entries[i] for i in indices], {**header, "split": part, "fraction": split})
+            folders = {"train": out / "train", "heldout": out / "heldout"}
+        _finish_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folders
+
+
+def body_files(folder: Path) -> list[Path]:
+    """The robot files of a body set: ``xml/*.xml`` of a UNIMAL-layout folder, else ``*.xml``/``*.urdf``."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise MetamorphError(f"{folder}: not a folder of bodies")
+    inner = folder / "xml"
+    files = sorted(inner.glob("*.xml")) if inner.is_dir() else sorted([*folder.glob("*.xml"), *folder.glob("*.urdf")])
+    if not files:
+        raise MetamorphError(f"{folder}: no .xml or .urdf bodies (looked in {inner if inner.is_dir() else folder})")
+    return files

@@ -1,0 +1,270 @@
+"""Perturbed copies of existing bodies: dynamics and kinematics variants.
+
+As in the UNIMAL benchmark's transfer sets, a *dynamics* variant changes how a body moves but not
+its shape (density, joint damping and armature, motor gear); a *kinematics* variant changes its
+shape but not its materials or motors (limb lengths, joint ranges, the angle a limb is attached
+at). Limbs listed as mirror pairs in the body's metadata (``symmetric_limbs``) get the same
+perturbation, mirrored, so symmetric bodies stay symmetric.
+
+Variants work on any MJCF whose limbs are ``fromto`` capsules or cylinders (UNIMAL files and
+generated bodies are); each variant must pass the same validity test as generated bodies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shutil
+from collections import Counter
+from pathlib import Path
+from typing import Literal
+
+import mujoco
+import numpy as np
+
+from metamorph.errors import MetamorphError, MorphologyError
+from metamorph.generate import (
+    Rejected,
+    Validity,
+    _atomic_dir,
+    _finish_dir,
+    _write_split,
+    body_files,
+    check_body,
+    floor_clearance_height,
+)
+from metamorph.morphology import canonical_hash, morphology_from_xml
+
+VariantKind = Literal["dynamics", "kinematics"]
+
+
+@dataclasses.dataclass(frozen=True)
+class VariantConfig:
+    """Ranges of the multiplicative factors (and angles) a variant draws, uniformly."""
+
+    density_scale: tuple[float, float] = (0.75, 1.25)
+    damping_scale: tuple[float, float] = (0.5, 1.5)
+    armature_scale: tuple[float, float] = (0.5, 1.5)
+    gear_scale: tuple[float, float] = (0.75, 1.25)
+    length_scale: tuple[float, float] = (0.8, 1.2)
+    range_scale: tuple[float, float] = (0.75, 1.25)
+    attach_angle_deg: tuple[float, float] = (-15.0, 15.0)
+
+
+def _limb_index(name: str) -> int | None:
+    head, _, tail = name.rpartition("/")
+    return int(tail) if head == "limb" and tail.isdigit() else None
+
+
+class _Draws:
+    """Random factors keyed by limb, shared between a limb and its mirror twin."""
+
+    def __init__(self, rng: np.random.Generator, pairs: list[list[int]]):
+        self.rng = rng
+        self.twin = {a: min(a, b) for a, b in pairs} | {b: min(a, b) for a, b in pairs}
+        self.values: dict[tuple, float] = {}
+
+    def factor(self, what: str, owner: str, bounds: tuple[float, float], slot: int = 0) -> float:
+        limb = _limb_index(owner)
+        key = (what, self.twin.get(limb, limb) if limb is not None else owner, slot)
+        if key not in self.values:
+            self.values[key] = float(self.rng.uniform(*bounds))
+        return self.values[key]
+
+    def is_mirror_copy(self, owner: str) -> bool:
+        limb = _limb_index(owner)
+        return limb is not None and self.twin.get(limb, limb) != limb
+
+
+def _owner_body(element) -> str:
+    return element.parent.name
+
+
+def _perturb_dynamics(spec: mujoco.MjSpec, draws: _Draws, config: VariantConfig) -> None:
+    for geom in spec.geoms:
+        body = _owner_body(geom)
+        if not body:
+            continue
+        scale = draws.factor("density", body, config.density_scale)
+        if not math.isnan(geom.mass):
+            geom.mass *= scale
+        else:
+            geom.density *= scale
+    for body in spec.bodies[1:]:
+        if body.explicitinertial:
+            body.mass *= draws.factor("density", body.name, config.density_scale)
+            body.inertia = body.inertia * draws.factor("density", body.name, config.density_scale)
+    for joint in spec.joints:
+        if joint.type == mujoco.mjtJoint.mjJNT_FREE:
+            continue
+        # each joint of a limb draws its own factors; mirror twins share them by joint order
+        body = _owner_body(joint)
+        slot = [j.name for j in joint.parent.joints].index(joint.name)
+        joint.damping = joint.damping * draws.factor("damping", body, config.damping_scale, slot)
+        joint.armature = joint.armature * draws.factor("armature", body, config.armature_scale, slot)
+    joint_body = {j.name: (_owner_body(j), [x.name for x in j.parent.joints].index(j.name)) for j in spec.joints}
+    for actuator in spec.actuators:
+        body, slot = joint_body.get(actuator.target, (actuator.target, 0))
+        actuator.gear = actuator.gear * draws.factor("gear", body, config.gear_scale, slot)
+
+
+def _rotation_quat(axis: np.ndarray, angle: float) -> np.ndarray:
+    axis = axis / np.linalg.norm(axis)
+    return np.concatenate([[math.cos(angle / 2)], math.sin(angle / 2) * axis])
+
+
+def _perturb_kinematics(spec: mujoco.MjSpec, draws: _Draws, config: VariantConfig, source: Path) -> None:
+    root = spec.worldbody.first_body()
+    for body in spec.bodies[1:]:
+        if body.name == root.name:
+            continue
+        limb_geoms = [
+            g
+            for g in body.geoms
+            if g.type in (mujoco.mjtGeom.mjGEOM_CAPSULE, mujoco.mjtGeom.mjGEOM_CYLINDER) and not math.isnan(g.fromto[0])
+        ]
+        if not limb_geoms:
+            raise MetamorphError(
+                f"{source}: body '{body.name}' has no fromto capsule or cylinder, so its length cannot be varied"
+            )
+        if body.alt.type != mujoco.mjtOrientation.mjORIENTATION_QUAT:
+            raise MetamorphError(
+                f"{source}: body '{body.name}' is oriented by euler/axisangle; kinematics variants need quat"
+            )
+        geom = limb_geoms[0]
+        start, end = np.array(geom.fromto[:3]), np.array(geom.fromto[3:])
+        axis = (end - start) / np.linalg.norm(end - start)
+        scale = draws.factor("length", body.name, config.length_scale)
+
+        def stretch(point: np.ndarray, start=start, axis=axis, scale=scale) -> np.ndarray:
+            along = float((point - start) @ axis)
+            return point + (scale - 1.0) * max(along, 0.0) * axis
+
+        for g in body.geoms:
+            if not math.isnan(g.fromto[0]):
+                g.fromto = np.concatenate([stretch(np.array(g.fromto[:3])), stretch(np.array(g.fromto[3:]))])
+            else:
+                g.pos = stretch(np.array(g.pos))
+        for site in body.sites:
+            if not math.isnan(site.fromto[0]):
+                site.fromto = np.concatenate([stretch(np.array(site.fromto[:3])), stretch(np.array(site.fromto[3:]))])
+            else:
+                site.pos = stretch(np.array(site.pos))
+        for child in body.bodies:
+            child.pos = stretch(np.array(child.pos))
+        for slot, joint in enumerate(body.joints):
+            joint.range = joint.range * draws.factor("range", body.name, config.range_scale, slot)
+
+        # re-attach at a slightly different angle: a rotation about an axis perpendicular to the limb
+        angle = math.radians(draws.factor("attach_angle", body.name, config.attach_angle_deg))
+        heading = draws.factor("attach_heading", body.name, (0.0, 2 * math.pi))
+        helper = np.array([0.0, 0.0, 1.0]) if abs(axis[2]) < 0.9 else np.array([1.0, 0.0, 0.0])
+        first = np.cross(axis, helper)
+        first /= np.linalg.norm(first)
+        second = np.cross(axis, first)
+        turn_axis = math.cos(heading) * first + math.sin(heading) * second
+        if draws.is_mirror_copy(body.name):
+            turn_axis = np.array([-turn_axis[0], turn_axis[1], -turn_axis[2]])  # mirrored rotation
+        quat = np.zeros(4)
+        mujoco.mju_mulQuat(quat, _rotation_quat(turn_axis, angle), np.array(body.quat, float))
+        body.quat = quat
+
+
+def make_variant(
+    source: Path,
+    kind: VariantKind,
+    seed: int,
+    index: int,
+    config: VariantConfig = VariantConfig(),
+    validity: Validity = Validity(),
+) -> tuple[str, str, dict, dict, Counter]:
+    """One valid variant of ``source``: (name, xml, metadata, manifest entry, rejections)."""
+    if kind not in ("dynamics", "kinematics"):
+        raise MetamorphError(f"--kind must be dynamics or kinematics, got '{kind}'")
+    meta_path = source.parent.parent / "metadata" / f"{source.stem}.json"
+    metadata = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    pairs = metadata.get("symmetric_limbs", [])
+    name = f"{source.stem}-{kind[:3]}{index:02d}"
+    rejections: Counter = Counter()
+    for attempt in range(validity.max_attempts):
+        try:
+            spec = mujoco.MjSpec.from_file(str(source))
+        except ValueError as exc:
+            raise MorphologyError(source, f"MuJoCo cannot read it: {exc}") from None
+        spec.modelname = name
+        draws = _Draws(np.random.default_rng([seed, index, attempt]), pairs)
+        if kind == "dynamics":
+            _perturb_dynamics(spec, draws, config)
+        else:
+            _perturb_kinematics(spec, draws, config, source)
+            model = spec.compile()
+            root = spec.worldbody.first_body()
+            lift = floor_clearance_height(model, 1) + 0.002
+            root.pos = np.array([root.pos[0], root.pos[1], max(float(root.pos[2]), lift)])
+        xml = spec.to_xml()
+        try:
+            morphology = morphology_from_xml(xml, name=name, base_dir=source.parent)
+            stats = check_body(morphology, validity)
+        except Rejected as rejection:
+            rejections[rejection.reason] += 1
+            continue
+        entry = {
+            "name": name,
+            "parent": source.stem,
+            "kind": kind,
+            **metadata,
+            "total_mass": round(stats.total_mass, 6),
+            "standing_height": round(stats.standing_height, 6),
+            "num_tokens": stats.num_tokens,
+            "tree_hash": canonical_hash(morphology),
+            "attempt": attempt,
+            "params": {
+                "/".join(map(str, key)): round(value, 6) for key, value in sorted(draws.values.items(), key=str)
+            },
+        }
+        return name, xml, metadata, entry, rejections
+    raise MetamorphError(f"{source}: no valid {kind} variant in {validity.max_attempts} attempts ({dict(rejections)})")
+
+
+def write_variants(
+    source_dir: Path,
+    out: Path,
+    kind: VariantKind,
+    count: int,
+    seed: int = 0,
+    config: VariantConfig = VariantConfig(),
+    validity: Validity = Validity(),
+    progress=None,
+) -> dict:
+    """Write ``count`` variants of every body in ``source_dir`` as a UNIMAL-layout folder."""
+    if count < 1:
+        raise MetamorphError(f"--count must be at least 1, got {count}")
+    sources = body_files(source_dir)
+    tmp = _atomic_dir(Path(out))
+    entries, rejections = [], Counter()
+    try:
+        for s_index, source in enumerate(sources):
+            for v in range(count):
+                name, xml, metadata, entry, rejected = make_variant(
+                    source, kind, seed * 1_000_003 + s_index, v, config, validity
+                )
+                rejections.update(rejected)
+                entries.append((name, xml, metadata, entry))
+                if progress:
+                    progress(len(entries), len(sources) * count)
+        header = {
+            "generator": "metamorph generate --variants-of",
+            "source": str(source_dir),
+            "kind": kind,
+            "count_per_body": count,
+            "seed": seed,
+            "config": dataclasses.asdict(config),
+            "rejections": dict(sorted(rejections.items())),
+        }
+        _write_split(tmp, entries, header)
+        _finish_dir(tmp, Path(out))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return header

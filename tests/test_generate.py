@@ -1,0 +1,283 @@
+"""The body generator: validity, determinism, design-space statistics, symmetry, dedup, splits, variants."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import mujoco
+import numpy as np
+import pytest
+
+from metamorph.design import UNIMAL_JOINT_RANGES_DEG, DesignSpace, design_space, rich_space, sample_plan, unimal_space
+from metamorph.errors import MetamorphError
+from metamorph.generate import Validity, check_body, generate_bodies, write_body_set
+from metamorph.morphology import canonical_hash, load_morphology
+from metamorph.tokens import tokenize
+from metamorph.variants import write_variants
+from test_bad_inputs import run_cli
+
+
+@pytest.fixture(scope="module")
+def unimal_set(tmp_path_factory) -> Path:
+    """24 bodies from the unimal space, written with a 0.75 split, as the CLI writes them."""
+    out = tmp_path_factory.mktemp("gen") / "bodies"
+    result = generate_bodies(unimal_space(), 24, seed=11, workers=1)
+    write_body_set(result, out, unimal_space(), seed=11, split=0.75)
+    return out
+
+
+def _all_files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_same_seed_same_bytes_and_independent_of_workers(tmp_path: Path):
+    one = generate_bodies(unimal_space(), 6, seed=3, workers=1)
+    two = generate_bodies(unimal_space(), 6, seed=3, workers=2)
+    assert [b.xml for b in one.bodies] == [b.xml for b in two.bodies]
+    write_body_set(one, tmp_path / "a", unimal_space(), 3)
+    write_body_set(two, tmp_path / "b", unimal_space(), 3)
+    assert _all_files(tmp_path / "a") == _all_files(tmp_path / "b")
+    other = generate_bodies(unimal_space(), 6, seed=4, workers=1)
+    assert [b.xml for b in other.bodies] != [b.xml for b in one.bodies]
+
+
+def test_written_bodies_load_tokenize_and_pass_validity(unimal_set: Path):
+    for split in ("train", "heldout"):
+        manifest = json.loads((unimal_set / split / "manifest.json").read_text())
+        for entry in manifest["bodies"]:
+            path = unimal_set / split / "xml" / f"{entry['name']}.xml"
+            metadata = json.loads((unimal_set / split / "metadata" / f"{entry['name']}.json").read_text())
+            assert set(metadata) == {"num_limbs", "dof", "symmetric_limbs"}
+            morph = load_morphology(path)
+            tokens = tokenize(morph)
+            assert tokens.num_tokens == 1 + metadata["dof"] == entry["num_tokens"]
+            assert morph.tree.number_of_nodes() - 1 == metadata["num_limbs"]
+            assert canonical_hash(morph) == entry["tree_hash"]
+            stats = check_body(morph)
+            assert stats.standing_height == pytest.approx(entry["standing_height"], abs=1e-4)
+            assert stats.total_mass == pytest.approx(entry["total_mass"], rel=1e-6)
+
+
+def test_split_has_no_tree_in_both_parts(unimal_set: Path):
+    hashes = {}
+    for split in ("train", "heldout"):
+        hashes[split] = {
+            b["tree_hash"] for b in json.loads((unimal_set / split / "manifest.json").read_text())["bodies"]
+        }
+    assert len(hashes["train"]) == 18 and len(hashes["heldout"]) == 6
+    assert not hashes["train"] & hashes["heldout"]
+
+
+def test_unimal_statistics_stay_in_the_design_space(unimal_set: Path):
+    space = unimal_space()
+    ranges = {(round(math.radians(lo), 5), round(math.radians(hi), 5)) for lo, hi in UNIMAL_JOINT_RANGES_DEG}
+    for path in sorted((unimal_set / "train" / "xml").glob("*.xml")):
+        model = load_morphology(path).model
+        assert space.limb_count[0] <= model.nbody - 2 <= space.limb_count[1]
+        assert model.geom_type[0] == mujoco.mjtGeom.mjGEOM_SPHERE and model.geom_size[0, 0] == pytest.approx(0.1)
+        for g in range(1, model.ngeom):
+            assert model.geom_type[g] == mujoco.mjtGeom.mjGEOM_CAPSULE
+            assert model.geom_size[g, 0] == pytest.approx(0.05)
+            assert 0.2 - 1e-6 <= 2 * model.geom_size[g, 1] <= 0.4 + 1e-6
+        for j in range(1, model.njnt):
+            assert model.jnt_type[j] == mujoco.mjtJoint.mjJNT_HINGE
+            assert tuple(np.round(model.jnt_range[j], 5)) in ranges
+        assert set(model.actuator_gear[:, 0]) <= {150.0, 200.0, 250.0, 300.0}
+        densities = model.body_mass[1:] / np.array([_volume(model, b) for b in range(1, model.nbody)])
+        assert ((densities > 499) & (densities < 1001)).all()
+
+
+def _volume(model: mujoco.MjModel, body: int) -> float:
+    g = model.body_geomadr[body]
+    r, half = model.geom_size[g, :2]
+    if model.geom_type[g] == mujoco.mjtGeom.mjGEOM_SPHERE:
+        return 4 / 3 * math.pi * r**3
+    return math.pi * r**2 * 2 * half + 4 / 3 * math.pi * r**3
+
+
+def test_mirror_pairs_are_mirror_images(unimal_set: Path):
+    checked = 0
+    for path in sorted((unimal_set / "train" / "xml").glob("*.xml")):
+        metadata = json.loads((unimal_set / "train" / "metadata" / f"{path.stem}.json").read_text())
+        model = load_morphology(path).model
+        data = mujoco.MjData(model)
+        mujoco.mj_kinematics(model, data)
+        for a, b in metadata["symmetric_limbs"]:
+            ia, ib = model.body(f"limb/{a}").id, model.body(f"limb/{b}").id
+            np.testing.assert_allclose(data.xpos[ib], data.xpos[ia] * [1, -1, 1], atol=1e-6)
+            np.testing.assert_allclose(data.xipos[ib], data.xipos[ia] * [1, -1, 1], atol=1e-6)
+            assert model.body_mass[ia] == pytest.approx(model.body_mass[ib])
+            ja, jb = model.body_jntadr[ia], model.body_jntadr[ib]
+            for k in range(model.body_jntnum[ia]):
+                np.testing.assert_allclose(model.jnt_range[ja + k], model.jnt_range[jb + k])
+                np.testing.assert_allclose(model.jnt_axis[jb + k], model.jnt_axis[ja + k] * [-1, 1, -1], atol=1e-6)
+            checked += 1
+    assert checked > 0
+
+
+def test_mirrored_motion_stays_mirrored(unimal_set: Path):
+    """Equal joint angles on twin limbs give mirror-image poses: the axes are mirrored correctly."""
+    path = next(
+        p
+        for p in sorted((unimal_set / "train" / "xml").glob("*.xml"))
+        if json.loads((unimal_set / "train" / "metadata" / f"{p.stem}.json").read_text())["symmetric_limbs"]
+    )
+    metadata = json.loads((unimal_set / "train" / "metadata" / f"{path.stem}.json").read_text())
+    model = load_morphology(path).model
+    data = mujoco.MjData(model)
+    rng = np.random.default_rng(0)
+    twin = {b: a for a, b in metadata["symmetric_limbs"]}
+    for i in range(model.nbody - 2):
+        if i in twin:
+            continue
+        body = model.body(f"limb/{i}").id
+        for k in range(model.body_jntnum[body]):
+            j = model.body_jntadr[body] + k
+            data.qpos[model.jnt_qposadr[j]] = rng.uniform(*model.jnt_range[j])
+    for b, a in twin.items():
+        ia, ib = model.body(f"limb/{a}").id, model.body(f"limb/{b}").id
+        for k in range(model.body_jntnum[ia]):
+            data.qpos[model.jnt_qposadr[model.body_jntadr[ib] + k]] = data.qpos[
+                model.jnt_qposadr[model.body_jntadr[ia] + k]
+            ]
+    mujoco.mj_kinematics(model, data)
+    for b, a in twin.items():
+        ia, ib = model.body(f"limb/{a}").id, model.body(f"limb/{b}").id
+        np.testing.assert_allclose(data.xipos[ib], data.xipos[ia] * [1, -1, 1], atol=1e-6)
+
+
+def test_duplicates_are_drawn_again():
+    """A space with only 8 distinct bodies: generating all 8 needs the canonical-hash dedup."""
+    tiny = DesignSpace(
+        name="tiny",
+        limb_count=(1, 1),
+        torso_density=(500, 500),
+        limb_lengths=(0.3,),
+        limb_density=(500, 500),
+        polar_deg=(90.0,),
+        azimuth_step_deg=90.0,
+        two_joint_prob=0.0,
+        joint_ranges_deg=((-30, 30), (-45, 45)),
+        gears=(200.0,),
+    )
+    result = generate_bodies(tiny, 8, seed=0, workers=1)
+    assert len({b.tree_hash for b in result.bodies}) == 8
+    assert result.duplicates > 0 and result.rejections["duplicate"] == result.duplicates
+
+
+def test_rich_space_goes_beyond_unimal():
+    space = rich_space()
+    plans = [sample_plan(space, np.random.default_rng([5, i])) for i in range(200)]
+    assert {p.torso_shape for p in plans} == {"sphere", "box", "capsule", "ellipsoid"}
+    assert {limb.geom for p in plans for limb in p.limbs} == {"capsule", "cylinder"}
+    assert any(j.type == "slide" for p in plans for limb in p.limbs for j in limb.joints)
+    assert any(not p.symmetric and len(p.limbs) > 3 for p in plans)
+    assert all(
+        p.symmetric_pairs or len(p.limbs) < 2
+        for p in plans
+        if p.symmetric and any(abs(limb.direction[1]) > 0.1 for limb in p.limbs)
+    )
+    result = generate_bodies(space, 6, seed=2, workers=1)
+    kinds = set()
+    for body in result.bodies:
+        from metamorph.morphology import morphology_from_xml
+
+        kinds |= set(tokenize(morphology_from_xml(body.xml, name=body.name)).kinds)
+    assert kinds - {"sphere/free/none", "capsule/hinge/motor"}, "the rich space should produce new part kinds"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"limb_count": (5, 3)}, r"limb_count \(5, 3\) must be 1 ≤ min ≤ max"),
+        ({"limb_count": (-1, 3)}, r"limb_count"),
+        ({"limb_radius": (0.06, 0.02)}, r"limb_radius .* is empty"),
+        ({"limb_lengths": ()}, r"limb_lengths is empty"),
+        ({"joint_ranges_deg": ((30, 10),)}, r"a joint range is empty"),
+        ({"torso_shapes": ("pyramid",)}, r"unknown torso shape"),
+        ({"two_joint_prob": 1.5}, r"two_joint_prob must be a probability"),
+    ],
+)
+def test_bad_design_spaces_are_rejected(kwargs, message):
+    with pytest.raises(MetamorphError, match=message):
+        DesignSpace(**kwargs)
+
+
+def test_impossible_limb_count_is_reported():
+    space = DesignSpace(limb_count=(30, 30), max_depth=1)
+    with pytest.raises(MetamorphError, match=r"no valid body for slot 0 in 20 attempts.*may be impossible"):
+        generate_bodies(space, 1, workers=1, validity=Validity(max_attempts=20))
+
+
+def test_bad_counts_and_splits():
+    with pytest.raises(MetamorphError, match="--count must be at least 1"):
+        generate_bodies(unimal_space(), -5)
+    with pytest.raises(MetamorphError, match="unknown design space 'huge'"):
+        design_space("huge")
+
+
+def test_cli_generate_refuses_to_overwrite_and_reports_bad_flags(tmp_path: Path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep me")
+    result = run_cli("generate", "--count", "2", "--out", str(out))
+    assert result.returncode == 2 and "already exists and is not empty" in result.stderr
+    assert (out / "precious.txt").read_text() == "keep me"
+    result = run_cli("generate", "--count", "4", "--out", str(tmp_path / "x"), "--split", "1.5")
+    assert result.returncode == 2 and "--split must be between 0 and 1" in result.stderr
+    assert not (tmp_path / "x").exists()
+    result = run_cli("generate", "--count", "0", "--out", str(tmp_path / "y"))
+    assert result.returncode == 2 and "--count must be at least 1" in result.stderr
+
+
+def test_cli_generate_same_seed_same_bytes_with_report(tmp_path: Path):
+    for name in ("a", "b"):
+        result = run_cli(
+            "generate", "--count", "6", "--seed", "9", "--out", str(tmp_path / name), "--workers", "2", "--report"
+        )
+        assert result.returncode == 0, result.stderr
+    a, b = _all_files(tmp_path / "a"), _all_files(tmp_path / "b")
+    assert {k for k in a if k.startswith("xml/")} and len([k for k in a if k.startswith("xml/")]) == 6
+    for key in ("report/histograms.png", "report/summary.json", "report/summary.md", "manifest.json"):
+        assert key in a
+    # the report names its folder; everything else is byte-identical
+    assert {k: v for k, v in a.items() if not k.startswith("report/")} == {
+        k: v for k, v in b.items() if not k.startswith("report/")
+    }
+
+
+def _compiled(path: Path) -> mujoco.MjModel:
+    return load_morphology(path).model
+
+
+def test_dynamics_variants_change_only_dynamics(unimal_set: Path, tmp_path: Path):
+    source = unimal_set / "heldout"
+    write_variants(source, tmp_path / "dyn", "dynamics", count=2, seed=1)
+    manifest = json.loads((tmp_path / "dyn" / "manifest.json").read_text())
+    assert len(manifest["bodies"]) == 2 * 6
+    for entry in manifest["bodies"]:
+        parent = _compiled(source / "xml" / f"{entry['parent']}.xml")
+        child = _compiled(tmp_path / "dyn" / "xml" / f"{entry['name']}.xml")
+        for field in ("body_pos", "body_quat", "geom_size", "geom_pos", "jnt_range", "jnt_axis", "jnt_pos"):
+            np.testing.assert_allclose(getattr(child, field), getattr(parent, field), atol=1e-6, err_msg=field)
+        for field in ("body_mass", "dof_damping", "dof_armature", "actuator_gear"):
+            assert not np.allclose(getattr(child, field), getattr(parent, field)), field
+        assert json.loads((tmp_path / "dyn" / "metadata" / f"{entry['name']}.json").read_text())["dof"] == entry["dof"]
+
+
+def test_kinematics_variants_change_only_shape(unimal_set: Path, tmp_path: Path):
+    source = unimal_set / "heldout"
+    write_variants(source, tmp_path / "kin", "kinematics", count=2, seed=1)
+    for entry in json.loads((tmp_path / "kin" / "manifest.json").read_text())["bodies"]:
+        parent = _compiled(source / "xml" / f"{entry['parent']}.xml")
+        child = _compiled(tmp_path / "kin" / "xml" / f"{entry['name']}.xml")
+        for field in ("dof_damping", "dof_armature", "actuator_gear", "geom_type"):
+            np.testing.assert_allclose(getattr(child, field), getattr(parent, field), err_msg=field)
+        np.testing.assert_allclose(child.geom_size[:, 0], parent.geom_size[:, 0])  # radii kept
+        for field in ("geom_size", "jnt_range", "body_quat"):
+            assert not np.allclose(getattr(child, field), getattr(parent, field)), field
+        # density is unchanged: mass over volume stays within the design's 500–1000
+        densities = child.body_mass[1:] / np.array([_volume(child, b) for b in range(1, child.nbody)])
+        assert ((densities > 499) & (densities < 1001)).all()
