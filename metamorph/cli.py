@@ -140,13 +140,18 @@ class Generate:
 
     def run(self) -> int:
         from metamorph.design import design_space
-        from metamorph.generate import Validity, generate_bodies, write_body_set
+        from metamorph.generate import Validity, body_files, generate_bodies, write_body_set
         from metamorph.report import set_statistics, unimal100_reference, write_report
 
         validity = Validity(max_tokens=self.max_tokens)
+        if self.variants_of is not None:
+            body_files(self.variants_of)  # a bad source folder fails before any work starts
         with _progress() as (bar, task):
             if self.variants_of is not None:
                 from metamorph.variants import write_variants
+
+                def variant_progress(done: int, total: int, rejected: int) -> None:
+                    bar.update(task, completed=done, total=total, rejection=f"{rejected / (done + rejected):.0%}")
 
                 header = write_variants(
                     self.variants_of,
@@ -155,7 +160,7 @@ class Generate:
                     self.count,
                     self.seed,
                     validity=validity,
-                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+                    progress=variant_progress,
                 )
                 folders = {"variants": self.out}
                 rejections = header["rejections"]

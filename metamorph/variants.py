@@ -252,7 +252,7 @@ def write_variants(
                 rejections.update(rejected)
                 entries.append((name, xml, metadata, entry))
                 if progress:
-                    progress(len(entries), len(sources) * count)
+                    progress(len(entries), len(sources) * count, sum(rejections.values()))
         header = {
             "generator": "metamorph generate --variants-of",
             "source": str(source_dir),
