@@ -89,6 +89,11 @@ def test_proprioception_matches_mujoco(unimal_files):
     joint_pos = obs[1:, PROPRIO_FEATURES["joint_pos"]][:, 0]
     assert ((joint_pos >= 0) & (joint_pos <= 1)).all()
     assert obs[0, PROPRIO_FEATURES["body_pos"]][2] == pytest.approx(data.xpos[tokens.root_body, 2])
+    root = tokens.root_body
+    torso = np.zeros(6)
+    mujoco.mj_objectVelocity(model, data, mujoco.mjtObj.mjOBJ_XBODY, root, torso, 1)  # local frame
+    np.testing.assert_allclose(obs[0, PROPRIO_FEATURES["body_angvel"]], torso[:3], atol=1e-5)
+    np.testing.assert_allclose(obs[0, PROPRIO_FEATURES["body_linvel"]], torso[3:], atol=1e-5)
     linear, angular = body_velocities(model, data, tokens.body_ids)
     for i, body in enumerate(tokens.body_ids):
         expected = np.zeros(6)

@@ -1,0 +1,268 @@
+"""Tasks: the world a body walks in, and the rules of an episode.
+
+A registry maps a task name to its `default_config()`, a frozen `TaskConfig`:
+
+- ``flat``: MetaMorph's flat terrain (FT): a plane.
+- ``variable_terrain``: MetaMorph's VT: after a flat start, a track of slopes, steps and rugged
+  squares, as a MuJoCo heightfield.
+- ``obstacles``: boxes of random sizes on a flat floor.
+
+All follow MetaMorph (DESIGN §1): 0.005 s timestep, 4 substeps a control step, 1000-step
+episodes, reward = forward (x) velocity of the torso, termination when the torso falls below a
+fraction of its initial height above the ground.
+
+Terrain tasks keep their ground as a height grid (`Terrain`): the same numbers build the MuJoCo
+heightfield and boxes, and serve the terrain patch the policy sees (heights on a grid around the
+robot, turned to its heading, relative to the torso).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+
+import mujoco
+import numpy as np
+
+from metamorph.errors import MetamorphError
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskConfig:
+    """Every knob of a task (metres, seconds, degrees)."""
+
+    name: str = "flat"
+    terrain: str = "flat"
+    """Ground: flat (a plane), variable (slopes, steps, rugged squares) or obstacles (boxes)."""
+    timestep: float = 0.005
+    substeps: int = 4
+    """Physics steps per control step."""
+    episode_length: int = 1000
+    """Control steps before an episode is truncated."""
+    fall_fraction: float = 0.5
+    """Terminate when the torso's height above the ground drops below this × its initial height."""
+    reset_noise: float = 0.1
+    """Joint positions start uniformly within ± this (rad or m) of rest; velocities ~ N(0, this)."""
+    friction: float = 1.0
+    """Sliding friction of the ground."""
+    # terrain tasks
+    track_length: float = 40.0
+    """Length of the terrain along +x (the robot starts at x = 0)."""
+    track_width: float = 10.0
+    """Width of the terrain along y (centred on y = 0)."""
+    resolution: float = 0.25
+    """Height grid spacing."""
+    flat_start: float = 2.0
+    """Flat ground from x = -2 to this, so every robot starts on level ground."""
+    segment_length: tuple[float, float] = (2.0, 4.0)
+    """Variable terrain: length range of each segment."""
+    slope_deg: float = 15.0
+    """Variable terrain: steepest slope."""
+    step_height: float = 0.15
+    """Variable terrain: largest step up or down."""
+    rugged_height: float = 0.08
+    """Variable terrain: height range of rugged squares (0.5 m squares)."""
+    obstacle_spacing: float = 2.0
+    """Obstacles: mean distance between boxes (one per spacing² of floor)."""
+    obstacle_half_size: tuple[float, float] = (0.1, 0.4)
+    """Obstacles: range of a box's half length and half width."""
+    obstacle_height: tuple[float, float] = (0.05, 0.25)
+    """Obstacles: range of a box's height."""
+    num_terrains: int = 8
+    """Distinct terrains an environment draws from (one per episode)."""
+    patch_forward: tuple[float, float] = (-0.5, 1.5)
+    """Terrain patch: extent along the robot's heading."""
+    patch_lateral: tuple[float, float] = (-0.5, 0.5)
+    """Terrain patch: extent to the robot's sides."""
+    patch_shape: tuple[int, int] = (9, 5)
+    """Terrain patch: points along the heading × to the side."""
+
+    def __post_init__(self):
+        if self.terrain not in ("flat", "variable", "obstacles"):
+            raise MetamorphError(
+                f"task '{self.name}': terrain must be flat, variable or obstacles, got '{self.terrain}'"
+            )
+        if self.timestep <= 0 or self.substeps < 1 or self.episode_length < 1:
+            raise MetamorphError(f"task '{self.name}': timestep, substeps and episode_length must be positive")
+        if not 0 <= self.fall_fraction < 1:
+            raise MetamorphError(f"task '{self.name}': fall_fraction must be in [0, 1)")
+
+    @property
+    def control_dt(self) -> float:
+        return self.timestep * self.substeps
+
+    @property
+    def has_terrain(self) -> bool:
+        return self.terrain != "flat"
+
+    @property
+    def patch_size(self) -> int:
+        return self.patch_shape[0] * self.patch_shape[1] if self.has_terrain else 0
+
+
+def flat_config() -> TaskConfig:
+    return TaskConfig()
+
+
+def variable_terrain_config() -> TaskConfig:
+    return TaskConfig(name="variable_terrain", terrain="variable")
+
+
+def obstacles_config() -> TaskConfig:
+    return TaskConfig(name="obstacles", terrain="obstacles")
+
+
+TASKS: dict[str, Callable[[], TaskConfig]] = {
+    "flat": flat_config,
+    "variable_terrain": variable_terrain_config,
+    "obstacles": obstacles_config,
+}
+"""Registry of tasks: name -> default_config()."""
+
+
+def task_config(name: str) -> TaskConfig:
+    if name not in TASKS:
+        raise MetamorphError(f"unknown task '{name}'; known: {', '.join(TASKS)}")
+    return TASKS[name]()
+
+
+# ----------------------------------------------------------------------------------------------
+# Ground
+
+
+@dataclasses.dataclass(frozen=True)
+class Terrain:
+    """Ground heights on a regular grid: ``heights[i, j]`` at x = x0 + i·res, y = y0 + j·res.
+
+    Boxes (obstacles) are listed separately, as (centre x, centre y, half x, half y, height), and
+    are included in `height_at` so the terrain patch shows them.
+    """
+
+    heights: np.ndarray
+    x0: float
+    y0: float
+    resolution: float
+    boxes: tuple[tuple[float, float, float, float, float], ...] = ()
+
+    def height_at(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Ground height at points (x, y), vectorised; boxes raise the ground where they stand.
+
+        Within a grid cell the height is interpolated on the same two triangles MuJoCo's
+        heightfield uses, so this is where the simulated ground is."""
+        x, y = np.asarray(x, float), np.asarray(y, float)
+        nx, ny = self.heights.shape
+        u = np.clip((x - self.x0) / self.resolution, 0, nx - 1 - 1e-9)
+        v = np.clip((y - self.y0) / self.resolution, 0, ny - 1 - 1e-9)
+        i, j = np.floor(u).astype(int), np.floor(v).astype(int)
+        fu, fv = u - i, v - j
+        h00, h10 = self.heights[i, j], self.heights[i + 1, j]
+        h01, h11 = self.heights[i, j + 1], self.heights[i + 1, j + 1]
+        # MuJoCo splits each cell along the diagonal from (i, j) to (i+1, j+1)
+        lower = fu >= fv
+        ground = np.where(
+            lower,
+            h00 + fu * (h10 - h00) + fv * (h11 - h10),
+            h00 + fv * (h01 - h00) + fu * (h11 - h01),
+        )
+        for cx, cy, hx, hy, top in self.boxes:
+            inside = (np.abs(x - cx) <= hx) & (np.abs(y - cy) <= hy)
+            ground = np.where(inside, np.maximum(ground, top), ground)
+        return ground
+
+    def add_to(self, spec: mujoco.MjSpec, friction: float, name: str = "terrain") -> None:
+        """Add this ground to a spec: a heightfield (or a plane when flat) and its boxes."""
+        nx, ny = self.heights.shape
+        low, high = float(self.heights.min()), float(self.heights.max())
+        rgba = [0.35, 0.45, 0.55, 1.0]
+        if high - low < 1e-9:
+            size = [nx * self.resolution, ny * self.resolution, 0.05]
+            spec.worldbody.add_geom(name=name, type=mujoco.mjtGeom.mjGEOM_PLANE, size=size,
+                                    pos=[self.x0 + (nx - 1) * self.resolution / 2, self.y0 + (ny - 1) * self.resolution / 2, low],
+                                    friction=[friction, 0.1, 0.1], rgba=rgba)  # fmt: skip
+        else:
+            elevation = high - low
+            # MuJoCo heightfield rows run along y and columns along x; data is scaled to [0, 1]
+            data = ((self.heights - low) / elevation).T.astype(np.float32)
+            spec.add_hfield(
+                name=name,
+                size=[(nx - 1) * self.resolution / 2, (ny - 1) * self.resolution / 2, elevation, 0.5],
+                nrow=ny,
+                ncol=nx,
+                userdata=data.ravel().tolist(),
+            )
+            spec.worldbody.add_geom(
+                name=name,
+                type=mujoco.mjtGeom.mjGEOM_HFIELD,
+                hfieldname=name,
+                pos=[self.x0 + (nx - 1) * self.resolution / 2, self.y0 + (ny - 1) * self.resolution / 2, low],
+                friction=[friction, 0.1, 0.1],
+                rgba=rgba,
+            )
+        for k, (cx, cy, hx, hy, top) in enumerate(self.boxes):
+            base = float(self.height_at_grid(cx, cy))
+            half_z = (top - base) / 2 + 0.05  # sink 0.05 m into the ground so no gap shows
+            spec.worldbody.add_geom(name=f"{name}_box{k}", type=mujoco.mjtGeom.mjGEOM_BOX, size=[hx, hy, half_z],
+                                    pos=[cx, cy, top - half_z], friction=[friction, 0.1, 0.1],
+                                    rgba=[0.55, 0.4, 0.3, 1.0])  # fmt: skip
+
+    def height_at_grid(self, x: float, y: float) -> float:
+        """Ground height without boxes."""
+        return float(dataclasses.replace(self, boxes=()).height_at(np.array([x]), np.array([y]))[0])
+
+
+def make_terrain(config: TaskConfig, rng: np.random.Generator) -> Terrain:
+    """Draw the ground of one episode world for a task."""
+    res = config.resolution
+    x0, y0 = -2.0, -config.track_width / 2
+    nx = round((config.track_length - x0) / res) + 1
+    ny = round(config.track_width / res) + 1
+    xs = x0 + res * np.arange(nx)
+    heights = np.zeros((nx, ny))
+    boxes: list[tuple[float, float, float, float, float]] = []
+    if config.terrain == "variable":
+        level, x = 0.0, config.flat_start
+        profile = np.zeros(nx)
+        rugged = np.zeros((nx, ny), bool)
+        while x < config.track_length:
+            length = rng.uniform(*config.segment_length)
+            kind = rng.choice(["slope", "step", "rugged", "flat"])
+            seg = (xs >= x) & (xs < x + length)
+            if kind == "slope":
+                grade = math.tan(math.radians(rng.uniform(-config.slope_deg, config.slope_deg)))
+                profile[seg] = level + grade * (xs[seg] - x)
+                level = level + grade * length
+            elif kind == "step":
+                level += rng.uniform(-config.step_height, config.step_height)
+                profile[seg] = level
+            else:
+                profile[seg] = level
+                rugged[seg] = kind == "rugged"
+            x += length
+        profile[xs >= x] = level
+        heights[:] = profile[:, None]
+        # rugged squares: 0.5 m squares of random height
+        cells = max(1, round(0.5 / res))
+        square = rng.uniform(0, config.rugged_height, size=(nx // cells + 1, ny // cells + 1))
+        bumps = np.kron(square, np.ones((cells, cells)))[:nx, :ny]
+        heights += np.where(rugged, bumps, 0.0)
+    elif config.terrain == "obstacles":
+        area = (config.track_length - config.flat_start) * config.track_width
+        for _ in range(int(area / config.obstacle_spacing**2)):
+            cx = rng.uniform(config.flat_start + 0.5, config.track_length - 0.5)
+            cy = rng.uniform(y0 + 0.5, -y0 - 0.5)
+            hx, hy = rng.uniform(*config.obstacle_half_size, size=2)
+            boxes.append((float(cx), float(cy), float(hx), float(hy), float(rng.uniform(*config.obstacle_height))))
+    return Terrain(heights=heights, x0=x0, y0=y0, resolution=res, boxes=tuple(boxes))
+
+
+FLAT = Terrain(heights=np.zeros((2, 2)), x0=-50.0, y0=-50.0, resolution=100.0)
+"""The flat task's ground: a plane at z = 0."""
+
+
+def patch_offsets(config: TaskConfig) -> np.ndarray:
+    """[P, 2] points of the terrain patch in the robot's heading frame (forward, left)."""
+    forward = np.linspace(*config.patch_forward, config.patch_shape[0])
+    lateral = np.linspace(*config.patch_lateral, config.patch_shape[1])
+    grid = np.stack(np.meshgrid(forward, lateral, indexing="ij"), axis=-1)
+    return grid.reshape(-1, 2)

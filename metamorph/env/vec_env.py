@@ -1,0 +1,413 @@
+"""A batch of simulations on native MuJoCo where every slot holds its own body.
+
+Why threads over ``mj_step``: we measured the candidates on UNIMAL-100 bodies (2 cores, 4
+substeps, 256 slots). Two Python threads each looping ``mj_step`` over half the slots ran 14.6k
+env steps/s; ``mujoco.batch.Batch`` with 2 C threads ran 14.9k on 256 copies of *one* body, and
+cannot hold bodies of different layouts at all (it needs one MjData layout per batch; thousands
+of distinct bodies means a batch per body). ``mj_step`` releases the GIL, so the loop costs little
+over C, and it takes any mix of bodies. ``bench/env_throughput.py`` measures it again.
+
+Observations are computed in C by MuJoCo sensors added to each body (`add_proprio_sensors`), in
+the tokenizer's layout (`metamorph.tokens.PROPRIO_FEATURES`): a control step is ``mj_step2`` (the
+second half of a step, from the stages already computed), ``substeps - 1`` full steps, then
+``mj_step1``, so sensors describe the new state at no extra cost. The numpy work after stepping is
+vectorised over the batch: joint positions scaled over their ranges, quaternion signs, masks.
+
+Contract (DESIGN §3): ``reset(seed) -> obs``; ``step(actions[B, T]) -> obs, reward[B],
+terminated[B], truncated[B], info``. A slot whose episode ends is reset at once (with a body
+drawn anew); ``info["final_obs"]`` holds the observation it ended on, for bootstrapping.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import OrderedDict
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Literal
+
+import mujoco
+import numpy as np
+
+from metamorph.env.tasks import FLAT, TaskConfig, Terrain, make_terrain, patch_offsets, task_config
+from metamorph.errors import MetamorphError
+from metamorph.generate import floor_clearance_height
+from metamorph.morphology import Morphology, load_morphology
+from metamorph.tokens import PROPRIO_FEATURES, STATIC_FEATURES, JointTokens, tokenize
+from metamorph.vocabulary import Vocabulary
+
+ROOT_SENSORS = 13  # torso: position (3), orientation (4), velocimeter (3), gyro (3)
+TOKEN_SENSORS = PROPRIO_FEATURES.width  # a joint token: jointpos, jointvel, framepos/quat/linvel/angvel
+_BAD = (mujoco.mjtWarning.mjWARN_BADQACC, mujoco.mjtWarning.mjWARN_BADQPOS, mujoco.mjtWarning.mjWARN_BADQVEL)
+
+
+def add_proprio_sensors(spec: mujoco.MjSpec, morphology: Morphology, tokens: JointTokens) -> None:
+    """Replace the spec's sensors with the ones that compute `PROPRIO_FEATURES`, token by token.
+
+    Layout of ``sensordata``: the root's 13 numbers, then 15 per joint token in token order, which
+    is the proprioception row of that token as it is."""
+    for sensor in list(spec.sensors):
+        spec.delete(sensor)
+    model = morphology.model
+    torso = model.body(tokens.root_body).name
+    site = spec.body(torso).add_site(name="metamorph_torso_imu", size=[0.01, 0.01, 0.01], group=5)
+    xbody, s = mujoco.mjtObj.mjOBJ_XBODY, mujoco.mjtSensor
+
+    def add(kind, objtype=None, objname="", reftype=None, refname=""):
+        sensor = spec.add_sensor(type=kind, objname=objname, refname=refname)
+        if objtype is not None:
+            sensor.objtype = objtype
+        if reftype is not None:
+            sensor.reftype = reftype
+
+    add(s.mjSENS_FRAMEPOS, xbody, torso)
+    add(s.mjSENS_FRAMEQUAT, xbody, torso)
+    add(s.mjSENS_VELOCIMETER, mujoco.mjtObj.mjOBJ_SITE, site.name)
+    add(s.mjSENS_GYRO, mujoco.mjtObj.mjOBJ_SITE, site.name)
+    for i in range(1, tokens.num_tokens):
+        joint = model.joint(int(tokens.joint_ids[i])).name
+        body = model.body(int(tokens.body_ids[i])).name
+        add(s.mjSENS_JOINTPOS, mujoco.mjtObj.mjOBJ_JOINT, joint)
+        add(s.mjSENS_JOINTVEL, mujoco.mjtObj.mjOBJ_JOINT, joint)
+        for kind in (s.mjSENS_FRAMEPOS, s.mjSENS_FRAMEQUAT, s.mjSENS_FRAMELINVEL, s.mjSENS_FRAMEANGVEL):
+            add(kind, xbody, body, xbody, torso)
+
+
+@dataclasses.dataclass
+class BodyEntry:
+    """Everything the environment precomputes for one body of its set."""
+
+    morphology: Morphology
+    tokens: JointTokens
+    start_height: float  # torso height that puts the lowest point 2 mm above flat ground
+    tree_distance: np.ndarray  # [T, T] hops between tokens in the token tree
+
+
+def tree_distances(parent: np.ndarray) -> np.ndarray:
+    """Hops between every pair of tokens of a tree given by parent indices (-1 for the root)."""
+    n = len(parent)
+    ancestors = []
+    for i in range(n):
+        chain, node = [], i
+        while node >= 0:
+            chain.append(node)
+            node = parent[node]
+        ancestors.append(chain)
+    depth = np.array([len(c) - 1 for c in ancestors])
+    out = np.zeros((n, n), np.int32)
+    for i in range(n):
+        on_path = set(ancestors[i])
+        for j in range(n):
+            common = next(a for a in ancestors[j] if a in on_path)
+            out[i, j] = depth[i] + depth[j] - 2 * depth[common]
+    return out
+
+
+class VecEnv:
+    """``num_envs`` MuJoCo simulations stepped in parallel threads, each holding one body of ``bodies``."""
+
+    def __init__(
+        self,
+        bodies: Sequence[Morphology | str | Path],
+        task: TaskConfig | str = "flat",
+        num_envs: int = 64,
+        *,
+        nthread: int | None = None,
+        sampling: Literal["uniform", "balanced"] = "balanced",
+        max_tokens: int | None = None,
+        vocabulary: Vocabulary | None = None,
+        autoreset: bool = True,
+        model_cache_size: int | None = None,
+    ):
+        if not bodies:
+            raise MetamorphError("VecEnv needs at least one body")
+        if num_envs < 1:
+            raise MetamorphError(f"num_envs must be at least 1, got {num_envs}")
+        if sampling not in ("uniform", "balanced"):
+            raise MetamorphError(f"sampling must be uniform or balanced, got '{sampling}'")
+        self.task = task_config(task) if isinstance(task, str) else task
+        self.num_envs = num_envs
+        self.sampling = sampling
+        self.autoreset = autoreset
+        self.nthread = max(1, nthread or 2)
+        self.bodies = [self._prepare(b, vocabulary) for b in bodies]
+        self.max_tokens = max(e.tokens.num_tokens for e in self.bodies)
+        if max_tokens is not None:
+            if self.max_tokens > max_tokens:
+                big = max(self.bodies, key=lambda e: e.tokens.num_tokens)
+                raise MetamorphError(
+                    f"{big.morphology.label}: {big.tokens.num_tokens} tokens exceed max_tokens={max_tokens}"
+                )
+            self.max_tokens = max_tokens
+        self.max_actuators = max(e.morphology.num_actuators for e in self.bodies)
+        self._sensor_width = ROOT_SENSORS + TOKEN_SENSORS * (self.max_tokens - 1)
+        self._patch = patch_offsets(self.task) if self.task.has_terrain else None
+        self._pool = ThreadPoolExecutor(self.nthread, thread_name_prefix="metamorph-env") if self.nthread > 1 else None
+        self._cache: OrderedDict[tuple[int, int], mujoco.MjModel] = OrderedDict()
+        self._cache_size = model_cache_size or max(2 * num_envs, len(self.bodies) if not self.task.has_terrain else 0)
+        self._terrains: list[Terrain] = []
+        self._episodes = np.zeros(len(self.bodies), np.int64)
+        self._mean_length = np.zeros(len(self.bodies))
+        self._mean_return = np.zeros(len(self.bodies))
+        self.diverged_total = 0
+        self._rng: np.random.Generator | None = None
+
+    # ------------------------------------------------------------------------------------------
+    # Set-up
+
+    def _prepare(self, body: Morphology | str | Path, vocabulary: Vocabulary | None) -> BodyEntry:
+        morphology = body if isinstance(body, Morphology) else load_morphology(body)
+        tokens = tokenize(morphology, vocabulary)
+        # every body starts with its lowest point 2 mm above the ground, whatever height its file gives
+        lift = floor_clearance_height(morphology.model, morphology.root_body)
+        return BodyEntry(morphology, tokens, start_height=lift + 0.002, tree_distance=tree_distances(tokens.parent))
+
+    def _model(self, body: int, terrain: int) -> mujoco.MjModel:
+        key = (body, terrain)
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        entry = self.bodies[body]
+        spec = entry.morphology.spec.copy()
+        add_proprio_sensors(spec, entry.morphology, entry.tokens)
+        spec.option.timestep = self.task.timestep
+        ground = self._terrains[terrain] if self.task.has_terrain else FLAT
+        ground.add_to(spec, self.task.friction)
+        root = spec.body(entry.morphology.model.body(entry.morphology.root_body).name)
+        root.pos = [root.pos[0], root.pos[1], entry.start_height + ground.height_at_grid(0.0, 0.0)]
+        model = spec.compile()
+        self._cache[key] = model
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return model
+
+    # ------------------------------------------------------------------------------------------
+    # Episodes
+
+    def reset(self, seed: int | None = None) -> dict[str, np.ndarray]:
+        """Start every slot afresh; the same seed gives the same bodies, terrains and noise."""
+        self._rng = np.random.default_rng(seed)
+        if self.task.has_terrain and not self._terrains:
+            terrain_rng = np.random.default_rng([0 if seed is None else seed, 104729])
+            self._terrains = [make_terrain(self.task, terrain_rng) for _ in range(self.task.num_terrains)]
+            self._cache.clear()
+        B, T = self.num_envs, self.max_tokens
+        self.models: list[mujoco.MjModel | None] = [None] * B
+        self.datas: list[mujoco.MjData | None] = [None] * B
+        self.body_ids = np.zeros(B, np.int32)
+        self.terrain_ids = np.zeros(B, np.int32)
+        self._static = np.zeros((B, T, STATIC_FEATURES.width), np.float32)
+        self._part_ids = np.zeros((B, T), np.int32)
+        self._token_mask = np.zeros((B, T), bool)
+        self._act_mask = np.zeros((B, T), bool)
+        self._tree = np.zeros((B, T, T), np.int32)
+        self._lo = np.zeros((B, T))
+        self._hi = np.ones((B, T))
+        self._wrap = np.zeros((B, T), bool)
+        self._act_token = np.zeros((B, self.max_actuators), np.int32)  # token index of actuator a
+        self._num_actuators = np.zeros(B, np.int32)
+        self._sensors = np.zeros((B, self._sensor_width))
+        self._init_height = np.zeros(B)
+        self._prev_x = np.zeros(B)
+        self._steps = np.zeros(B, np.int32)
+        self._returns = np.zeros(B)
+        self._bad = np.zeros(B, np.int64)
+        for i in range(B):
+            self._reset_slot(i)
+        return self._observe()
+
+    def _draw_body(self) -> int:
+        n = len(self.bodies)
+        if self.sampling == "uniform" or not self._episodes.any():
+            return int(self._rng.integers(n))
+        # balanced (MetaMorph): chance ∝ 1 / running mean episode length; unseen bodies get the mean
+        known = self._episodes > 0
+        lengths = np.where(known, self._mean_length, self._mean_length[known].mean())
+        weights = 1.0 / np.maximum(lengths, 1.0)
+        return int(self._rng.choice(n, p=weights / weights.sum()))
+
+    def _reset_slot(self, i: int) -> None:
+        body = self._draw_body()
+        terrain = int(self._rng.integers(len(self._terrains))) if self.task.has_terrain else 0
+        model = self._model(body, terrain)
+        if self.models[i] is not model:
+            self.models[i], self.datas[i] = model, mujoco.MjData(model)
+        data = self.datas[i]
+        mujoco.mj_resetData(model, data)
+        entry = self.bodies[body]
+        tokens = entry.tokens
+        noise = self.task.reset_noise
+        joints = tokens.qpos_adr[1:]
+        if noise:
+            data.qpos[joints] += self._rng.uniform(-noise, noise, size=joints.size)
+            lo, hi = model.jnt_range[tokens.joint_ids[1:]].T
+            limited = model.jnt_limited[tokens.joint_ids[1:]].astype(bool)
+            data.qpos[joints] = np.where(limited, np.clip(data.qpos[joints], lo, hi), data.qpos[joints])
+            data.qvel[tokens.dof_adr[1:]] += self._rng.normal(0.0, noise, size=joints.size)
+        mujoco.mj_forward(model, data)
+
+        n = tokens.num_tokens
+        self.body_ids[i], self.terrain_ids[i] = body, terrain
+        self._static[i] = 0
+        self._static[i, :n] = tokens.static_features
+        self._part_ids[i] = 0
+        self._part_ids[i, :n] = tokens.part_ids
+        self._token_mask[i] = False
+        self._token_mask[i, :n] = True
+        self._act_mask[i] = False
+        self._act_mask[i, :n] = tokens.act_mask
+        self._tree[i] = 0
+        self._tree[i, :n, :n] = entry.tree_distance
+        self._lo[i], self._hi[i], self._wrap[i] = 0.0, 1.0, False
+        self._lo[i, :n], self._hi[i, :n], self._wrap[i, :n] = tokens.pos_lo, tokens.pos_hi, tokens.wrap
+        self._lo[i, 0], self._hi[i, 0] = 0.0, 1.0
+        nu = model.nu
+        self._num_actuators[i] = nu
+        self._act_token[i] = 0
+        self._act_token[i, tokens.actuator_ids[tokens.act_mask]] = np.flatnonzero(tokens.act_mask)
+        self._sensors[i] = 0
+        self._sensors[i, : model.nsensordata] = data.sensordata
+        x, y, z = data.sensordata[:3]
+        self._init_height[i] = z - self._ground(np.array([i]), np.array([x]), np.array([y]))[0]
+        self._prev_x[i] = x
+        self._steps[i] = 0
+        self._returns[i] = 0.0
+        self._bad[i] = sum(data.warning[w].number for w in _BAD)
+
+    def _ground(self, slots: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        if not self.task.has_terrain:
+            return np.zeros_like(x)
+        out = np.empty_like(x)
+        for t in np.unique(self.terrain_ids[slots]):
+            sel = self.terrain_ids[slots] == t
+            out[sel] = self._terrains[t].height_at(x[sel], y[sel])
+        return out
+
+    # ------------------------------------------------------------------------------------------
+    # Stepping
+
+    def _step_slots(self, slots: range, ctrl: np.ndarray, substeps: int) -> None:
+        for i in slots:
+            model, data = self.models[i], self.datas[i]
+            data.ctrl[:] = ctrl[i, : model.nu]
+            mujoco.mj_step2(model, data)
+            if substeps > 1:
+                mujoco.mj_step(model, data, nstep=substeps - 1)
+            mujoco.mj_step1(model, data)  # sensors now describe the new state
+            self._sensors[i, : model.nsensordata] = data.sensordata
+
+    def step(self, actions: np.ndarray):
+        """Apply one torque in [-1, 1] per token (entries of unactuated and padding tokens are ignored)."""
+        actions = np.asarray(actions)
+        if actions.shape != (self.num_envs, self.max_tokens):
+            raise MetamorphError(
+                f"actions must have shape (num_envs, max_tokens) = {(self.num_envs, self.max_tokens)}, got {actions.shape}"
+            )
+        bad = ~np.isfinite(actions) & self._act_mask
+        if bad.any():
+            raise MetamorphError(f"actions are NaN or infinite in slots {sorted(set(np.nonzero(bad)[0].tolist()))}")
+        ctrl = np.clip(np.take_along_axis(np.nan_to_num(actions), self._act_token, axis=1), -1.0, 1.0)
+        substeps = self.task.substeps
+        if self._pool is None:
+            self._step_slots(range(self.num_envs), ctrl, substeps)
+        else:
+            jobs = [self._pool.submit(self._step_slots, range(k, self.num_envs, self.nthread), ctrl, substeps)
+                    for k in range(self.nthread)]  # fmt: skip
+            for job in jobs:
+                job.result()
+
+        x, y, z = self._sensors[:, 0], self._sensors[:, 1], self._sensors[:, 2]
+        reward = (x - self._prev_x) / self.task.control_dt
+        self._prev_x = x.copy()
+        counts = np.array([sum(d.warning[w].number for w in _BAD) for d in self.datas])
+        diverged = (counts > self._bad) | ~np.isfinite(self._sensors).all(axis=1)
+        self._bad = counts
+        reward = np.where(diverged, 0.0, reward)
+        self._steps += 1
+        self._returns += reward
+        slots = np.arange(self.num_envs)
+        height = z - self._ground(slots, x, y)
+        terminated = diverged | (height < self.task.fall_fraction * self._init_height)
+        truncated = (self._steps >= self.task.episode_length) & ~terminated
+        obs = self._observe()
+        done = terminated | truncated
+        info: dict = {"diverged": diverged, "body_id": self.body_ids.copy()}
+        if done.any():
+            info["final_obs"] = {k: v.copy() for k, v in obs.items()}
+            info["episode_return"] = np.where(done, self._returns, np.nan)
+            info["episode_length"] = np.where(done, self._steps, 0)
+            for i in np.flatnonzero(done):
+                self._record_episode(int(self.body_ids[i]), float(self._returns[i]), int(self._steps[i]))
+            self.diverged_total += int(diverged.sum())
+            if self.autoreset:
+                for i in np.flatnonzero(done):
+                    if diverged[i]:
+                        self.models[i] = None  # a fresh MjData: nothing of the diverged state survives
+                    self._reset_slot(int(i))
+                obs = self._observe()
+        info["diverged_total"] = self.diverged_total
+        return obs, reward.astype(np.float32), terminated, truncated, info
+
+    def _record_episode(self, body: int, ret: float, length: int) -> None:
+        self._episodes[body] += 1
+        rate = max(1.0 / self._episodes[body], 0.1)  # running mean, then an exponential one
+        self._mean_length[body] += rate * (length - self._mean_length[body])
+        self._mean_return[body] += rate * (ret - self._mean_return[body])
+
+    def body_stats(self) -> dict[str, np.ndarray]:
+        """Per body of the set: finished episodes, running mean episode length and return."""
+        return {"episodes": self._episodes.copy(), "mean_length": self._mean_length.copy(),
+                "mean_return": self._mean_return.copy()}  # fmt: skip
+
+    def _observe(self) -> dict[str, np.ndarray]:
+        B, T = self.num_envs, self.max_tokens
+        proprio = np.zeros((B, T, TOKEN_SENSORS))
+        proprio[:, 1:] = self._sensors[:, ROOT_SENSORS:].reshape(B, T - 1, TOKEN_SENSORS)
+        root = self._sensors[:, :ROOT_SENSORS]
+        proprio[:, 0, PROPRIO_FEATURES["body_pos"]] = np.stack([np.zeros(B), np.zeros(B), root[:, 2]], axis=1)
+        proprio[:, 0, PROPRIO_FEATURES["body_quat"]] = root[:, 3:7]
+        proprio[:, 0, PROPRIO_FEATURES["body_linvel"]] = root[:, 7:10]
+        proprio[:, 0, PROPRIO_FEATURES["body_angvel"]] = root[:, 10:13]
+        q = proprio[:, :, 0]
+        q = np.where(self._wrap, (q + np.pi) % (2 * np.pi) - np.pi, q)
+        proprio[:, :, 0] = np.where(self._token_mask, (q - self._lo) / (self._hi - self._lo), 0.0)
+        proprio[:, 0, :2] = 0.0
+        quat = proprio[:, :, 5:9]
+        quat *= np.where(quat[..., :1] < 0, -1.0, 1.0)
+        obs = {
+            "proprio": proprio.astype(np.float32),
+            "static": self._static.copy(),
+            "part_ids": self._part_ids.copy(),
+            "token_mask": self._token_mask.copy(),
+            "act_mask": self._act_mask.copy(),
+            "tree_distance": self._tree.copy(),
+            "body_id": self.body_ids.copy(),
+        }
+        if self._patch is not None:
+            obs["terrain"] = self._terrain_patch(root).astype(np.float32)
+        return obs
+
+    def _terrain_patch(self, root: np.ndarray) -> np.ndarray:
+        """Ground heights around each robot on a grid turned to its heading, relative to the torso."""
+        w, qx, qy, qz = root[:, 3], root[:, 4], root[:, 5], root[:, 6]
+        yaw = np.arctan2(2 * (w * qz + qx * qy), 1 - 2 * (qy**2 + qz**2))
+        cos, sin = np.cos(yaw)[:, None], np.sin(yaw)[:, None]
+        fwd, left = self._patch[:, 0][None], self._patch[:, 1][None]
+        px = root[:, :1] + cos * fwd - sin * left
+        py = root[:, 1:2] + sin * fwd + cos * left
+        slots = np.repeat(np.arange(self.num_envs), px.shape[1])
+        ground = self._ground(slots, px.ravel(), py.ravel()).reshape(px.shape)
+        return ground - root[:, 2:3]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def __del__(self):
+        self.close()
+
+    @property
+    def control_dt(self) -> float:
+        return self.task.control_dt

@@ -1,0 +1,222 @@
+"""The batched environment: observation parity with the tokenizer, rewards, episode ends, terrain,
+determinism, divergence, bad actions, sampling, and the Gymnasium wrapper."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import mujoco
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from conftest import EXAMPLES
+from metamorph.env import VecEnv, task_config
+from metamorph.env.gym import MorphologyEnv
+from metamorph.env.tasks import make_terrain
+from metamorph.errors import MetamorphError
+from metamorph.morphology import morphology_from_xml
+from metamorph.tokens import proprioception
+
+
+@pytest.fixture(scope="module")
+def bodies(unimal_files):
+    return unimal_files[:6]
+
+
+def _random_actions(env: VecEnv, rng: np.random.Generator) -> np.ndarray:
+    return rng.uniform(-1, 1, size=(env.num_envs, env.max_tokens))
+
+
+def test_observations_equal_the_tokenizer(bodies):
+    env = VecEnv(bodies, "flat", num_envs=8, nthread=2, sampling="uniform")
+    obs = env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(15):
+        obs, *_ = env.step(_random_actions(env, rng))
+    for i in range(env.num_envs):
+        entry = env.bodies[env.body_ids[i]]
+        n = entry.tokens.num_tokens
+        np.testing.assert_array_equal(obs["static"][i, :n], entry.tokens.static_features)
+        np.testing.assert_array_equal(obs["part_ids"][i, :n], entry.tokens.part_ids)
+        assert obs["token_mask"][i].sum() == n and not obs["token_mask"][i, n:].any()
+        np.testing.assert_array_equal(obs["act_mask"][i, :n], entry.tokens.act_mask)
+        expected = proprioception(entry.tokens, env.models[i], env.datas[i])
+        np.testing.assert_allclose(obs["proprio"][i, :n], expected, atol=2e-5, rtol=1e-5)
+        assert (obs["proprio"][i, n:] == 0).all() and (obs["static"][i, n:] == 0).all()
+
+
+def test_reward_is_torso_displacement_over_time(bodies):
+    env = VecEnv(bodies, "flat", num_envs=4, nthread=1)
+    env.reset(seed=1)
+    rng = np.random.default_rng(1)
+    for _ in range(10):
+        before = np.array(
+            [d.xpos[env.bodies[b].tokens.root_body, 0] for d, b in zip(env.datas, env.body_ids, strict=True)]
+        )
+        _, reward, terminated, truncated, _ = env.step(_random_actions(env, rng))
+        after = np.array(
+            [d.xpos[env.bodies[b].tokens.root_body, 0] for d, b in zip(env.datas, env.body_ids, strict=True)]
+        )
+        live = ~(terminated | truncated)
+        np.testing.assert_allclose(reward[live], ((after - before) / env.control_dt)[live], rtol=1e-5, atol=1e-5)
+    assert env.control_dt == pytest.approx(0.02)
+
+
+def test_truncation_after_episode_length(bodies):
+    task = dataclasses.replace(task_config("flat"), episode_length=5, fall_fraction=0.0)
+    env = VecEnv(bodies, task, num_envs=4, nthread=1)
+    env.reset(seed=2)
+    zeros = np.zeros((4, env.max_tokens))
+    for step in range(1, 6):
+        _, _, terminated, truncated, info = env.step(zeros)
+        assert not terminated.any()
+        assert truncated.all() == (step == 5)
+    assert (info["episode_length"] == 5).all()
+    assert "final_obs" in info and (env._steps == 0).all()  # every slot started a new episode
+
+
+def test_termination_when_the_torso_falls(bodies):
+    """With the fall line at 99 % of the start height, sagging under zero torque ends episodes."""
+    task = dataclasses.replace(task_config("flat"), fall_fraction=0.99)
+    env = VecEnv(bodies, task, num_envs=6, nthread=1, autoreset=False)
+    env.reset(seed=3)
+    start = env._init_height.copy()
+    ended = np.zeros(6, bool)
+    for _ in range(50):
+        obs, _, terminated, truncated, _ = env.step(np.zeros((6, env.max_tokens)))
+        ended |= terminated
+        assert not truncated.any()
+        torso = obs["proprio"][:, 0, 4]
+        assert (torso[terminated] < 0.99 * start[terminated]).all()
+    assert ended.sum() >= 3
+
+
+@pytest.mark.parametrize("task", ["variable_terrain", "obstacles"])
+def test_terrain_patch_shows_the_ground_around_the_robot(task, bodies):
+    env = VecEnv(bodies[:2], task, num_envs=3, nthread=1)
+    obs = env.reset(seed=4)
+    rng = np.random.default_rng(4)
+    for _ in range(5):
+        obs, *_ = env.step(_random_actions(env, rng))
+    cfg = env.task
+    assert obs["terrain"].shape == (3, cfg.patch_size)
+    forward = np.linspace(*cfg.patch_forward, cfg.patch_shape[0])
+    lateral = np.linspace(*cfg.patch_lateral, cfg.patch_shape[1])
+    for i in range(3):
+        data, root = env.datas[i], env.bodies[env.body_ids[i]].tokens.root_body
+        heading = data.xmat[root].reshape(3, 3)[:, 0]
+        yaw = np.arctan2(heading[1], heading[0])
+        terrain = env._terrains[env.terrain_ids[i]]
+        ground = mujoco.MjSpec()  # the ground alone, so rays cannot hit the robot
+        terrain.add_to(ground, 1.0)
+        ground_model = ground.compile()
+        ground_data = mujoco.MjData(ground_model)
+        mujoco.mj_forward(ground_model, ground_data)
+        expected = []
+        for f in forward:
+            for s in lateral:
+                x = data.xpos[root, 0] + np.cos(yaw) * f - np.sin(yaw) * s
+                y = data.xpos[root, 1] + np.sin(yaw) * f + np.cos(yaw) * s
+                # the ground MuJoCo collides with, found by a ray from above
+                geom = np.zeros(1, np.int32)
+                start = np.array([x, y, 5.0])
+                dist = mujoco.mj_ray(ground_model, ground_data, start, np.array([0, 0, -1.0]), None, 1, -1, geom)
+                assert dist > 0
+                expected.append(5.0 - dist - data.xpos[root, 2])
+                assert terrain.height_at(np.array([x]), np.array([y]))[0] == pytest.approx(5.0 - dist, abs=1e-6)
+        np.testing.assert_allclose(obs["terrain"][i], expected, atol=1e-4)
+
+
+def test_variable_terrain_is_not_flat():
+    heights = make_terrain(task_config("variable_terrain"), np.random.default_rng(0)).heights
+    assert heights.max() - heights.min() > 0.2
+    assert (heights[:16] == 0).all()  # flat start from x = -2 to 2
+
+
+def test_same_seed_same_trajectories(bodies):
+    def run(seed: int):
+        env = VecEnv(bodies, "variable_terrain", num_envs=5, nthread=2)
+        obs = [env.reset(seed=seed)["proprio"]]
+        rng = np.random.default_rng(7)
+        for _ in range(20):
+            obs.append(env.step(_random_actions(env, rng))[0]["proprio"])
+        return np.stack(obs), env.body_ids.copy()
+
+    a, bodies_a = run(5)
+    b, bodies_b = run(5)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(bodies_a, bodies_b)
+    c, _ = run(6)
+    assert not np.array_equal(a, c)
+
+
+EXPLOSIVE = """<mujoco model="explosive"><worldbody><body name="torso" pos="0 0 0.3"><freejoint/>
+  <geom type="sphere" size="0.1" density="1000"/>
+  <body name="flap" pos="0.1 0 0"><joint name="hinge" axis="0 1 0" range="-3 3" armature="0" damping="0"/>
+    <geom type="capsule" fromto="0 0 0 0.2 0 0" size="0.01" mass="1e-6"/></body>
+</body></worldbody><actuator><motor joint="hinge" gear="1e12"/></actuator></mujoco>"""
+
+
+def test_a_diverging_body_is_reset_and_counted(bodies):
+    explosive = morphology_from_xml(EXPLOSIVE, name="explosive")
+    env = VecEnv([explosive, bodies[0]], "flat", num_envs=6, nthread=2, sampling="uniform")
+    env.reset(seed=8)
+    rng = np.random.default_rng(8)
+    seen = False
+    for _ in range(40):
+        obs, reward, terminated, _, info = env.step(_random_actions(env, rng))
+        assert np.isfinite(obs["proprio"]).all() and np.isfinite(reward).all()
+        if info["diverged"].any():
+            seen = True
+            assert terminated[info["diverged"]].all()
+            assert (info["body_id"][info["diverged"]] == 0).all()  # only the explosive body
+    assert seen and info["diverged_total"] > 0
+
+
+def test_bad_actions_get_clear_errors(bodies):
+    env = VecEnv(bodies, "flat", num_envs=2, nthread=1)
+    env.reset(seed=0)
+    with pytest.raises(MetamorphError, match=r"actions must have shape \(num_envs, max_tokens\)"):
+        env.step(np.zeros((2, 3)))
+    actions = np.zeros((2, env.max_tokens))
+    actions[1, 1] = np.nan
+    with pytest.raises(MetamorphError, match=r"NaN or infinite in slots \[1\]"):
+        env.step(actions)
+    actions[1, 1] = 0.0
+    actions[1, -1] = np.nan  # a padding token: ignored
+    env.step(actions)
+
+
+def test_balanced_sampling_favours_bodies_that_fall_early(bodies):
+    env = VecEnv(bodies[:3], "flat", num_envs=1, nthread=1)
+    env.reset(seed=0)
+    env._episodes[:] = 5
+    env._mean_length[:] = [100.0, 200.0, 400.0]
+    draws = np.bincount([env._draw_body() for _ in range(7000)], minlength=3) / 7000
+    np.testing.assert_allclose(draws, np.array([4, 2, 1]) / 7, atol=0.02)
+    uniform = VecEnv(bodies[:3], "flat", num_envs=1, nthread=1, sampling="uniform")
+    uniform.reset(seed=0)
+    uniform._episodes[:] = 5
+    uniform._mean_length[:] = [100.0, 200.0, 400.0]
+    draws = np.bincount([uniform._draw_body() for _ in range(6000)], minlength=3) / 6000
+    np.testing.assert_allclose(draws, [1 / 3] * 3, atol=0.02)
+
+
+def test_one_layout_for_all_bodies(bodies):
+    env = VecEnv([*bodies, EXAMPLES / "biped.urdf"], "flat", num_envs=4, nthread=1)
+    obs = env.reset(seed=0)
+    assert env.max_tokens == max(e.tokens.num_tokens for e in env.bodies)
+    assert obs["proprio"].shape == (4, env.max_tokens, 15)
+    with pytest.raises(MetamorphError, match="tokens exceed max_tokens=3"):
+        VecEnv(bodies, "flat", num_envs=1, max_tokens=3)
+
+
+@pytest.mark.parametrize("task", ["flat", "variable_terrain"])
+def test_gymnasium_wrapper_passes_env_checker(task, unimal_files):
+    env = MorphologyEnv(unimal_files[0], task)
+    check_env(env, skip_render_check=True)
+    obs, _ = env.reset(seed=0)
+    assert obs["proprio"].shape == (12, 15)
+    _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+    assert isinstance(reward, float) and isinstance(terminated, bool) and isinstance(truncated, bool)
