@@ -10,6 +10,7 @@ automatic reset.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import gymnasium
 import numpy as np
@@ -24,7 +25,7 @@ from metamorph.tokens import PROPRIO_FEATURES, STATIC_FEATURES
 class MorphologyEnv(gymnasium.Env):
     """A single robot body walking on a metamorph task."""
 
-    metadata = {"render_modes": []}
+    metadata: ClassVar[dict] = {"render_modes": []}
 
     def __init__(self, body: Morphology | str | Path, task: TaskConfig | str = "flat"):
         self._vec = VecEnv([body], task, num_envs=1, nthread=1, sampling="uniform", autoreset=False)

@@ -175,10 +175,10 @@ class Terrain:
         nx, ny = self.heights.shape
         low, high = float(self.heights.min()), float(self.heights.max())
         rgba = [0.35, 0.45, 0.55, 1.0]
+        centre = [self.x0 + (nx - 1) * self.resolution / 2, self.y0 + (ny - 1) * self.resolution / 2, low]
         if high - low < 1e-9:
             size = [nx * self.resolution, ny * self.resolution, 0.05]
-            spec.worldbody.add_geom(name=name, type=mujoco.mjtGeom.mjGEOM_PLANE, size=size,
-                                    pos=[self.x0 + (nx - 1) * self.resolution / 2, self.y0 + (ny - 1) * self.resolution / 2, low],
+            spec.worldbody.add_geom(name=name, type=mujoco.mjtGeom.mjGEOM_PLANE, size=size, pos=centre,
                                     friction=[friction, 0.1, 0.1], rgba=rgba)  # fmt: skip
         else:
             elevation = high - low
@@ -195,7 +195,7 @@ class Terrain:
                 name=name,
                 type=mujoco.mjtGeom.mjGEOM_HFIELD,
                 hfieldname=name,
-                pos=[self.x0 + (nx - 1) * self.resolution / 2, self.y0 + (ny - 1) * self.resolution / 2, low],
+                pos=centre,
                 friction=[friction, 0.1, 0.1],
                 rgba=rgba,
             )

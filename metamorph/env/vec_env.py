@@ -302,7 +302,8 @@ class VecEnv:
         actions = np.asarray(actions)
         if actions.shape != (self.num_envs, self.max_tokens):
             raise MetamorphError(
-                f"actions must have shape (num_envs, max_tokens) = {(self.num_envs, self.max_tokens)}, got {actions.shape}"
+                f"actions must have shape (num_envs, max_tokens) = {(self.num_envs, self.max_tokens)}, "
+                f"got {actions.shape}"
             )
         bad = ~np.isfinite(actions) & self._act_mask
         if bad.any():
