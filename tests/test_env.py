@@ -193,12 +193,14 @@ def test_balanced_sampling_favours_bodies_that_fall_early(bodies):
     env.reset(seed=0)
     env._episodes[:] = 5
     env._mean_length[:] = [100.0, 200.0, 400.0]
+    env._cdf = None
     draws = np.bincount([env._draw_body() for _ in range(7000)], minlength=3) / 7000
     np.testing.assert_allclose(draws, np.array([4, 2, 1]) / 7, atol=0.02)
     uniform = VecEnv(bodies[:3], "flat", num_envs=1, nthread=1, sampling="uniform")
     uniform.reset(seed=0)
     uniform._episodes[:] = 5
     uniform._mean_length[:] = [100.0, 200.0, 400.0]
+    uniform._cdf = None
     draws = np.bincount([uniform._draw_body() for _ in range(6000)], minlength=3) / 6000
     np.testing.assert_allclose(draws, [1 / 3] * 3, atol=0.02)
 

@@ -51,16 +51,16 @@ class MorphologyEnv(gymnasium.Env):
 
     def _single(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         T = self._tokens
-        out = {
-            "proprio": obs["proprio"][0, :T],
-            "static": obs["static"][0, :T],
-            "part_ids": obs["part_ids"][0, :T],
+        out = {  # copies: the batch environment shares its body arrays between steps
+            "proprio": obs["proprio"][0, :T].copy(),
+            "static": obs["static"][0, :T].copy(),
+            "part_ids": obs["part_ids"][0, :T].copy(),
             "token_mask": obs["token_mask"][0, :T].astype(np.int8),
             "act_mask": obs["act_mask"][0, :T].astype(np.int8),
-            "tree_distance": obs["tree_distance"][0, :T, :T],
+            "tree_distance": obs["tree_distance"][0, :T, :T].copy(),
         }
         if "terrain" in obs:
-            out["terrain"] = obs["terrain"][0]
+            out["terrain"] = obs["terrain"][0].copy()
         return out
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):

@@ -34,12 +34,12 @@ from metamorph.env.tasks import FLAT, TaskConfig, Terrain, make_terrain, patch_o
 from metamorph.errors import MetamorphError
 from metamorph.generate import floor_clearance_height
 from metamorph.morphology import Morphology, load_morphology
-from metamorph.tokens import PROPRIO_FEATURES, STATIC_FEATURES, JointTokens, tokenize
+from metamorph.tokens import PROPRIO_FEATURES, JointTokens, tokenize
 from metamorph.vocabulary import Vocabulary
 
 ROOT_SENSORS = 13  # torso: position (3), orientation (4), velocimeter (3), gyro (3)
 TOKEN_SENSORS = PROPRIO_FEATURES.width  # a joint token: jointpos, jointvel, framepos/quat/linvel/angvel
-_BAD = (mujoco.mjtWarning.mjWARN_BADQACC, mujoco.mjtWarning.mjWARN_BADQPOS, mujoco.mjtWarning.mjWARN_BADQVEL)
+ARENA_BYTES = 8 * 2**20
 
 
 def add_proprio_sensors(spec: mujoco.MjSpec, morphology: Morphology, tokens: JointTokens) -> None:
@@ -76,12 +76,49 @@ def add_proprio_sensors(spec: mujoco.MjSpec, morphology: Morphology, tokens: Joi
 
 @dataclasses.dataclass
 class BodyEntry:
-    """Everything the environment precomputes for one body of its set."""
+    """Everything the environment precomputes for one body of its set, so a reset only copies rows."""
 
     morphology: Morphology
     tokens: JointTokens
     start_height: float  # torso height that puts the lowest point 2 mm above flat ground
     tree_distance: np.ndarray  # [T, T] hops between tokens in the token tree
+    rows: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)  # padded per-slot rows
+    noise_qpos: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int32))
+    noise_dof: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int32))
+    noise_lo: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    noise_hi: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+
+    def pad(self, max_tokens: int, max_actuators: int) -> None:
+        tokens, n = self.tokens, self.tokens.num_tokens
+        model = self.morphology.model
+
+        def padded(values, fill, shape_tail=(), dtype=None):
+            out = np.full((max_tokens, *shape_tail), fill, dtype=dtype or np.asarray(values).dtype)
+            out[:n] = values
+            return out
+
+        tree = np.zeros((max_tokens, max_tokens), np.int32)
+        tree[:n, :n] = self.tree_distance
+        lo, hi = tokens.pos_lo.copy(), tokens.pos_hi.copy()
+        lo[0], hi[0] = 0.0, 1.0  # the root has no joint: its joint_pos column stays 0
+        act_token = np.zeros(max_actuators, np.int32)
+        act_token[tokens.actuator_ids[tokens.act_mask]] = np.flatnonzero(tokens.act_mask)
+        self.rows = {
+            "static": padded(tokens.static_features, 0.0, (tokens.static_features.shape[1],), np.float32),
+            "part_ids": padded(tokens.part_ids, 0),
+            "token_mask": padded(np.ones(n, bool), False),
+            "act_mask": padded(tokens.act_mask, False),
+            "tree_distance": tree,
+            "lo": padded(lo, 0.0),
+            "hi": padded(hi, 1.0),
+            "wrap": padded(tokens.wrap, False),
+            "act_token": act_token,
+        }
+        joints = tokens.joint_ids[1:]
+        self.noise_qpos, self.noise_dof = tokens.qpos_adr[1:], tokens.dof_adr[1:]
+        limited = model.jnt_limited[joints].astype(bool)
+        self.noise_lo = np.where(limited, model.jnt_range[joints, 0], -np.inf)
+        self.noise_hi = np.where(limited, model.jnt_range[joints, 1], np.inf)
 
 
 def tree_distances(parent: np.ndarray) -> np.ndarray:
@@ -119,6 +156,7 @@ class VecEnv:
         vocabulary: Vocabulary | None = None,
         autoreset: bool = True,
         model_cache_size: int | None = None,
+        spare_data: int | None = None,
     ):
         if not bodies:
             raise MetamorphError("VecEnv needs at least one body")
@@ -141,10 +179,19 @@ class VecEnv:
                 )
             self.max_tokens = max_tokens
         self.max_actuators = max(e.morphology.num_actuators for e in self.bodies)
+        for entry in self.bodies:
+            entry.pad(self.max_tokens, self.max_actuators)
         self._sensor_width = ROOT_SENSORS + TOKEN_SENSORS * (self.max_tokens - 1)
         self._patch = patch_offsets(self.task) if self.task.has_terrain else None
         self._pool = ThreadPoolExecutor(self.nthread, thread_name_prefix="metamorph-env") if self.nthread > 1 else None
         self._cache: OrderedDict[tuple[int, int], mujoco.MjModel] = OrderedDict()
+        self._spares: OrderedDict[int, tuple[mujoco.MjModel, list[mujoco.MjData]]] = OrderedDict()
+        self._num_spares = 0
+        # spares trade memory (~0.5 MB per MjData in the binding, measured) for resets: enough for one
+        # per body of the set, at most 5 per slot
+        self._max_spares = spare_data if spare_data is not None else num_envs + min(len(self.bodies), 4 * num_envs)
+        self._static_obs: dict[str, np.ndarray] | None = None
+        self._cdf: np.ndarray | None = None  # cumulative body-sampling weights, rebuilt when they change
         self._cache_size = model_cache_size or max(2 * num_envs, len(self.bodies) if not self.task.has_terrain else 0)
         self._terrains: list[Terrain] = []
         self._episodes = np.zeros(len(self.bodies), np.int64)
@@ -172,6 +219,9 @@ class VecEnv:
         spec = entry.morphology.spec.copy()
         add_proprio_sensors(spec, entry.morphology, entry.tokens)
         spec.option.timestep = self.task.timestep
+        # UNIMAL files ask for njmax=2000 (a 203 MB arena per simulation); a body on the ground uses
+        # under 100 kB, so 8 MiB leaves ample room and keeps thousands of simulations affordable.
+        spec.memory = ARENA_BYTES
         ground = self._terrains[terrain] if self.task.has_terrain else FLAT
         ground.add_to(spec, self.task.friction)
         root = spec.body(entry.morphology.model.body(entry.morphology.root_body).name)
@@ -192,88 +242,95 @@ class VecEnv:
             terrain_rng = np.random.default_rng([0 if seed is None else seed, 104729])
             self._terrains = [make_terrain(self.task, terrain_rng) for _ in range(self.task.num_terrains)]
             self._cache.clear()
-        B, T = self.num_envs, self.max_tokens
+        if not self.task.has_terrain and len(self._cache) < len(self.bodies):
+            for body in range(len(self.bodies)):  # compile every body once, so stepping never waits on it
+                self._model(body, 0)
+        B = self.num_envs
         self.models: list[mujoco.MjModel | None] = [None] * B
         self.datas: list[mujoco.MjData | None] = [None] * B
         self.body_ids = np.zeros(B, np.int32)
         self.terrain_ids = np.zeros(B, np.int32)
-        self._static = np.zeros((B, T, STATIC_FEATURES.width), np.float32)
-        self._part_ids = np.zeros((B, T), np.int32)
-        self._token_mask = np.zeros((B, T), bool)
-        self._act_mask = np.zeros((B, T), bool)
-        self._tree = np.zeros((B, T, T), np.int32)
-        self._lo = np.zeros((B, T))
-        self._hi = np.ones((B, T))
-        self._wrap = np.zeros((B, T), bool)
-        self._act_token = np.zeros((B, self.max_actuators), np.int32)  # token index of actuator a
-        self._num_actuators = np.zeros(B, np.int32)
+        self._rows = {key: np.zeros((B, *value.shape), value.dtype) for key, value in self.bodies[0].rows.items()}
+        self._static, self._part_ids = self._rows["static"], self._rows["part_ids"]
+        self._token_mask, self._act_mask = self._rows["token_mask"], self._rows["act_mask"]
+        self._tree, self._act_token = self._rows["tree_distance"], self._rows["act_token"]
+        self._lo, self._hi, self._wrap = self._rows["lo"], self._rows["hi"], self._rows["wrap"]
         self._sensors = np.zeros((B, self._sensor_width))
         self._init_height = np.zeros(B)
         self._prev_x = np.zeros(B)
         self._steps = np.zeros(B, np.int32)
         self._returns = np.zeros(B)
-        self._bad = np.zeros(B, np.int64)
+        self._time = np.zeros(B)  # simulation time after the last step: MuJoCo's own reset sets it to 0
         for i in range(B):
             self._reset_slot(i)
         return self._observe()
 
     def _draw_body(self) -> int:
-        n = len(self.bodies)
-        if self.sampling == "uniform" or not self._episodes.any():
-            return int(self._rng.integers(n))
-        # balanced (MetaMorph): chance ∝ 1 / running mean episode length; unseen bodies get the mean
-        known = self._episodes > 0
-        lengths = np.where(known, self._mean_length, self._mean_length[known].mean())
-        weights = 1.0 / np.maximum(lengths, 1.0)
-        return int(self._rng.choice(n, p=weights / weights.sum()))
+        if self._cdf is None:
+            n = len(self.bodies)
+            if self.sampling == "uniform" or not self._episodes.any():
+                weights = np.ones(n)
+            else:
+                # balanced (MetaMorph): chance ∝ 1 / running mean episode length; unseen bodies get the mean
+                known = self._episodes > 0
+                lengths = np.where(known, self._mean_length, self._mean_length[known].mean())
+                weights = 1.0 / np.maximum(lengths, 1.0)
+            self._cdf = np.cumsum(weights / weights.sum())
+        return int(min(np.searchsorted(self._cdf, self._rng.random(), side="right"), len(self.bodies) - 1))
 
     def _reset_slot(self, i: int) -> None:
         body = self._draw_body()
         terrain = int(self._rng.integers(len(self._terrains))) if self.task.has_terrain else 0
         model = self._model(body, terrain)
         if self.models[i] is not model:
-            self.models[i], self.datas[i] = model, mujoco.MjData(model)
+            self._release(self.models[i], self.datas[i])
+            self.models[i], self.datas[i] = model, self._acquire(model)
         data = self.datas[i]
         mujoco.mj_resetData(model, data)
         entry = self.bodies[body]
-        tokens = entry.tokens
         noise = self.task.reset_noise
-        joints = tokens.qpos_adr[1:]
-        if noise:
-            data.qpos[joints] += self._rng.uniform(-noise, noise, size=joints.size)
-            lo, hi = model.jnt_range[tokens.joint_ids[1:]].T
-            limited = model.jnt_limited[tokens.joint_ids[1:]].astype(bool)
-            data.qpos[joints] = np.where(limited, np.clip(data.qpos[joints], lo, hi), data.qpos[joints])
-            data.qvel[tokens.dof_adr[1:]] += self._rng.normal(0.0, noise, size=joints.size)
+        if noise and entry.noise_qpos.size:
+            qpos = data.qpos[entry.noise_qpos] + self._rng.uniform(-noise, noise, size=entry.noise_qpos.size)
+            data.qpos[entry.noise_qpos] = np.clip(qpos, entry.noise_lo, entry.noise_hi)
+            data.qvel[entry.noise_dof] += self._rng.normal(0.0, noise, size=entry.noise_dof.size)
         mujoco.mj_forward(model, data)
 
-        n = tokens.num_tokens
+        self._static_obs = None
         self.body_ids[i], self.terrain_ids[i] = body, terrain
-        self._static[i] = 0
-        self._static[i, :n] = tokens.static_features
-        self._part_ids[i] = 0
-        self._part_ids[i, :n] = tokens.part_ids
-        self._token_mask[i] = False
-        self._token_mask[i, :n] = True
-        self._act_mask[i] = False
-        self._act_mask[i, :n] = tokens.act_mask
-        self._tree[i] = 0
-        self._tree[i, :n, :n] = entry.tree_distance
-        self._lo[i], self._hi[i], self._wrap[i] = 0.0, 1.0, False
-        self._lo[i, :n], self._hi[i, :n], self._wrap[i, :n] = tokens.pos_lo, tokens.pos_hi, tokens.wrap
-        self._lo[i, 0], self._hi[i, 0] = 0.0, 1.0
-        nu = model.nu
-        self._num_actuators[i] = nu
-        self._act_token[i] = 0
-        self._act_token[i, tokens.actuator_ids[tokens.act_mask]] = np.flatnonzero(tokens.act_mask)
-        self._sensors[i] = 0
+        for key, row in entry.rows.items():
+            self._rows[key][i] = row
         self._sensors[i, : model.nsensordata] = data.sensordata
+        self._sensors[i, model.nsensordata :] = 0.0
         x, y, z = data.sensordata[:3]
-        self._init_height[i] = z - self._ground(np.array([i]), np.array([x]), np.array([y]))[0]
+        ground = self._terrains[terrain].height_at_grid(x, y) if self.task.has_terrain else 0.0
+        self._init_height[i] = z - ground
         self._prev_x[i] = x
         self._steps[i] = 0
         self._returns[i] = 0.0
-        self._bad[i] = sum(data.warning[w].number for w in _BAD)
+        self._time[i] = data.time
+
+    # Creating an MjData costs ~0.65 ms in the Python binding whatever the model (measured), as
+    # much as ten control steps of a body; slots that change body reuse spares instead.
+
+    def _acquire(self, model: mujoco.MjModel) -> mujoco.MjData:
+        spares = self._spares.get(id(model))
+        if spares and spares[1]:
+            self._num_spares -= 1
+            return spares[1].pop()
+        return mujoco.MjData(model)
+
+    def _release(self, model: mujoco.MjModel | None, data: mujoco.MjData | None) -> None:
+        if model is None or data is None:
+            return
+        self._spares.setdefault(id(model), (model, []))[1].append(data)
+        self._spares.move_to_end(id(model))
+        self._num_spares += 1
+        while self._num_spares > self._max_spares:
+            key, (_, datas) = next(iter(self._spares.items()))
+            datas.pop()
+            self._num_spares -= 1
+            if not datas:
+                del self._spares[key]
 
     def _ground(self, slots: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         if not self.task.has_terrain:
@@ -296,6 +353,7 @@ class VecEnv:
                 mujoco.mj_step(model, data, nstep=substeps - 1)
             mujoco.mj_step1(model, data)  # sensors now describe the new state
             self._sensors[i, : model.nsensordata] = data.sensordata
+            self._time[i] = data.time
 
     def step(self, actions: np.ndarray):
         """Apply one torque in [-1, 1] per token (entries of unactuated and padding tokens are ignored)."""
@@ -310,6 +368,7 @@ class VecEnv:
             raise MetamorphError(f"actions are NaN or infinite in slots {sorted(set(np.nonzero(bad)[0].tolist()))}")
         ctrl = np.clip(np.take_along_axis(np.nan_to_num(actions), self._act_token, axis=1), -1.0, 1.0)
         substeps = self.task.substeps
+        expected_time = self._time + substeps * self.task.timestep
         if self._pool is None:
             self._step_slots(range(self.num_envs), ctrl, substeps)
         else:
@@ -321,9 +380,8 @@ class VecEnv:
         x, y, z = self._sensors[:, 0], self._sensors[:, 1], self._sensors[:, 2]
         reward = (x - self._prev_x) / self.task.control_dt
         self._prev_x = x.copy()
-        counts = np.array([sum(d.warning[w].number for w in _BAD) for d in self.datas])
-        diverged = (counts > self._bad) | ~np.isfinite(self._sensors).all(axis=1)
-        self._bad = counts
+        # MuJoCo resets a simulation whose accelerations blow up (and warns); its clock restarts at 0
+        diverged = (self._time < expected_time - 0.5 * self.task.timestep) | ~np.isfinite(self._sensors).all(axis=1)
         reward = np.where(diverged, 0.0, reward)
         self._steps += 1
         self._returns += reward
@@ -344,13 +402,14 @@ class VecEnv:
             if self.autoreset:
                 for i in np.flatnonzero(done):
                     if diverged[i]:
-                        self.models[i] = None  # a fresh MjData: nothing of the diverged state survives
+                        self.models[i] = self.datas[i] = None  # a fresh MjData: nothing of it survives
                     self._reset_slot(int(i))
                 obs = self._observe()
         info["diverged_total"] = self.diverged_total
         return obs, reward.astype(np.float32), terminated, truncated, info
 
     def _record_episode(self, body: int, ret: float, length: int) -> None:
+        self._cdf = None  # sampling weights follow the new means
         self._episodes[body] += 1
         rate = max(1.0 / self._episodes[body], 0.1)  # running mean, then an exponential one
         self._mean_length[body] += rate * (length - self._mean_length[body])
@@ -376,15 +435,19 @@ class VecEnv:
         proprio[:, 0, :2] = 0.0
         quat = proprio[:, :, 5:9]
         quat *= np.where(quat[..., :1] < 0, -1.0, 1.0)
-        obs = {
-            "proprio": proprio.astype(np.float32),
-            "static": self._static.copy(),
-            "part_ids": self._part_ids.copy(),
-            "token_mask": self._token_mask.copy(),
-            "act_mask": self._act_mask.copy(),
-            "tree_distance": self._tree.copy(),
-            "body_id": self.body_ids.copy(),
-        }
+        if self._static_obs is None:  # body-dependent arrays change only at resets: share them read-only
+            self._static_obs = {
+                key: _frozen(value)
+                for key, value in (
+                    ("static", self._static),
+                    ("part_ids", self._part_ids),
+                    ("token_mask", self._token_mask),
+                    ("act_mask", self._act_mask),
+                    ("tree_distance", self._tree),
+                    ("body_id", self.body_ids),
+                )
+            }
+        obs = {"proprio": proprio.astype(np.float32), **self._static_obs}
         if self._patch is not None:
             obs["terrain"] = self._terrain_patch(root).astype(np.float32)
         return obs
@@ -412,3 +475,9 @@ class VecEnv:
     @property
     def control_dt(self) -> float:
         return self.task.control_dt
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    copy = array.copy()
+    copy.flags.writeable = False
+    return copy
