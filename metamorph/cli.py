@@ -220,16 +220,31 @@ def _progress():
     return bar()
 
 
+def _train_command():
+    from metamorph.train import TrainConfig
+
+    return TrainConfig
+
+
 COMMANDS: dict[str, type] = {"inspect": Inspect, "generate": Generate}
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    commands = dict(COMMANDS)
+    if args[:1] == ["train"] or not args or args[0] in ("-h", "--help"):
+        commands["train"] = _train_command()  # imports JAX: only when it is needed
     command = tyro.extras.subcommand_cli_from_dict(
-        COMMANDS,
-        args=argv,
+        commands,
+        args=args,
         description="metamorph: one transformer policy that controls any robot body.",
     )
     try:
+        if not hasattr(command, "run"):
+            from metamorph.train import train
+
+            train(command)
+            return 0
         return command.run()
     except MetamorphError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -314,10 +314,13 @@ class VecEnv:
 
     def _acquire(self, model: mujoco.MjModel) -> mujoco.MjData:
         spares = self._spares.get(id(model))
-        if spares and spares[1]:
-            self._num_spares -= 1
-            return spares[1].pop()
-        return mujoco.MjData(model)
+        if spares is None:
+            return mujoco.MjData(model)
+        data = spares[1].pop()
+        self._num_spares -= 1
+        if not spares[1]:
+            del self._spares[id(model)]  # no empty lists: eviction below always finds a spare
+        return data
 
     def _release(self, model: mujoco.MjModel | None, data: mujoco.MjData | None) -> None:
         if model is None or data is None:
@@ -464,6 +467,66 @@ class VecEnv:
         ground = self._ground(slots, px.ravel(), py.ravel()).reshape(px.shape)
         return ground - root[:, 2:3]
 
+    # ------------------------------------------------------------------------------------------
+    # Saving and restoring (checkpoints resume the very same episodes)
+
+    _STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION  # time, qpos, qvel, act, warm start, …
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        """Everything needed to continue these simulations exactly, as numpy arrays."""
+        physics = []
+        for model, data in zip(self.models, self.datas, strict=True):
+            state = np.zeros(mujoco.mj_stateSize(model, self._STATE_SPEC))
+            mujoco.mj_getState(model, data, state, self._STATE_SPEC)
+            physics.append(state)
+        return {
+            "body_ids": self.body_ids.copy(),
+            "terrain_ids": self.terrain_ids.copy(),
+            "steps": self._steps.copy(),
+            "returns": self._returns.copy(),
+            "prev_x": self._prev_x.copy(),
+            "init_height": self._init_height.copy(),
+            "time": self._time.copy(),
+            "episodes": self._episodes.copy(),
+            "mean_length": self._mean_length.copy(),
+            "mean_return": self._mean_return.copy(),
+            "diverged_total": np.array(self.diverged_total),
+            "physics": np.concatenate(physics),
+            "physics_sizes": np.array([len(p) for p in physics]),
+            "rng": np.frombuffer(repr(self._rng.bit_generator.state).encode(), np.uint8),
+        }
+
+    def set_state(self, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Continue from `get_state` of an environment built and reset with the same arguments and
+        seed; returns the current observation."""
+        if len(state["body_ids"]) != self.num_envs:
+            raise MetamorphError(f"saved environment has {len(state['body_ids'])} slots, this one {self.num_envs}")
+        if int(state["body_ids"].max()) >= len(self.bodies):
+            raise MetamorphError("saved environment refers to bodies this one does not have")
+        offsets = np.concatenate([[0], np.cumsum(state["physics_sizes"])])
+        for i in range(self.num_envs):
+            body, terrain = int(state["body_ids"][i]), int(state["terrain_ids"][i])
+            model = self._model(body, terrain)
+            if self.models[i] is not model:
+                self._release(self.models[i], self.datas[i])
+                self.models[i], self.datas[i] = model, self._acquire(model)
+            data = self.datas[i]
+            mujoco.mj_setState(model, data, state["physics"][offsets[i] : offsets[i + 1]], self._STATE_SPEC)
+            mujoco.mj_step1(model, data)  # the stages a step leaves behind, sensors included
+            for key, row in self.bodies[body].rows.items():
+                self._rows[key][i] = row
+            self._sensors[i] = 0.0
+            self._sensors[i, : model.nsensordata] = data.sensordata
+        self.body_ids[:], self.terrain_ids[:] = state["body_ids"], state["terrain_ids"]
+        self._steps[:], self._returns[:] = state["steps"], state["returns"]
+        self._prev_x[:], self._init_height[:], self._time[:] = state["prev_x"], state["init_height"], state["time"]
+        self._episodes[:], self._mean_length[:] = state["episodes"], state["mean_length"]
+        self._mean_return[:] = state["mean_return"]
+        self.diverged_total = int(state["diverged_total"])
+        self._rng.bit_generator.state = _literal(bytes(state["rng"]).decode())
+        self._cdf = self._static_obs = None
+        return self._observe()
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown()
@@ -481,3 +544,9 @@ def _frozen(array: np.ndarray) -> np.ndarray:
     copy = array.copy()
     copy.flags.writeable = False
     return copy
+
+
+def _literal(text: str):
+    import ast
+
+    return ast.literal_eval(text)

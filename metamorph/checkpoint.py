@@ -1,0 +1,188 @@
+"""Run folders and checkpoints.
+
+A checkpoint is a folder ``RUN/checkpoints/update_NNNNNN/`` holding
+
+- ``state/``: the Orbax pytree — policy parameters, optimiser state, observation normaliser,
+  update count, JAX RNG key;
+- ``extra.npz``: the environment's state and the reward scaler (so a resume continues the very
+  same episodes);
+- ``meta.json``: the training config, policy config, vocabulary and observation layout — all that
+  is needed to rebuild the policy from the folder alone.
+
+It is written into a temporary folder and renamed into place, so a run killed at any moment
+(``kill -9`` included) leaves either the whole checkpoint or none of it. Metrics and config files
+are written the same way (or appended line by line), so nothing the user had is lost.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from metamorph.errors import MetamorphError
+
+CHECKPOINTS = "checkpoints"
+
+
+def _write_json_atomic(path: Path, payload: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(payload, indent=1, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+class RunFolder:
+    """The files of one training run."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.metrics = self.path / "metrics.jsonl"
+
+    def start(self, config, policy_config, provenance: dict, num_params: int, vocabulary) -> None:
+        from metamorph.train import config_to_json
+
+        if (self.path / CHECKPOINTS).is_dir() and any((self.path / CHECKPOINTS).iterdir()):
+            raise MetamorphError(
+                f"{self.path}: holds checkpoints of an earlier run; pass --resume or another --run-dir"
+            )
+        _write_json_atomic(
+            self.path / "config.json",
+            {
+                "config": config_to_json(config),
+                "policy": dataclasses.asdict(policy_config),
+                "num_params": num_params,
+                "vocabulary": vocabulary.to_json(),
+                **provenance,
+            },
+        )
+        self.metrics.write_text("")
+
+    def log(self, summary: dict, writer) -> None:
+        with self.metrics.open("a") as f:
+            f.write(json.dumps(summary) + "\n")
+            f.flush()
+        step = summary["env_steps"]
+        for key, value in summary.items():
+            if isinstance(value, int | float) and key not in ("update", "env_steps"):
+                writer.add_scalar(f"train/{key}", value, step)
+        writer.flush()
+
+    def truncate_metrics(self, updates: int) -> None:
+        """Drop metric lines written after the checkpoint a resume starts from."""
+        if not self.metrics.is_file():
+            return
+        kept = []
+        for line in self.metrics.read_text().splitlines():
+            try:
+                if json.loads(line)["update"] <= updates:
+                    kept.append(line)
+            except (json.JSONDecodeError, KeyError):
+                break  # a line cut by a kill: everything after it is newer than the checkpoint
+        tmp = self.metrics.with_name(f".{self.metrics.name}.tmp")
+        tmp.write_text("".join(line + "\n" for line in kept))
+        os.replace(tmp, self.metrics)
+
+    def tensorboard(self, purge_step: int):
+        from tensorboardX import SummaryWriter
+
+        return SummaryWriter(str(self.path / "tensorboard"), purge_step=purge_step or None)
+
+
+def _checkpoint_dirs(run: Path) -> list[Path]:
+    folder = Path(run) / CHECKPOINTS
+    if not folder.is_dir():
+        return []
+    return sorted((p for p in folder.iterdir() if p.name.startswith("update_")), key=lambda p: p.name)
+
+
+def save_checkpoint(run: Path, state, key, extra: dict, updates: int, env_steps: int, keep: int) -> Path:
+    """Write a checkpoint atomically and keep the newest ``keep``."""
+    run = Path(run).resolve()  # Orbax refuses relative paths
+    folder = run / CHECKPOINTS
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"update_{updates:06d}"
+    tmp = folder / f".tmp-update_{updates:06d}-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    pytree = {"state": jax.device_get(state), "key": np.asarray(jax.device_get(key))}
+    ocp.PyTreeCheckpointer().save(tmp / "state", pytree)
+    np.savez(tmp / "extra.npz", **_flatten(extra))
+    config = json.loads((run / "config.json").read_text())
+    meta = {"updates": updates, "env_steps": env_steps, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"), **config}
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=1, default=str) + "\n")
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    for old in _checkpoint_dirs(run)[:-keep] if keep > 0 else []:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict[str, np.ndarray]:
+    out = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, name + "/"))
+        else:
+            out[name] = np.asarray(value)
+    return out
+
+
+def _unflatten(flat: dict[str, np.ndarray]) -> dict:
+    out: dict = {}
+    for name, value in flat.items():
+        node = out
+        *parents, leaf = name.split("/")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out
+
+
+def find_checkpoint(path: Path) -> Path:
+    """A checkpoint folder from a run folder (its newest) or a checkpoint folder itself."""
+    path = Path(path)
+    if (path / "meta.json").is_file() and (path / "state").exists():
+        return path
+    if not path.exists():
+        raise MetamorphError(f"{path}: no such run or checkpoint")
+    found = _checkpoint_dirs(path)
+    if not found:
+        raise MetamorphError(f"{path}: no checkpoint in it (looked in {path / CHECKPOINTS})")
+    return found[-1]
+
+
+def restore(checkpoint: Path, target_state) -> tuple[Any, Any, dict, dict]:
+    """(state, key, extra, meta) from a checkpoint folder, or a clear error when it is damaged."""
+    checkpoint = Path(checkpoint).resolve()
+    try:
+        meta = json.loads((checkpoint / "meta.json").read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise MetamorphError(f"{checkpoint}: checkpoint is damaged: cannot read meta.json ({exc})") from None
+    target = {"state": jax.device_get(target_state), "key": np.zeros(2, np.uint32)}
+    try:
+        restored = ocp.PyTreeCheckpointer().restore(checkpoint / "state", item=target)
+        with np.load(checkpoint / "extra.npz") as data:
+            extra = _unflatten({k: data[k] for k in data.files})
+    except Exception as exc:  # Orbax and numpy raise many kinds; the user needs one line
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise MetamorphError(f"{checkpoint}: checkpoint is damaged: {detail[:300]}") from None
+    return restored["state"], restored["key"], extra, meta
+
+
+def load_latest(run: Path, target_state):
+    """Restore the newest checkpoint of a run, or None when it has none yet."""
+    if not _checkpoint_dirs(run):
+        return None
+    return restore(find_checkpoint(run), target_state)

@@ -1,0 +1,171 @@
+"""The policy: a Flax transformer over joint tokens, one torque mean per token and a value.
+
+    apply(params, obs) -> (mean [B, T], log_std [B, T], value [B])
+
+Each token's input is its normalised proprioception and static features (one linear embedding,
+scaled by √d as in MetaMorph) plus an embedding of its part id from the vocabulary. Position
+information is one of: a learned embedding of the token's depth-first index (MetaMorph), none, or
+a tree-structure attention bias — a learned scalar per head for every distance between two tokens
+in the body's tree (as in SWAT and GET-Zero). Pre-LayerNorm encoder layers attend over real tokens
+only (the token mask). A per-token decoder gives each token's torque mean; on terrain tasks an MLP
+encodes the terrain patch and its code joins every token's decoder input (MetaMorph). The value is
+the mean over real tokens of a per-token value (MetaMorph), from the same trunk (``shared_trunk``)
+or from a second transformer (MetaMorph's choice).
+
+Presets (`POLICY_PRESETS`): ``small`` for CPU training (the default) and ``metamorph`` with
+MetaMorph's sizes (5 layers, d_model 128, 2 heads, feed-forward 1024, separate value network).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Literal
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from metamorph.errors import MetamorphError
+
+PositionKind = Literal["learned", "none", "tree"]
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicyConfig:
+    """Architecture of the policy."""
+
+    d_model: int = 48
+    """Width of token embeddings."""
+    num_layers: int = 2
+    """Transformer encoder layers."""
+    num_heads: int = 2
+    ff_dim: int = 96
+    """Hidden width of each layer's feed-forward block."""
+    position: PositionKind = "learned"
+    """learned depth-first index embedding, none, or tree (distance-in-tree attention bias)."""
+    shared_trunk: bool = True
+    """One transformer for policy and value (cheaper on CPU) or two (MetaMorph)."""
+    decoder_hidden: int = 48
+    """Hidden width of the per-token action and value decoders."""
+    terrain_hidden: int = 64
+    """Width of the terrain-patch encoder (terrain tasks only)."""
+    init_log_std: float = -0.5
+    """Initial log standard deviation of the Gaussian policy (one learned scalar)."""
+    max_tokens: int = 32
+    """Longest body (in tokens) the learned position embedding covers."""
+    max_tree_distance: int = 16
+    """Distances beyond this share the last tree-bias entry."""
+
+    def __post_init__(self):
+        if self.position not in ("learned", "none", "tree"):
+            raise MetamorphError(f"policy position must be learned, none or tree, got '{self.position}'")
+        if self.d_model % self.num_heads:
+            raise MetamorphError(f"d_model {self.d_model} must be divisible by num_heads {self.num_heads}")
+
+
+POLICY_PRESETS: dict[str, Callable[[], PolicyConfig]] = {
+    "small": lambda: PolicyConfig(),
+    "metamorph": lambda: PolicyConfig(
+        d_model=128, num_layers=5, num_heads=2, ff_dim=1024, shared_trunk=False, decoder_hidden=64, terrain_hidden=64
+    ),
+}
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with an additive bias [B, heads, T, T] (padding and tree structure)."""
+
+    num_heads: int
+    d_model: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array, bias: jax.Array) -> jax.Array:
+        head = self.d_model // self.num_heads
+        q, k, v = (nn.DenseGeneral((self.num_heads, head), name=n)(x) for n in ("query", "key", "value"))
+        logits = jnp.einsum("bqhd,bkhd->bhqk", q, k) / jnp.sqrt(head) + bias
+        weights = jax.nn.softmax(logits, axis=-1)
+        out = jnp.einsum("bhqk,bkhd->bqhd", weights, v)
+        return nn.DenseGeneral(self.d_model, axis=(-2, -1), name="out")(out)
+
+
+class EncoderLayer(nn.Module):
+    config: PolicyConfig
+
+    @nn.compact
+    def __call__(self, x: jax.Array, attention_bias: jax.Array) -> jax.Array:
+        c = self.config
+        y = nn.LayerNorm()(x)
+        y = Attention(c.num_heads, c.d_model)(y, attention_bias)
+        x = x + y
+        y = nn.LayerNorm()(x)
+        y = nn.Dense(c.ff_dim)(y)
+        y = nn.gelu(y)
+        y = nn.Dense(c.d_model)(y)
+        return x + y
+
+
+class Trunk(nn.Module):
+    """Token embedding + transformer encoder; returns [B, T, d_model]."""
+
+    config: PolicyConfig
+    vocab_size: int
+
+    @nn.compact
+    def __call__(self, features: jax.Array, obs: dict[str, jax.Array]) -> jax.Array:
+        c = self.config
+        x = nn.Dense(c.d_model, name="token_embedding")(features) * jnp.sqrt(c.d_model)
+        x = x + nn.Embed(self.vocab_size, c.d_model, name="part_embedding")(obs["part_ids"])
+        T = obs["part_ids"].shape[1]
+        mask = obs["token_mask"]
+        # padding tokens neither attend nor are attended to (a large negative bias on their columns)
+        bias = jnp.where(mask[:, None, None, :], 0.0, -1e9)
+        if c.position == "learned":
+            if c.max_tokens < T:
+                raise MetamorphError(f"bodies of {T} tokens exceed the policy's max_tokens={c.max_tokens}")
+            x = x + self.param("position_embedding", nn.initializers.normal(0.02), (c.max_tokens, c.d_model))[:T]
+        elif c.position == "tree":
+            table = self.param("tree_bias", nn.initializers.zeros, (c.num_heads, c.max_tree_distance + 1))
+            distance = jnp.minimum(obs["tree_distance"], c.max_tree_distance)
+            bias = bias + jnp.moveaxis(table[:, distance], 0, 1)  # [B, heads, T, T]
+        for i in range(c.num_layers):
+            x = EncoderLayer(c, name=f"layer_{i}")(x, bias)
+        return nn.LayerNorm(name="final_norm")(x)
+
+
+class TokenDecoder(nn.Module):
+    hidden: int
+    out_scale: float = 1.0
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x = nn.gelu(nn.Dense(self.hidden)(x))
+        # a small last layer: the untrained policy starts near zero torque (a stabiliser that worked)
+        init = nn.initializers.variance_scaling(self.out_scale, "fan_in", "truncated_normal")
+        return nn.Dense(1, kernel_init=init)(x)[..., 0]
+
+
+class Policy(nn.Module):
+    config: PolicyConfig
+    vocab_size: int
+
+    @nn.compact
+    def __call__(self, features: jax.Array, obs: dict[str, jax.Array]):
+        c = self.config
+        mask = obs["token_mask"]
+        tokens = Trunk(c, self.vocab_size, name="trunk")(features, obs)
+        value_tokens = tokens if c.shared_trunk else Trunk(c, self.vocab_size, name="value_trunk")(features, obs)
+        if "terrain" in obs:
+            code = nn.gelu(nn.Dense(c.terrain_hidden, name="terrain_1")(obs["terrain"]))
+            code = nn.gelu(nn.Dense(c.terrain_hidden, name="terrain_2")(code))
+            code = jnp.broadcast_to(code[:, None, :], (*tokens.shape[:2], code.shape[-1]))
+            tokens = jnp.concatenate([tokens, code], axis=-1)
+            value_tokens = jnp.concatenate([value_tokens, code], axis=-1)
+        mean = TokenDecoder(c.decoder_hidden, out_scale=0.01, name="action_decoder")(tokens)
+        token_values = TokenDecoder(c.decoder_hidden, name="value_decoder")(value_tokens)
+        value = jnp.sum(token_values * mask, axis=1) / jnp.maximum(jnp.sum(mask, axis=1), 1)
+        log_std = self.param("log_std", nn.initializers.constant(c.init_log_std), ())
+        return mean, jnp.broadcast_to(log_std, mean.shape), value
+
+
+def count_params(params) -> int:
+    return sum(x.size for x in jax.tree_util.tree_leaves(params))

@@ -1,0 +1,423 @@
+"""`metamorph train`: one policy, many bodies, batched PPO.
+
+The loop: collect ``unroll_length`` steps from every slot of a `VecEnv` (host loop over native
+MuJoCo, jitted policy inference), then one jitted `ppo_update`. Arrays of the update are laid out
+on a `jax.sharding.Mesh` over every device along the environment axis, so the same code runs
+data-parallel on several accelerators (or CPU devices), and across hosts after
+`jax.distributed.initialize` (``--coordinator``, ``--num-processes``, ``--process-id``): each process
+steps its own environments and contributes its slice of the global batch.
+
+A run folder holds ``config.json`` (the resolved config, the command, versions, git commit),
+``metrics.jsonl`` (one line per update), TensorBoard events, ``bodies/`` when the bodies were
+generated, and ``checkpoints/`` (see `metamorph.checkpoint`). ``--resume`` continues the same
+episodes exactly: checkpoints hold the environment's state too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from metamorph.errors import MetamorphError
+from metamorph.policy import POLICY_PRESETS, Policy, PolicyConfig, count_params
+from metamorph.ppo import PPOConfig, TrainState, init_normalizer, log_prob, make_optimizer, policy_inputs, ppo_update
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on. Every field is a `metamorph train` flag."""
+
+    bodies: str = "generate:unimal:100"
+    """Bodies to train on: a folder (UNIMAL layout or plain .xml/.urdf files), files joined by commas,
+    or generate:SPACE:COUNT[:SEED] to generate them (written into the run folder)."""
+    task: str = "flat"
+    """Task: flat, variable_terrain or obstacles."""
+    total_steps: int = 1_000_000
+    """Environment steps to train for (all environments together)."""
+    num_envs: int = 128
+    """Simulations stepped together."""
+    unroll_length: int = 64
+    """Steps collected from every environment before each update."""
+    model: str = "small"
+    """Policy preset: small (CPU) or metamorph (MetaMorph's sizes)."""
+    position: str = "learned"
+    """Position information: learned (depth-first index), none, or tree (tree-distance attention bias)."""
+    sampling: str = "balanced"
+    """Body sampling at reset: uniform, or balanced by running episode length (MetaMorph)."""
+    episode_length: int | None = None
+    """Override the task's episode length (control steps)."""
+    seed: int = 0
+    run_dir: Path | None = None
+    """Run folder; default runs/<task>-<time>."""
+    resume: bool = False
+    """Continue the run in --run-dir from its last checkpoint (its config.json is used)."""
+    checkpoint_every: int = 10
+    """Updates between checkpoints."""
+    keep_checkpoints: int = 3
+    nthread: int = 2
+    """Threads stepping the simulations."""
+    reward_scaling: bool = True
+    """Divide rewards by the running standard deviation of the discounted return."""
+    ppo: PPOConfig = dataclasses.field(default_factory=PPOConfig)
+    coordinator: str | None = None
+    """Multi-host: address of process 0 (host:port) for jax.distributed.initialize."""
+    num_processes: int = 1
+    process_id: int = 0
+
+    @property
+    def policy_config(self) -> PolicyConfig:
+        if self.model not in POLICY_PRESETS:
+            raise MetamorphError(f"unknown model preset '{self.model}'; known: {', '.join(POLICY_PRESETS)}")
+        return dataclasses.replace(POLICY_PRESETS[self.model](), position=self.position)
+
+    @property
+    def steps_per_update(self) -> int:
+        return self.num_envs * self.unroll_length * self.num_processes
+
+    @property
+    def total_updates(self) -> int:
+        return max(1, math.ceil(self.total_steps / self.steps_per_update))
+
+
+def config_to_json(config: TrainConfig) -> dict:
+    out = dataclasses.asdict(config)
+    out["run_dir"] = None if config.run_dir is None else str(config.run_dir)
+    return out
+
+
+def config_from_json(data: dict) -> TrainConfig:
+    data = dict(data)
+    data["ppo"] = PPOConfig(**data["ppo"])
+    data["run_dir"] = None if data.get("run_dir") is None else Path(data["run_dir"])
+    return TrainConfig(**data)
+
+
+def provenance() -> dict:
+    """The exact command, package versions and git commit, for config.json."""
+    import brax
+    import flax
+    import mujoco
+    import optax
+
+    from metamorph import __version__
+
+    commit = None
+    try:
+        here = Path(__file__).resolve().parent
+
+        def git(*args: str) -> str:
+            return subprocess.run(["git", *args], cwd=here, capture_output=True, text=True, timeout=5).stdout
+
+        commit = git("rev-parse", "HEAD").strip() or None
+        dirty = git("status", "--porcelain")
+        if commit and dirty.strip():
+            commit += "+dirty"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {
+        "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
+        "versions": {
+            "metamorph": __version__,
+            "python": sys.version.split()[0],
+            "jax": jax.__version__,
+            "flax": flax.__version__,
+            "optax": optax.__version__,
+            "brax": brax.__version__,
+            "mujoco": mujoco.__version__,
+        },
+        "git_commit": commit,
+        "devices": [str(d) for d in jax.devices()],
+    }
+
+
+def resolve_bodies(spec: str, run_dir: Path, seed_default: int = 0) -> list[Path]:
+    """Body files for a --bodies spec (generating them into the run folder when asked)."""
+    from metamorph.generate import body_files
+
+    if spec.startswith("generate:"):
+        parts = spec.split(":")
+        if len(parts) not in (3, 4) or not parts[2].isdigit():
+            raise MetamorphError(f"--bodies {spec}: expected generate:SPACE:COUNT[:SEED]")
+        space_name, count = parts[1], int(parts[2])
+        seed = int(parts[3]) if len(parts) == 4 else seed_default
+        folder = run_dir / "bodies"
+        if not (folder / "manifest.json").is_file():
+            from metamorph.design import design_space
+            from metamorph.generate import generate_bodies, write_body_set
+
+            result = generate_bodies(design_space(space_name), count, seed)
+            write_body_set(result, folder, design_space(space_name), seed)
+        return body_files(folder)
+    if "," in spec or spec.endswith((".xml", ".urdf")):
+        files = [Path(p) for p in spec.split(",") if p]
+        missing = [str(p) for p in files if not p.is_file()]
+        if missing:
+            raise MetamorphError(f"--bodies: no such file: {', '.join(missing)}")
+        return files
+    return body_files(Path(spec))
+
+
+class RewardScaler:
+    """Running variance of the discounted return (per environment), rewards divided by its std."""
+
+    def __init__(self, num_envs: int, discount: float):
+        self.discount = discount
+        self.returns = np.zeros(num_envs)
+        self.mean, self.var, self.count = 0.0, 1.0, 1e-4
+
+    def __call__(self, rewards: np.ndarray, dones: np.ndarray) -> np.ndarray:
+        self.returns = self.returns * self.discount + rewards
+        batch_mean, batch_var, n = self.returns.mean(), self.returns.var(), len(self.returns)
+        delta, total = batch_mean - self.mean, self.count + n
+        self.mean += delta * n / total
+        self.var = (self.var * self.count + batch_var * n + delta**2 * self.count * n / total) / total
+        self.count = total
+        self.returns[dones] = 0.0
+        return rewards / np.sqrt(self.var + 1e-8)
+
+    def state(self) -> dict:
+        return {"returns": self.returns.copy(), "moments": np.array([self.mean, self.var, self.count])}
+
+    def load(self, state: dict) -> None:
+        self.returns = np.asarray(state["returns"]).copy()
+        self.mean, self.var, self.count = (float(v) for v in state["moments"])
+
+
+class Trainer:
+    """Builds everything a run needs; `run()` trains until ``total_steps``."""
+
+    def __init__(self, config: TrainConfig, progress: bool = True):
+        from metamorph.checkpoint import RunFolder
+        from metamorph.env import VecEnv, task_config
+        from metamorph.vocabulary import DEFAULT_VOCABULARY
+
+        if config.num_processes > 1:
+            jax.distributed.initialize(config.coordinator, config.num_processes, config.process_id)
+        self.config = config
+        self.progress = progress
+        run_dir = config.run_dir or Path("runs") / f"{config.task}-{time.strftime('%Y%m%d-%H%M%S')}"
+        self.folder = RunFolder(run_dir)
+        self.vocabulary = DEFAULT_VOCABULARY
+        self.policy_config = config.policy_config
+        task = task_config(config.task)
+        if config.episode_length:
+            task = dataclasses.replace(task, episode_length=config.episode_length)
+        self.body_files = resolve_bodies(config.bodies, self.folder.path, config.seed)
+        self.env = VecEnv(
+            self.body_files,
+            task,
+            config.num_envs,
+            nthread=config.nthread,
+            sampling=config.sampling,
+            max_tokens=None,
+            vocabulary=self.vocabulary,
+        )
+        if self.env.max_tokens > self.policy_config.max_tokens:
+            self.policy_config = dataclasses.replace(self.policy_config, max_tokens=self.env.max_tokens)
+        self.policy = Policy(self.policy_config, self.vocabulary.size)
+        self.optimizer = make_optimizer(config.ppo, config.total_updates)
+        devices = jax.devices()
+        if config.num_envs * config.num_processes % len(devices):
+            raise MetamorphError(f"num_envs × processes must divide among {len(devices)} devices")
+        self.mesh = jax.sharding.Mesh(np.array(devices), ("batch",))
+        self._batch_sharding = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec(None, "batch"))
+        self._env_sharding = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec("batch"))
+        self._replicated = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec())
+        self._act = jax.jit(self._act_impl)
+        self._value = jax.jit(self._value_impl)
+        self._update = jax.jit(
+            lambda state, rollout, key: ppo_update(state, rollout, key, self.policy.apply, self.optimizer, config.ppo)
+        )
+
+    # -- pieces jitted once ------------------------------------------------------------------
+
+    def _act_impl(self, params, normalizer, obs, key):
+        features, net_obs = policy_inputs(normalizer, obs, self.config.ppo.obs_clip)
+        mean, log_std, value = self.policy.apply(params, features, net_obs)
+        actions = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
+        return actions, log_prob(mean, log_std, actions, obs["act_mask"]), value
+
+    def _value_impl(self, params, normalizer, obs):
+        features, net_obs = policy_inputs(normalizer, obs, self.config.ppo.obs_clip)
+        return self.policy.apply(params, features, net_obs)[2]
+
+    def init_state(self, obs: dict, key: jax.Array) -> TrainState:
+        normalizer = init_normalizer(obs)
+        features, net_obs = policy_inputs(normalizer, _jax_obs(obs), self.config.ppo.obs_clip)
+        params = self.policy.init(key, features, net_obs)
+        return TrainState(params, self.optimizer.init(params), normalizer, jnp.zeros((), jnp.int32))
+
+    def _global(self, local: np.ndarray, sharding) -> jax.Array:
+        if self.config.num_processes > 1:
+            return jax.make_array_from_process_local_data(sharding, local)
+        return jax.device_put(local, sharding)
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def run(self, max_updates: int | None = None) -> dict:
+        """Train to ``total_steps`` (or stop after ``max_updates`` updates of this call, as an
+        interruption would)."""
+        from metamorph.checkpoint import load_latest, save_checkpoint
+
+        config, env, folder = self.config, self.env, self.folder
+        obs = env.reset(seed=config.seed)
+        key = jax.random.PRNGKey(config.seed)
+        key, init_key = jax.random.split(key)
+        state = self.init_state(obs, init_key)
+        scaler = RewardScaler(config.num_envs, config.ppo.discount)
+        start_update = 0
+        if config.resume:
+            restored = load_latest(folder.path, state)
+            if restored is not None:
+                state, key, extra, meta = restored
+                obs = env.set_state(extra["env"])
+                scaler.load(extra["reward_scaler"])
+                start_update = meta["updates"]
+                folder.truncate_metrics(start_update)
+        else:
+            folder.start(config, self.policy_config, provenance(), count_params(state.params), self.vocabulary)
+        state = jax.device_put(state, self._replicated)
+        writer = folder.tensorboard(purge_step=start_update * config.steps_per_update)
+        summary: dict = {}
+        bar = _ProgressBar(config.total_updates, start_update, enabled=self.progress)
+        last = config.total_updates if max_updates is None else min(config.total_updates, start_update + max_updates)
+        for update in range(start_update, last):
+            started = time.perf_counter()
+            rollout, obs, key, episodes = self._collect(state, obs, key, scaler)
+            collected = time.perf_counter()
+            key, update_key = jax.random.split(key)
+            state, metrics = self._update(state, rollout, update_key)
+            metrics = {k: float(v) for k, v in metrics.items()}
+            done = time.perf_counter()
+            env_steps = (update + 1) * config.steps_per_update
+            returns = [r for r, _ in episodes]
+            summary = {
+                "update": update + 1,
+                "env_steps": env_steps,
+                "steps_per_s": config.steps_per_update / (done - started),
+                "collect_s": collected - started,
+                "update_s": done - collected,
+                "episodes": len(episodes),
+                "episode_return": float(np.mean(returns)) if returns else None,
+                "episode_return_median": float(np.median(returns)) if returns else None,
+                "episode_length": float(np.mean([n for _, n in episodes])) if episodes else None,
+                "diverged_total": env.diverged_total,
+                **metrics,
+            }
+            folder.log(summary, writer)
+            bar.update(summary)
+            due = (update + 1) % config.checkpoint_every == 0 or update + 1 == config.total_updates
+            if due and jax.process_index() == 0:
+                extra = {"env": env.get_state(), "reward_scaler": scaler.state()}
+                save_checkpoint(folder.path, state, key, extra, update + 1, env_steps, config.keep_checkpoints)
+        bar.close()
+        writer.close()
+        env.close()
+        return summary
+
+    def _collect(self, state: TrainState, obs: dict, key: jax.Array, scaler: RewardScaler):
+        config, env = self.config, self.env
+        steps: list[dict] = []
+        episodes: list[tuple[float, int]] = []
+        for _ in range(config.unroll_length):
+            key, act_key = jax.random.split(key)
+            obs_j = {k: self._global(v, self._env_sharding) for k, v in _jax_obs(obs).items()}
+            actions, logp, value = self._act(state.params, state.normalizer, obs_j, act_key)
+            actions_np = np.asarray(actions)
+            next_obs, reward, terminated, truncated, info = env.step(actions_np)
+            reward = reward.astype(np.float64)
+            scaled = scaler(reward, terminated | truncated) if config.reward_scaling else reward
+            if truncated.any():  # a time-limit cut: bootstrap with the value of where the episode stopped
+                final = {k: self._global(v, self._env_sharding) for k, v in _jax_obs(info["final_obs"]).items()}
+                final_value = np.asarray(self._value(state.params, state.normalizer, final))
+                scaled = scaled + config.ppo.discount * final_value * truncated
+            if "episode_return" in info:
+                ended = np.flatnonzero(terminated | truncated)
+                episodes += [(float(info["episode_return"][i]), int(info["episode_length"][i])) for i in ended]
+            steps.append(
+                {
+                    "obs": _jax_obs(obs),
+                    "actions": actions_np,
+                    "logp": np.asarray(logp),
+                    "values": np.asarray(value),
+                    "rewards": scaled.astype(np.float32),
+                    "dones": (terminated | truncated).astype(np.float32),
+                }
+            )
+            obs = next_obs
+        obs_j = {k: self._global(v, self._env_sharding) for k, v in _jax_obs(obs).items()}
+        bootstrap = np.asarray(self._value(state.params, state.normalizer, obs_j))
+        rollout = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *steps)
+        rollout["bootstrap_value"] = bootstrap
+        rollout = jax.tree_util.tree_map(
+            lambda x: self._global(x, self._batch_sharding if x.ndim >= 2 else self._env_sharding), rollout
+        )
+        return rollout, obs, key, episodes
+
+
+OBS_KEYS = ("proprio", "static", "part_ids", "token_mask", "act_mask", "tree_distance", "terrain")
+
+
+def _jax_obs(obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The observation fields the policy reads (body_id stays on the host)."""
+    return {k: obs[k] for k in OBS_KEYS if k in obs}
+
+
+class _ProgressBar:
+    def __init__(self, total: int, start: int, enabled: bool):
+        self.bar = None
+        if not enabled:
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.bar = Progress(
+            TextColumn("updates"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"),
+            TimeRemainingColumn(),
+        )
+        self.bar.start()
+        self.task = self.bar.add_task("train", total=total, completed=start, stats="")
+
+    def update(self, summary: dict) -> None:
+        if self.bar is None:
+            return
+        ret = summary["episode_return"]
+        length = summary["episode_length"]
+        stats = (
+            f"{summary['env_steps'] / 1e6:.2f}M steps  {summary['steps_per_s']:.0f} steps/s  "
+            f"return {'–' if ret is None else f'{ret:.1f}'}  length {'–' if length is None else f'{length:.0f}'}"
+        )
+        self.bar.update(self.task, completed=summary["update"], stats=stats)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def train(config: TrainConfig, progress: bool = True) -> dict:
+    """Train with ``config``; returns the last update's metrics."""
+    if config.resume:
+        if config.run_dir is None:
+            raise MetamorphError("--resume needs --run-dir")
+        saved = config.run_dir / "config.json"
+        if not saved.is_file():
+            raise MetamorphError(f"{saved}: no such file; nothing to resume in {config.run_dir}")
+        stored = config_from_json(json.loads(saved.read_text())["config"])
+        # a resume keeps the stored config; only a larger --total-steps extends the run
+        total = config.total_steps if config.total_steps != TrainConfig.total_steps else stored.total_steps
+        total = max(total, stored.total_steps)
+        config = dataclasses.replace(stored, resume=True, run_dir=config.run_dir, total_steps=total)
+    os.environ.setdefault("XLA_FLAGS", "")
+    return Trainer(config, progress=progress).run()

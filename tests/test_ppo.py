@@ -1,0 +1,141 @@
+"""PPO pieces on probe problems with known answers, and the masked policy."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from metamorph.policy import Policy, PolicyConfig
+from metamorph.ppo import PPOConfig, TrainState, init_normalizer, log_prob, policy_inputs, ppo_update
+
+B, T = 16, 4
+TINY = PolicyConfig(d_model=16, num_layers=1, num_heads=2, ff_dim=32, decoder_hidden=16)
+
+
+def probe_obs(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """B bodies of 3 real tokens (root + 2 actuated joints) and one padding token."""
+    token_mask = np.array([[True, True, True, False]] * B)
+    act_mask = np.array([[False, True, True, False]] * B)
+    proprio = np.where(token_mask[..., None], rng.normal(size=(B, T, 15)), 0).astype(np.float32)
+    static = np.where(token_mask[..., None], rng.normal(size=(B, T, 47)), 0).astype(np.float32)
+    return {
+        "proprio": proprio,
+        "static": static,
+        "part_ids": np.where(token_mask, np.array([1, 26, 26, 0]), 0).astype(np.int32),
+        "token_mask": token_mask,
+        "act_mask": act_mask,
+        "tree_distance": np.tile(
+            np.array([[0, 1, 2, 0], [1, 0, 1, 0], [2, 1, 0, 0], [0, 0, 0, 0]], np.int32), (B, 1, 1)
+        ),
+    }
+
+
+def setup(config: PPOConfig, lr: float, seed: int = 0):
+    obs = probe_obs(np.random.default_rng(seed))
+    policy = Policy(TINY, vocab_size=60)
+    normalizer = init_normalizer(obs)
+    features, net_obs = policy_inputs(normalizer, obs, config.obs_clip)
+    params = policy.init(jax.random.PRNGKey(seed), features, net_obs)
+    optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(lr))
+    state = TrainState(params, optimizer.init(params), normalizer, jnp.zeros((), jnp.int32))
+    update = jax.jit(lambda s, r, k: ppo_update(s, r, k, policy.apply, optimizer, config))
+
+    @jax.jit
+    def act(state, key):
+        features, net_obs = policy_inputs(state.normalizer, obs, config.obs_clip)
+        mean, log_std, value = policy.apply(state.params, features, net_obs)
+        actions = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
+        return actions, log_prob(mean, log_std, actions, obs["act_mask"]), value, mean
+
+    return obs, state, update, act
+
+
+def rollout_of(obs, actions, logp, values, rewards, dones, bootstrap):
+    U = rewards.shape[0]
+    return {
+        "obs": jax.tree_util.tree_map(lambda x: np.broadcast_to(x, (U, *x.shape)).copy(), obs),
+        "actions": actions,
+        "logp": logp,
+        "values": values,
+        "rewards": rewards.astype(np.float32),
+        "dones": dones.astype(np.float32),
+        "bootstrap_value": bootstrap,
+    }
+
+
+def test_constant_reward_value_converges_to_discounted_sum():
+    """Reward 1 forever with γ = 0.5: the value must reach 1 / (1 − γ) = 2."""
+    config = PPOConfig(discount=0.5, gae_lambda=0.95, epochs=4, num_minibatches=2, value_clip=10.0)
+    obs, state, update, act = setup(config, lr=3e-3)
+    key = jax.random.PRNGKey(1)
+    U = 8
+    for _ in range(150):
+        steps = []
+        for _ in range(U):
+            key, k = jax.random.split(key)
+            steps.append(act(state, k))
+        actions, logp, values, _ = (np.stack([np.asarray(s[i]) for s in steps]) for i in range(4))
+        rollout = rollout_of(obs, actions, logp, values, np.ones((U, B)), np.zeros((U, B)), np.asarray(steps[-1][2]))
+        key, k = jax.random.split(key)
+        state, _ = update(state, rollout, k)
+    value = np.asarray(act(state, key)[2])
+    np.testing.assert_allclose(value, 2.0, atol=0.1)
+
+
+def test_reward_of_one_joint_raises_its_mean_only_through_actuated_tokens():
+    """A bandit whose reward is joint 1's torque: joint 1's mean climbs; the update ignores
+    everything at unactuated and padding tokens."""
+    config = PPOConfig(epochs=4, num_minibatches=2, discount=0.0)
+    obs, state, update, act = setup(config, lr=1e-3)
+    key = jax.random.PRNGKey(2)
+    start_mean = np.asarray(act(state, key)[3])
+    for _ in range(60):
+        key, k1, k2 = jax.random.split(key, 3)
+        actions, logp, values, _ = (np.asarray(x)[None] for x in act(state, k1))
+        rollout = rollout_of(obs, actions, logp, values, actions[..., 1], np.ones((1, B)), np.zeros(B, np.float32))
+        state, _ = update(state, rollout, k2)
+    mean = np.asarray(act(state, key)[3])
+    assert (mean[:, 1] - start_mean[:, 1]).mean() > 0.5
+    assert abs((mean[:, 2] - start_mean[:, 2]).mean()) < 0.5 * (mean[:, 1] - start_mean[:, 1]).mean()
+
+    # what happens at an unactuated or padding token cannot change the update
+    key, k1, k2 = jax.random.split(key, 3)
+    actions, logp, values, _ = (np.asarray(x)[None] for x in act(state, k1))
+    rollout = rollout_of(obs, actions, logp, values, actions[..., 1], np.ones((1, B)), np.zeros(B, np.float32))
+    garbage = {**rollout, "actions": rollout["actions"].copy()}
+    garbage["actions"][..., 0] = 123.0  # the root: unactuated
+    garbage["actions"][..., 3] = -55.0  # padding
+    garbage["obs"] = {**rollout["obs"], "proprio": rollout["obs"]["proprio"].copy()}
+    a, _ = update(state, rollout, k2)
+    b, _ = update(state, garbage, k2)
+    jax.tree_util.tree_map(lambda x, y: np.testing.assert_array_equal(np.asarray(x), np.asarray(y)), a.params, b.params)
+
+
+@pytest.mark.parametrize("position", ["learned", "none", "tree"])
+def test_padding_tokens_do_not_change_real_outputs(position):
+    obs = probe_obs(np.random.default_rng(3))
+    policy = Policy(PolicyConfig(d_model=16, num_layers=2, num_heads=2, ff_dim=32, position=position), vocab_size=60)
+    normalizer = init_normalizer(obs)
+    features, net_obs = policy_inputs(normalizer, obs, 10.0)
+    params = policy.init(jax.random.PRNGKey(0), features, net_obs)
+    mean, _, value = policy.apply(params, features, net_obs)
+    noisy = features.at[:, 3].set(77.0)  # the padding token's features
+    noisy_obs = {**net_obs, "part_ids": net_obs["part_ids"].copy()}
+    noisy_obs["part_ids"][:, 3] = 5
+    mean2, _, value2 = policy.apply(params, noisy, noisy_obs)
+    np.testing.assert_allclose(mean2[:, :3], mean[:, :3], atol=1e-5)
+    np.testing.assert_allclose(value2, value, atol=1e-5)
+
+
+def test_log_prob_and_entropy_ignore_masked_tokens():
+    mean = jnp.zeros((2, 3))
+    log_std = jnp.full((2, 3), -0.5)
+    actions = jnp.array([[0.3, 9.0, -0.2], [0.1, -7.0, 0.4]])
+    mask = jnp.array([[True, False, True]] * 2)
+    expected = jax.scipy.stats.norm.logpdf(actions, mean, jnp.exp(log_std))[:, [0, 2]].sum(-1)
+    np.testing.assert_allclose(log_prob(mean, log_std, actions, mask), expected, rtol=1e-6)
+    grad = jax.grad(lambda m: log_prob(m, log_std, actions, mask).sum())(mean)
+    assert (grad[:, 1] == 0).all()

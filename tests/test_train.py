@@ -1,0 +1,167 @@
+"""Training runs as a user starts them: run folders, checkpoints, resume, bad checkpoints."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from conftest import EXAMPLES
+from metamorph.checkpoint import find_checkpoint, restore
+from metamorph.errors import MetamorphError
+from metamorph.ppo import PPOConfig
+from metamorph.train import TrainConfig, Trainer
+
+
+def tiny_config(run_dir: Path, unimal_files, **overrides) -> TrainConfig:
+    bodies = f"{EXAMPLES / 'biped.xml'},{unimal_files[0]}"
+    base = TrainConfig(
+        bodies=bodies,
+        total_steps=4 * 4 * 8,
+        num_envs=4,
+        unroll_length=8,
+        run_dir=run_dir,
+        checkpoint_every=2,
+        nthread=1,
+        episode_length=20,
+        ppo=PPOConfig(epochs=2, num_minibatches=2),
+    )
+    return dataclasses.replace(base, **overrides)
+
+
+def _params(run: Path, trainer: Trainer):
+    obs = trainer.env.reset(seed=0)
+    target = trainer.init_state(obs, jax.random.PRNGKey(0))
+    state, key, extra, meta = restore(find_checkpoint(run), target)
+    return state, key, extra, meta
+
+
+def test_run_folder_and_checkpoint_round_trip(tmp_path: Path, unimal_files, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run = Path("run")  # relative, as users type it
+    trainer = Trainer(tiny_config(run, unimal_files), progress=False)
+    summary = trainer.run()
+    assert summary["update"] == 4 and summary["env_steps"] == 128
+    config = json.loads((run / "config.json").read_text())
+    assert config["config"]["num_envs"] == 4 and config["policy"]["d_model"] == 48
+    assert config["versions"]["jax"] == jax.__version__ and config["command"]
+    assert config["vocabulary"][0]["name"] == "sphere/free/none"
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [m["update"] for m in lines] == [1, 2, 3, 4]
+    assert any((run / "tensorboard").iterdir())
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["update_000002", "update_000004"]
+    state, _, extra, meta = _params(run, Trainer(tiny_config(Path("other"), unimal_files), progress=False))
+    assert meta["updates"] == 4 and meta["env_steps"] == 128
+    assert int(state.updates) == 4
+    assert extra["env"]["body_ids"].shape == (4,)
+    assert np.isfinite(jax.tree_util.tree_leaves(state.params)[0]).all()
+
+
+def test_resume_reproduces_the_uninterrupted_run(tmp_path: Path, unimal_files):
+    straight = Trainer(tiny_config(tmp_path / "a", unimal_files), progress=False)
+    straight.run()
+    interrupted = Trainer(tiny_config(tmp_path / "b", unimal_files), progress=False)
+    interrupted.run(max_updates=2)  # stops after the checkpoint of update 2, as a kill would
+    resumed = Trainer(tiny_config(tmp_path / "b", unimal_files, resume=True), progress=False)
+    resumed.run()
+    probe = Trainer(tiny_config(tmp_path / "probe", unimal_files), progress=False)
+    a, *_ = _params(tmp_path / "a", probe)
+    b, *_ = _params(tmp_path / "b", probe)
+    jax.tree_util.tree_map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6), a.params, b.params)
+    metrics_a = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    metrics_b = [json.loads(line) for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert [m["update"] for m in metrics_b] == [1, 2, 3, 4]
+    for x, y in zip(metrics_a, metrics_b, strict=True):
+        assert x["episode_return"] == pytest.approx(y["episode_return"], rel=1e-5, nan_ok=True)
+        assert x["value_loss"] == pytest.approx(y["value_loss"], rel=1e-4)
+
+
+def test_missing_and_damaged_checkpoints_get_clear_errors(tmp_path: Path, unimal_files):
+    with pytest.raises(MetamorphError, match="no such run or checkpoint"):
+        find_checkpoint(tmp_path / "nothing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(MetamorphError, match="no checkpoint in it"):
+        find_checkpoint(tmp_path / "empty")
+    run = tmp_path / "run"
+    trainer = Trainer(tiny_config(run, unimal_files, total_steps=2 * 32), progress=False)
+    trainer.run()
+    checkpoint = find_checkpoint(run)
+    for path in (checkpoint / "state").rglob("*"):
+        if path.is_file() and path.stat().st_size > 100:
+            path.write_bytes(b"\x00garbage" * 10)
+    obs = trainer.env.reset(seed=0)
+    target = trainer.init_state(obs, jax.random.PRNGKey(0))
+    with pytest.raises(MetamorphError, match=r"update_000002: checkpoint is damaged"):
+        restore(checkpoint, target)
+    (checkpoint / "meta.json").write_text("{not json")
+    with pytest.raises(MetamorphError, match=r"cannot read meta\.json"):
+        restore(checkpoint, target)
+
+
+def test_resume_without_a_run_is_an_error(tmp_path: Path):
+    from metamorph.train import train
+
+    with pytest.raises(MetamorphError, match="no such file; nothing to resume"):
+        train(TrainConfig(run_dir=tmp_path / "ghost", resume=True))
+
+
+def test_kill_9_then_resume_from_the_command_line(tmp_path: Path, unimal_files):
+    """A user's run killed with SIGKILL resumes from its last checkpoint; metrics continue without
+    a gap or a repeat and no checkpoint is half-written."""
+    run = tmp_path / "run"
+    args = [sys.executable, "-m", "metamorph", "train", "--bodies", f"{EXAMPLES / 'biped.xml'},{unimal_files[0]}",
+            "--run-dir", str(run), "--total-steps", "2560", "--num-envs", "4", "--unroll-length", "16",
+            "--checkpoint-every", "2", "--nthread", "1", "--episode-length", "30"]  # fmt: skip
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    while time.time() < deadline and not (run / "checkpoints" / "update_000004").exists():
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert (run / "checkpoints" / "update_000004").exists(), process.stderr.read().decode()[-2000:]
+    result = subprocess.run([*args, "--resume"], capture_output=True, text=True, timeout=400)
+    assert result.returncode == 0, result.stderr[-2000:]
+    updates = [json.loads(line)["update"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert updates == list(range(1, 41))
+    assert not [p for p in (run / "checkpoints").iterdir() if p.name.startswith(".tmp")]
+
+
+SHARDED_RUN = """
+import json, sys, jax, numpy as np
+from pathlib import Path
+from metamorph.ppo import PPOConfig
+from metamorph.train import TrainConfig, Trainer
+config = TrainConfig(bodies=sys.argv[1], total_steps=3 * 64, num_envs=4, unroll_length=16, run_dir=Path(sys.argv[2]),
+                     checkpoint_every=100, nthread=1, episode_length=20, ppo=PPOConfig(epochs=2, num_minibatches=2))
+trainer = Trainer(config, progress=False)
+summary = trainer.run()
+print(json.dumps({"devices": len(jax.devices()), "value_loss": summary["value_loss"], "policy_loss": summary["policy_loss"],
+                  "returns": [json.loads(l)["episode_return"] for l in open(Path(sys.argv[2]) / "metrics.jsonl")]}))
+"""
+
+
+def test_data_parallel_over_two_devices_matches_one(tmp_path: Path, unimal_files):
+    """XLA_FLAGS=--xla_force_host_platform_device_count=2 splits the batch over two CPU devices;
+    the run must match the single-device run within float tolerance."""
+    bodies = f"{EXAMPLES / 'biped.xml'},{unimal_files[0]}"
+    results = []
+    for devices in (1, 2):
+        env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+        out = subprocess.run([sys.executable, "-c", SHARDED_RUN, bodies, str(tmp_path / f"run{devices}")],
+                             capture_output=True, text=True, env=env, timeout=600)  # fmt: skip
+        assert out.returncode == 0, out.stderr[-2000:]
+        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    one, two = results
+    assert one["devices"] == 1 and two["devices"] == 2
+    assert two["value_loss"] == pytest.approx(one["value_loss"], rel=1e-3, abs=1e-5)
+    assert two["policy_loss"] == pytest.approx(one["policy_loss"], rel=1e-2, abs=1e-5)
+    assert two["returns"] == pytest.approx(one["returns"], rel=1e-3, nan_ok=True)
