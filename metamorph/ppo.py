@@ -27,20 +27,28 @@ class PPOConfig:
     """PPO hyper-parameters (MetaMorph's where they fit a CPU budget; DESIGN §1)."""
 
     learning_rate: float = 3e-4
+    """Peak Adam learning rate."""
     warmup_fraction: float = 0.02
     """Fraction of updates over which the learning rate rises linearly from 0, then cosine decay."""
     final_lr_fraction: float = 0.1
     """The cosine decay ends at this fraction of the peak learning rate."""
     epochs: int = 4
+    """Passes over each rollout (MetaMorph: 8; 4 halves the CPU cost)."""
     num_minibatches: int = 4
+    """Minibatches per epoch."""
     clip: float = 0.2
+    """Policy ratio clipping."""
     value_clip: float = 0.2
+    """Value clipping around the values at collection."""
     discount: float = 0.99
     gae_lambda: float = 0.95
     entropy_coef: float = 0.0
+    """Entropy bonus (MetaMorph uses none with a fixed std; ours is learned)."""
     value_coef: float = 0.5
     max_grad_norm: float = 0.5
+    """Global gradient-norm clipping."""
     normalize_advantages: bool = True
+    """Normalise advantages per minibatch."""
     obs_clip: float = 10.0
     """Normalised observations are clipped to ± this."""
 

@@ -57,6 +57,7 @@ class TrainConfig:
     episode_length: int | None = None
     """Override the task's episode length (control steps)."""
     seed: int = 0
+    """Seeds the environments, the policy's initialisation and its sampling."""
     run_dir: Path | None = None
     """Run folder; default runs/<task>-<time>."""
     resume: bool = False
@@ -64,6 +65,7 @@ class TrainConfig:
     checkpoint_every: int = 10
     """Updates between checkpoints."""
     keep_checkpoints: int = 3
+    """Older checkpoints are deleted once a newer one is complete."""
     nthread: int = 2
     """Threads stepping the simulations."""
     reward_scaling: bool = True
@@ -72,7 +74,9 @@ class TrainConfig:
     coordinator: str | None = None
     """Multi-host: address of process 0 (host:port) for jax.distributed.initialize."""
     num_processes: int = 1
+    """Multi-host: number of processes (hosts) taking part."""
     process_id: int = 0
+    """Multi-host: this process's index (0 is the coordinator and writes checkpoints)."""
 
     @property
     def policy_config(self) -> PolicyConfig:
@@ -291,12 +295,14 @@ class Trainer:
         summary: dict = {}
         bar = _ProgressBar(config.total_updates, start_update, enabled=self.progress)
         last = config.total_updates if max_updates is None else min(config.total_updates, start_update + max_updates)
+        self.state = state
         for update in range(start_update, last):
             started = time.perf_counter()
             rollout, obs, key, episodes = self._collect(state, obs, key, scaler)
             collected = time.perf_counter()
             key, update_key = jax.random.split(key)
             state, metrics = self._update(state, rollout, update_key)
+            self.state = state
             metrics = {k: float(v) for k, v in metrics.items()}
             done = time.perf_counter()
             env_steps = (update + 1) * config.steps_per_update
@@ -363,6 +369,24 @@ class Trainer:
             lambda x: self._global(x, self._batch_sharding if x.ndim >= 2 else self._env_sharding), rollout
         )
         return rollout, obs, key, episodes
+
+
+def evaluate_policy(trainer: Trainer, state: TrainState, steps: int, seed: int = 12345) -> np.ndarray:
+    """Mean reward per step of each environment slot over ``steps`` control steps, acting with the
+    policy's mean (no exploration noise); episodes restart as in training."""
+    env = trainer.env
+    obs = env.reset(seed=seed)
+    total = np.zeros(env.num_envs)
+    mean_fn = jax.jit(
+        lambda params, normalizer, obs: trainer.policy.apply(
+            params, *policy_inputs(normalizer, obs, trainer.config.ppo.obs_clip)
+        )[0]
+    )
+    for _ in range(steps):
+        actions = np.asarray(mean_fn(state.params, state.normalizer, _jax_obs(obs)))
+        obs, reward, *_ = env.step(actions)
+        total += reward
+    return total / steps
 
 
 OBS_KEYS = ("proprio", "static", "part_ids", "token_mask", "act_mask", "tree_distance", "terrain")
