@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -172,7 +173,9 @@ def restore(checkpoint: Path, target_state) -> tuple[Any, Any, dict, dict]:
         raise MetamorphError(f"{checkpoint}: checkpoint is damaged: cannot read meta.json ({exc})") from None
     target = {"state": jax.device_get(target_state), "key": np.zeros(2, np.uint32)}
     try:
-        restored = ocp.PyTreeCheckpointer().restore(checkpoint / "state", item=target)
+        with warnings.catch_warnings():  # "sharding info not provided": we restore onto the host
+            warnings.simplefilter("ignore", UserWarning)
+            restored = ocp.PyTreeCheckpointer().restore(checkpoint / "state", item=target)
         with np.load(checkpoint / "extra.npz") as data:
             extra = _unflatten({k: data[k] for k in data.files})
     except Exception as exc:  # Orbax and numpy raise many kinds; the user needs one line

@@ -220,13 +220,106 @@ def _progress():
     return bar()
 
 
+@dataclasses.dataclass(frozen=True)
+class Eval:
+    """Evaluate a trained policy zero-shot on bodies, next to zero-action and random baselines."""
+
+    checkpoint: tyro.conf.Positional[Path]
+    """A run folder (its newest checkpoint) or a checkpoint folder."""
+    bodies: str = "train"
+    """train (the run's own bodies), a folder, files joined by commas, generate:SPACE:COUNT[:SEED],
+    real:all / real:NAME,… (robots shipped in gymnasium and dm_control) or menagerie:NAME."""
+    task: str | None = None
+    """Task (default: the one the policy was trained on)."""
+    episodes: int = 5
+    """Deterministic episodes per body."""
+    seed: int = 0
+    episode_length: int | None = None
+    """Override the task's episode length."""
+    out: Path | None = None
+    """Report folder (default: RUN/eval/<bodies>-<task>-seed<seed>); must not exist yet."""
+    parts: tuple[str, ...] = ()
+    """Files or modules registering part kinds added since training (their ids are appended)."""
+    nthread: int = 2
+
+    def run(self) -> int:
+        import numpy as np
+        from rich.console import Console
+        from rich.table import Table
+
+        from metamorph.bodies import resolve
+        from metamorph.evaluate import evaluate, load_policy, write_report
+        from metamorph.morphology import load_morphology
+        from metamorph.tokens import tokenize
+        from metamorph.vocabulary import load_part_plugins
+
+        if self.episodes < 1:
+            raise MetamorphError(f"--episodes must be at least 1, got {self.episodes}")
+        load_part_plugins(self.parts)
+        loaded = load_policy(self.checkpoint)
+        run_dir = loaded.checkpoint.parent.parent
+        trained = loaded.meta["config"]
+        spec = trained["bodies"] if self.bodies == "train" else self.bodies
+        generated = run_dir / "bodies" if spec.startswith("generate:") and self.bodies == "train" else None
+        files, failed = resolve(
+            spec, generate_into=generated or (run_dir / "eval" / "generated" / spec.replace(":", "-"))
+        )
+        covered = loaded.policy.config.max_tokens if loaded.policy.config.position == "learned" else 10**9
+        bodies = []
+        for path in files:
+            try:
+                morphology = load_morphology(path)
+                n = tokenize(morphology, loaded.vocabulary).num_tokens
+                if n > covered:
+                    raise MetamorphError(f"{path}: {n} tokens, more than the {covered} this policy's positions cover")
+                bodies.append(morphology)
+            except MetamorphError as exc:
+                failed.append((path.stem, str(exc)))
+        if not bodies:
+            raise MetamorphError(f"--bodies {spec}: no body could be evaluated ({len(failed)} failed)")
+        task = self.task or trained["task"]
+        results = evaluate(loaded, bodies, task, self.episodes, self.seed, self.episode_length, self.nthread)
+        slug = "".join(
+            c if c.isalnum() or c in "-_" else "-" for c in (self.bodies if self.bodies != "train" else "train")
+        )
+        out = self.out or run_dir / "eval" / f"{slug[:60]}-{task}-seed{self.seed}"
+        header = {
+            "checkpoint": str(loaded.checkpoint),
+            "trained_on": trained["bodies"],
+            "bodies": spec,
+            "task": task,
+            "episodes_per_body": self.episodes,
+            "seed": self.seed,
+            "episode_length": self.episode_length,
+            "vocabulary_size": loaded.vocabulary.size,
+        }
+        report = write_report(results, failed, out, header)
+        table = Table(title=f"{len(bodies)} bodies, {self.episodes} episodes each, task {task}")
+        for column in ("actor", "mean return [95% CI]", "median", "IQM", "fall rate", "forward m/s"):
+            table.add_column(column)
+        from metamorph.evaluate import aggregate
+
+        for actor, per_body in results.items():
+            stats = aggregate(np.array([np.mean(r.returns) for r in per_body]))
+            falls = np.mean([np.mean(r.falls) for r in per_body])
+            speed = np.mean([np.mean(r.velocity) for r in per_body])
+            table.add_row(actor, f"{stats['mean']:.2f} [{stats['mean_ci_low']:.2f}, {stats['mean_ci_high']:.2f}]",
+                          f"{stats['median']:.2f}", f"{stats['iqm']:.2f}", f"{falls:.2f}", f"{speed:.3f}")  # fmt: skip
+        console = Console()
+        console.print(table)
+        for name, error in failed:
+            console.print(f"  not evaluated: {name}: {error}")
+        console.print(f"report: {report / 'report.md'}")
+        return 0
+
+
 def _train_command():
     from metamorph.train import TrainConfig
 
     return TrainConfig
 
 
-COMMANDS: dict[str, type] = {"inspect": Inspect, "generate": Generate}
+COMMANDS: dict[str, type] = {"inspect": Inspect, "generate": Generate, "eval": Eval}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -353,7 +353,12 @@ def _robot_root(model: mujoco.MjModel, spec: mujoco.MjSpec, where, notes: list[s
     only child.
     """
     top = [b for b in range(1, model.nbody) if model.body_parentid[b] == 0]
-    robots = [b for b in top if any(model.body_jntnum[d] > 0 for d in _subtree(model, b))]
+    moving = [b for b in top if any(model.body_jntnum[d] > 0 for d in _subtree(model, b))]
+    # the robot is what its motors drive; a free ball or box beside it is a prop (dm_control's quadruped)
+    joint_transmissions = (mujoco.mjtTrn.mjTRN_JOINT, mujoco.mjtTrn.mjTRN_JOINTINPARENT)
+    driven = {int(model.jnt_bodyid[model.actuator_trnid[a, 0]]) for a in range(model.nu)
+              if int(model.actuator_trntype[a]) in joint_transmissions}  # fmt: skip
+    robots = [b for b in moving if any(d in driven for d in _subtree(model, b))] or moving
     if not top:
         raise MorphologyError(where, "no body in <worldbody>: nothing to control")
     if not robots:
@@ -370,7 +375,7 @@ def _robot_root(model: mujoco.MjModel, spec: mujoco.MjSpec, where, notes: list[s
     root_spec = spec.bodies[root]
     scenery = [spec.bodies[b] for b in top if b != root]  # handles first: deleting shifts ids
     for body in scenery:
-        notes.append(f"removed scenery body '{body.name}'")
+        notes.append(f"removed scenery body '{body.name}' (not driven by a motor)")
         spec.delete(body)
     world_geoms = list(spec.worldbody.geoms)
     for geom in world_geoms:
@@ -383,6 +388,8 @@ def _robot_root(model: mujoco.MjModel, spec: mujoco.MjSpec, where, notes: list[s
 def _check_joints(model: mujoco.MjModel, root_body: int, where) -> None:
     for j in range(model.njnt):
         body = int(model.jnt_bodyid[j])
+        if not _is_descendant(model, body, root_body):
+            continue  # a prop beside the robot, removed with the scenery
         kind = joint_type_name(model, j)
         if kind == "ball":
             raise MorphologyError(

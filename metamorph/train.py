@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import subprocess
 import sys
 import time
@@ -144,31 +143,15 @@ def provenance() -> dict:
     }
 
 
-def resolve_bodies(spec: str, run_dir: Path, seed_default: int = 0) -> list[Path]:
-    """Body files for a --bodies spec (generating them into the run folder when asked)."""
-    from metamorph.generate import body_files
+def resolve_bodies(spec: str, run_dir: Path) -> list[Path]:
+    """Body files for a --bodies spec (generated bodies go into the run folder)."""
+    from metamorph.bodies import resolve
 
-    if spec.startswith("generate:"):
-        parts = spec.split(":")
-        if len(parts) not in (3, 4) or not parts[2].isdigit():
-            raise MetamorphError(f"--bodies {spec}: expected generate:SPACE:COUNT[:SEED]")
-        space_name, count = parts[1], int(parts[2])
-        seed = int(parts[3]) if len(parts) == 4 else seed_default
-        folder = run_dir / "bodies"
-        if not (folder / "manifest.json").is_file():
-            from metamorph.design import design_space
-            from metamorph.generate import generate_bodies, write_body_set
-
-            result = generate_bodies(design_space(space_name), count, seed)
-            write_body_set(result, folder, design_space(space_name), seed)
-        return body_files(folder)
-    if "," in spec or spec.endswith((".xml", ".urdf")):
-        files = [Path(p) for p in spec.split(",") if p]
-        missing = [str(p) for p in files if not p.is_file()]
-        if missing:
-            raise MetamorphError(f"--bodies: no such file: {', '.join(missing)}")
-        return files
-    return body_files(Path(spec))
+    files, excluded = resolve(spec, generate_into=run_dir / "bodies")
+    if excluded:
+        names = ", ".join(f"{name} ({reason})" for name, reason in excluded)
+        raise MetamorphError(f"--bodies {spec}: cannot train on {names}")
+    return files
 
 
 class RewardScaler:
@@ -216,7 +199,7 @@ class Trainer:
         task = task_config(config.task)
         if config.episode_length:
             task = dataclasses.replace(task, episode_length=config.episode_length)
-        self.body_files = resolve_bodies(config.bodies, self.folder.path, config.seed)
+        self.body_files = resolve_bodies(config.bodies, self.folder.path)
         self.env = VecEnv(
             self.body_files,
             task,
@@ -287,7 +270,7 @@ class Trainer:
                 obs = env.set_state(extra["env"])
                 scaler.load(extra["reward_scaler"])
                 start_update = meta["updates"]
-                folder.truncate_metrics(start_update)
+            folder.truncate_metrics(start_update)  # killed before any checkpoint: start over
         else:
             folder.start(config, self.policy_config, provenance(), count_params(state.params), self.vocabulary)
         state = jax.device_put(state, self._replicated)
@@ -443,5 +426,4 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
         total = config.total_steps if config.total_steps != TrainConfig.total_steps else stored.total_steps
         total = max(total, stored.total_steps)
         config = dataclasses.replace(stored, resume=True, run_dir=config.run_dir, total_steps=total)
-    os.environ.setdefault("XLA_FLAGS", "")
     return Trainer(config, progress=progress).run()

@@ -21,3 +21,37 @@ def unimal_dir() -> Path:
 @pytest.fixture(scope="session")
 def unimal_files(unimal_dir: Path) -> list[Path]:
     return sorted((unimal_dir / "xml").glob("*.xml"))
+
+
+@pytest.fixture(scope="session")
+def trained_rover(tmp_path_factory):
+    """A short seeded PPO run on the wheeled rover and the biped: (run folder, mean forward speed of
+    the deterministic policy before training, after training)."""
+    import jax
+
+    from metamorph.ppo import PPOConfig
+    from metamorph.train import TrainConfig, Trainer, evaluate_policy
+    from metamorph.vocabulary import load_part_plugins
+
+    load_part_plugins([EXAMPLES.parent / "parts" / "wheel.py"])
+    run = tmp_path_factory.mktemp("rover") / "run"
+    config = TrainConfig(
+        bodies=f"{EXAMPLES / 'wheelbot.xml'},{EXAMPLES / 'biped.xml'}",
+        total_steps=40 * 16 * 32,
+        num_envs=16,
+        unroll_length=32,
+        run_dir=run,
+        checkpoint_every=1000,
+        nthread=1,
+        episode_length=100,
+        sampling="uniform",
+        ppo=PPOConfig(learning_rate=1e-3, epochs=4, num_minibatches=2),
+    )
+    trainer = Trainer(config, progress=False)
+    obs = trainer.env.reset(seed=0)
+    untrained = trainer.init_state(obs, jax.random.split(jax.random.PRNGKey(config.seed))[1])
+    before = float(evaluate_policy(trainer, untrained, steps=100).mean())
+    trainer = Trainer(config, progress=False)
+    trainer.run()
+    after = float(evaluate_policy(trainer, trainer.state, steps=100).mean())
+    return run, before, after

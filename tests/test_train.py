@@ -167,32 +167,10 @@ def test_data_parallel_over_two_devices_matches_one(tmp_path: Path, unimal_files
     assert two["returns"] == pytest.approx(one["returns"], rel=1e-3, nan_ok=True)
 
 
-def test_ppo_learns_to_move_forward(tmp_path: Path):
+def test_ppo_learns_to_move_forward(trained_rover):
     """A short seeded run on two bodies — a wheeled rover and a biped — must raise their mean
     forward speed (deterministic policy) clearly above the untrained policy's. Fails if learning breaks."""
-    from metamorph.train import evaluate_policy
-    from metamorph.vocabulary import load_part_plugins
-
-    load_part_plugins([EXAMPLES.parent / "parts" / "wheel.py"])
-    config = TrainConfig(
-        bodies=f"{EXAMPLES / 'wheelbot.xml'},{EXAMPLES / 'biped.xml'}",
-        total_steps=40 * 16 * 32,
-        num_envs=16,
-        unroll_length=32,
-        run_dir=tmp_path / "run",
-        checkpoint_every=1000,
-        nthread=1,
-        episode_length=100,
-        sampling="uniform",
-        ppo=PPOConfig(learning_rate=1e-3, epochs=4, num_minibatches=2),
-    )
-    trainer = Trainer(config, progress=False)
-    obs = trainer.env.reset(seed=0)
-    untrained = trainer.init_state(obs, jax.random.split(jax.random.PRNGKey(config.seed))[1])
-    before = evaluate_policy(trainer, untrained, steps=100).mean()
-    trainer = Trainer(config, progress=False)
-    trainer.run()
-    after = evaluate_policy(trainer, trainer.state, steps=100).mean()
+    _, before, after = trained_rover
     assert after > before + 0.3, (before, after)  # m/s of forward speed, averaged over slots
 
 

@@ -49,8 +49,12 @@ def add_proprio_sensors(spec: mujoco.MjSpec, morphology: Morphology, tokens: Joi
     is the proprioception row of that token as it is."""
     for sensor in list(spec.sensors):
         spec.delete(sensor)
-    model = morphology.model
-    torso = model.body(tokens.root_body).name
+    # sensors name what they measure: give unnamed joints and bodies a name (ids follow spec order)
+    for j, joint in enumerate(spec.joints):
+        joint.name = joint.name or f"metamorph_joint_{j}"
+    for b, body in enumerate(spec.bodies):
+        body.name = body.name or f"metamorph_body_{b}"
+    torso = spec.bodies[tokens.root_body].name
     site = spec.body(torso).add_site(name="metamorph_torso_imu", size=[0.01, 0.01, 0.01], group=5)
     xbody, s = mujoco.mjtObj.mjOBJ_XBODY, mujoco.mjtSensor
 
@@ -66,8 +70,8 @@ def add_proprio_sensors(spec: mujoco.MjSpec, morphology: Morphology, tokens: Joi
     add(s.mjSENS_VELOCIMETER, mujoco.mjtObj.mjOBJ_SITE, site.name)
     add(s.mjSENS_GYRO, mujoco.mjtObj.mjOBJ_SITE, site.name)
     for i in range(1, tokens.num_tokens):
-        joint = model.joint(int(tokens.joint_ids[i])).name
-        body = model.body(int(tokens.body_ids[i])).name
+        joint = spec.joints[int(tokens.joint_ids[i])].name
+        body = spec.bodies[int(tokens.body_ids[i])].name
         add(s.mjSENS_JOINTPOS, mujoco.mjtObj.mjOBJ_JOINT, joint)
         add(s.mjSENS_JOINTVEL, mujoco.mjtObj.mjOBJ_JOINT, joint)
         for kind in (s.mjSENS_FRAMEPOS, s.mjSENS_FRAMEQUAT, s.mjSENS_FRAMELINVEL, s.mjSENS_FRAMEANGVEL):
@@ -157,6 +161,7 @@ class VecEnv:
         autoreset: bool = True,
         model_cache_size: int | None = None,
         spare_data: int | None = None,
+        assignment: Sequence[int] | None = None,
     ):
         if not bodies:
             raise MetamorphError("VecEnv needs at least one body")
@@ -165,6 +170,10 @@ class VecEnv:
         if sampling not in ("uniform", "balanced"):
             raise MetamorphError(f"sampling must be uniform or balanced, got '{sampling}'")
         self.task = task_config(task) if isinstance(task, str) else task
+        # evaluation pins slot i to body assignment[i] instead of drawing bodies
+        self.assignment = None if assignment is None else np.asarray(assignment, np.int64)
+        if self.assignment is not None and (len(self.assignment) != num_envs or self.assignment.max() >= len(bodies)):
+            raise MetamorphError("assignment must give one body index (of the bodies given) per slot")
         self.num_envs = num_envs
         self.sampling = sampling
         self.autoreset = autoreset
@@ -224,7 +233,7 @@ class VecEnv:
         spec.memory = ARENA_BYTES
         ground = self._terrains[terrain] if self.task.has_terrain else FLAT
         ground.add_to(spec, self.task.friction)
-        root = spec.body(entry.morphology.model.body(entry.morphology.root_body).name)
+        root = spec.bodies[entry.morphology.root_body]
         root.pos = [root.pos[0], root.pos[1], entry.start_height + ground.height_at_grid(0.0, 0.0)]
         model = spec.compile()
         self._cache[key] = model
@@ -279,7 +288,7 @@ class VecEnv:
         return int(min(np.searchsorted(self._cdf, self._rng.random(), side="right"), len(self.bodies) - 1))
 
     def _reset_slot(self, i: int) -> None:
-        body = self._draw_body()
+        body = self._draw_body() if self.assignment is None else int(self.assignment[i])
         terrain = int(self._rng.integers(len(self._terrains))) if self.task.has_terrain else 0
         model = self._model(body, terrain)
         if self.models[i] is not model:

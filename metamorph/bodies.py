@@ -1,0 +1,99 @@
+"""Body specs: what `--bodies` accepts, resolved to files.
+
+- a folder of bodies (UNIMAL layout with ``xml/``, or plain ``.xml``/``.urdf`` files);
+- files joined by commas;
+- ``generate:SPACE:COUNT[:SEED]``: bodies generated into a folder you give;
+- ``real:all`` or ``real:ant,hopper``: the curated real robots of ``morphologies/real/robots.json``
+  that ship inside installed packages (gymnasium, dm_control);
+- ``menagerie:NAME[,NAME]``: MuJoCo Menagerie robots from a local copy named by ``MENAGERIE_ROOT``
+  (the PyPI package downloads robots at run time, which fails offline).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+from metamorph.errors import MetamorphError
+
+REAL_ROBOTS = Path(__file__).resolve().parents[1] / "morphologies" / "real" / "robots.json"
+
+
+def real_robots() -> list[dict]:
+    if not REAL_ROBOTS.is_file():
+        raise MetamorphError(f"{REAL_ROBOTS}: the curated robot list is missing")
+    return json.loads(REAL_ROBOTS.read_text())["robots"]
+
+
+def real_robot_path(entry: dict) -> Path:
+    spec = importlib.util.find_spec(entry["package"])
+    if spec is None or not spec.submodule_search_locations:
+        package = entry["package"]
+        raise MetamorphError(
+            f"real:{entry['name']}: needs the package '{package}' (pip install {package.replace('_', '-')})"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / entry["path"]
+    if not path.is_file():
+        raise MetamorphError(f"real:{entry['name']}: {path} is not in the installed {entry['package']}")
+    return path
+
+
+def resolve(spec: str, generate_into: Path | None = None) -> tuple[list[Path], list[tuple[str, str]]]:
+    """(files to load, [(name, reason)] of bodies excluded up front)."""
+    from metamorph.generate import body_files
+
+    if spec.startswith("real:"):
+        wanted = spec[len("real:") :].split(",")
+        robots = real_robots()
+        known = {r["name"]: r for r in robots}
+        unknown = [w for w in wanted if w != "all" and w not in known]
+        if unknown:
+            raise MetamorphError(f"--bodies {spec}: unknown robot(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        chosen = robots if "all" in wanted else [known[w] for w in wanted]
+        files, excluded = [], []
+        for robot in chosen:
+            if robot["status"] != "ok":
+                excluded.append((robot["name"], robot["reason"]))
+                continue
+            try:
+                files.append(real_robot_path(robot))
+            except MetamorphError as exc:
+                excluded.append((robot["name"], str(exc)))
+        return files, excluded
+    if spec.startswith("menagerie:"):
+        root = os.environ.get("MENAGERIE_ROOT")
+        if not root:
+            raise MetamorphError(
+                "--bodies menagerie:…: set MENAGERIE_ROOT to a local copy of mujoco_menagerie "
+                "(the PyPI package downloads robots at run time, which fails offline)"
+            )
+        files = []
+        for name in spec[len("menagerie:") :].split(","):
+            folder = Path(root) / name
+            candidates = sorted(p for p in folder.glob("*.xml") if not p.name.startswith("scene"))
+            if not candidates:
+                raise MetamorphError(f"menagerie:{name}: no robot .xml in {folder}")
+            files.append(candidates[0])
+        return files, []
+    if spec.startswith("generate:"):
+        from metamorph.design import design_space
+        from metamorph.generate import generate_bodies, write_body_set
+
+        parts = spec.split(":")
+        if len(parts) not in (3, 4) or not parts[2].isdigit():
+            raise MetamorphError(f"--bodies {spec}: expected generate:SPACE:COUNT[:SEED]")
+        if generate_into is None:
+            raise MetamorphError(f"--bodies {spec}: nowhere to write the generated bodies")
+        if not (generate_into / "manifest.json").is_file():
+            space, seed = design_space(parts[1]), int(parts[3]) if len(parts) == 4 else 0
+            write_body_set(generate_bodies(space, int(parts[2]), seed), generate_into, space, seed)
+        return body_files(generate_into), []
+    if "," in spec or spec.endswith((".xml", ".urdf")):
+        files = [Path(p) for p in spec.split(",") if p]
+        missing = [str(p) for p in files if not p.is_file()]
+        if missing:
+            raise MetamorphError(f"--bodies: no such file: {', '.join(missing)}")
+        return files, []
+    return body_files(Path(spec)), []

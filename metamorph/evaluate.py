@@ -1,0 +1,308 @@
+"""Zero-shot evaluation: a trained policy on bodies it may never have seen.
+
+`load_policy` rebuilds a policy from a checkpoint folder alone (its meta.json holds the policy
+config, the vocabulary and the observation layout). If part kinds were registered after training,
+the vocabulary is extended: old ids keep their embedding rows, new kinds get fresh rows.
+
+`evaluate` runs deterministic episodes (the policy's mean action) batched over bodies on the same
+`VecEnv` as training — slot (body, episode) pairs, each stopping at its first episode end — and,
+for context, the same episodes with zero action and with uniformly random actions. `write_report`
+writes per-body CSV, JSON, a Markdown report and plots into a folder, atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import os
+import shutil
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from metamorph.checkpoint import find_checkpoint, restore
+from metamorph.errors import MetamorphError
+from metamorph.policy import Policy, PolicyConfig
+from metamorph.ppo import TrainState, init_normalizer, policy_inputs
+from metamorph.tokens import PROPRIO_FEATURES, STATIC_FEATURES
+from metamorph.vocabulary import DEFAULT_VOCABULARY, Vocabulary
+
+
+@dataclasses.dataclass
+class LoadedPolicy:
+    policy: Policy
+    params: dict
+    normalizer: object
+    vocabulary: Vocabulary
+    meta: dict
+    checkpoint: Path
+
+    def mean_action_fn(self):
+        clip = self.meta["config"]["ppo"]["obs_clip"]
+        return jax.jit(lambda obs: self.policy.apply(self.params, *policy_inputs(self.normalizer, obs, clip))[0])
+
+
+def _dummy_obs(max_tokens: int, terrain: int) -> dict[str, np.ndarray]:
+    obs = {
+        "proprio": np.zeros((1, max_tokens, PROPRIO_FEATURES.width), np.float32),
+        "static": np.zeros((1, max_tokens, STATIC_FEATURES.width), np.float32),
+        "part_ids": np.zeros((1, max_tokens), np.int32),
+        "token_mask": np.ones((1, max_tokens), bool),
+        "act_mask": np.ones((1, max_tokens), bool),
+        "tree_distance": np.zeros((1, max_tokens, max_tokens), np.int32),
+    }
+    if terrain:
+        obs["terrain"] = np.zeros((1, terrain), np.float32)
+    return obs
+
+
+def load_policy(path: str | Path, vocabulary: Vocabulary | None = None) -> LoadedPolicy:
+    """The policy of a run (its newest checkpoint) or of a checkpoint folder."""
+    from metamorph.env.tasks import task_config
+
+    checkpoint = find_checkpoint(Path(path))
+    try:
+        meta = json.loads((checkpoint / "meta.json").read_text())
+        policy_config = PolicyConfig(**meta["policy"])
+        saved_vocabulary = Vocabulary.from_json(meta["vocabulary"], feature_source=DEFAULT_VOCABULARY)
+        task = task_config(meta["config"]["task"])
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise MetamorphError(f"{checkpoint}: checkpoint is damaged: meta.json is unreadable ({exc})") from None
+    policy = Policy(policy_config, saved_vocabulary.size)
+    obs = _dummy_obs(policy_config.max_tokens, task.patch_size)
+    normalizer = init_normalizer(obs)
+    params = policy.init(jax.random.PRNGKey(0), *policy_inputs(normalizer, obs, 10.0))
+    target = TrainState(params, None, normalizer, jnp.zeros((), jnp.int32))
+    # the optimiser state is not needed to act: restore it as saved, then drop it
+    state, *_ = restore(checkpoint, _with_opt_state(target, checkpoint))
+    vocabulary = saved_vocabulary.extended_with(vocabulary or DEFAULT_VOCABULARY)
+    params = extend_part_embedding(state.params, vocabulary.size)
+    return LoadedPolicy(Policy(policy_config, vocabulary.size), params, state.normalizer, vocabulary, meta, checkpoint)
+
+
+def _with_opt_state(target: TrainState, checkpoint: Path) -> TrainState:
+    """The saved optimiser state's structure comes from the training config."""
+    from metamorph.ppo import PPOConfig, make_optimizer
+
+    meta = json.loads((checkpoint / "meta.json").read_text())
+    ppo = PPOConfig(**meta["config"]["ppo"])
+    optimizer = make_optimizer(ppo, 1)
+    return target._replace(opt_state=optimizer.init(target.params))
+
+
+def extend_part_embedding(params: dict, vocab_size: int, seed: int = 0) -> dict:
+    """Grow the part-id embedding tables to ``vocab_size`` rows; old rows are kept exactly, new rows
+    start as the mean of the trained rows plus small noise (a new kind starts as an average part)."""
+
+    def grow(tree):
+        if isinstance(tree, dict):
+            out = {}
+            for key, value in tree.items():
+                if key == "part_embedding":
+                    table = np.asarray(value["embedding"])
+                    extra = vocab_size - table.shape[0]
+                    if extra > 0:
+                        rng = np.random.default_rng(seed)
+                        rows = table[1:].mean(0) + 0.02 * rng.standard_normal((extra, table.shape[1]))
+                        table = np.concatenate([table, rows.astype(table.dtype)])
+                    out[key] = {"embedding": jnp.asarray(table)}
+                else:
+                    out[key] = grow(value)
+            return out
+        return tree
+
+    return grow(params)
+
+
+# ----------------------------------------------------------------------------------------------
+# Episodes
+
+
+@dataclasses.dataclass
+class BodyResult:
+    name: str
+    source: str
+    returns: list[float]
+    lengths: list[int]
+    falls: list[bool]
+    velocity: list[float]  # mean forward velocity over the episode (m/s)
+
+
+def run_episodes(env, act, max_steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Step every slot until its first episode ends: (return, length, fell) per slot."""
+    obs = env.reset(seed=env._eval_seed)
+    total = np.zeros(env.num_envs)
+    length = np.zeros(env.num_envs, np.int64)
+    fell = np.zeros(env.num_envs, bool)
+    live = np.ones(env.num_envs, bool)
+    for _ in range(max_steps):
+        actions = act(obs)
+        obs, reward, terminated, truncated, _ = env.step(actions)
+        total += np.where(live, reward, 0.0)
+        length += live
+        fell |= live & terminated
+        live &= ~(terminated | truncated)
+        if not live.any():
+            break
+    return total, length, fell
+
+
+def evaluate(
+    loaded: LoadedPolicy | None,
+    bodies: list,
+    task: str = "flat",
+    episodes: int = 5,
+    seed: int = 0,
+    episode_length: int | None = None,
+    nthread: int = 2,
+) -> dict[str, list[BodyResult]]:
+    """Results per body for the policy (if given), zero action and random actions."""
+    from metamorph.env import VecEnv, task_config
+
+    config = task_config(task)
+    if episode_length:
+        config = dataclasses.replace(config, episode_length=episode_length)
+    assignment = np.repeat(np.arange(len(bodies)), episodes)
+    vocabulary = loaded.vocabulary if loaded is not None else DEFAULT_VOCABULARY
+    env = VecEnv(bodies, config, len(assignment), nthread=nthread, vocabulary=vocabulary,
+                 assignment=assignment, autoreset=False, sampling="uniform")  # fmt: skip
+    env._eval_seed = seed
+    covered = loaded.policy.config.max_tokens if loaded is not None else env.max_tokens
+    if loaded is not None and env.max_tokens > covered and loaded.policy.config.position == "learned":
+        raise MetamorphError(f"a body has {env.max_tokens} tokens; this policy's learned positions cover {covered}")
+    rng = np.random.default_rng(seed)
+    actors = {
+        "zero": lambda obs: np.zeros((env.num_envs, env.max_tokens)),
+        "random": lambda obs: rng.uniform(-1, 1, (env.num_envs, env.max_tokens)),
+    }
+    if loaded is not None:
+        mean_fn = loaded.mean_action_fn()
+        keys = ("proprio", "static", "part_ids", "token_mask", "act_mask", "tree_distance", "terrain")
+        actors = {"policy": lambda obs: np.asarray(mean_fn({k: obs[k] for k in keys if k in obs})), **actors}
+    results = {}
+    for name, act in actors.items():
+        total, length, fell = run_episodes(env, act, config.episode_length)
+        per_body = []
+        for b, entry in enumerate(env.bodies):
+            rows = assignment == b
+            per_body.append(
+                BodyResult(
+                    name=entry.morphology.name,
+                    source=entry.morphology.label,
+                    returns=total[rows].tolist(),
+                    lengths=length[rows].tolist(),
+                    falls=fell[rows].tolist(),
+                    velocity=(total[rows] / np.maximum(length[rows], 1)).tolist(),
+                )
+            )
+        results[name] = per_body
+    env.close()
+    return results
+
+
+def aggregate(values: np.ndarray, seed: int = 0, resamples: int = 2000) -> dict[str, float]:
+    """Mean, median and interquartile mean (IQM) over bodies, with bootstrap 95 % intervals."""
+
+    def iqm(x: np.ndarray) -> float:
+        lo, hi = np.percentile(x, [25, 75])
+        middle = x[(x >= lo) & (x <= hi)]
+        return float(middle.mean()) if middle.size else float(np.median(x))
+
+    stats = {"mean": np.mean, "median": np.median, "iqm": iqm}
+    rng = np.random.default_rng(seed)
+    samples = rng.integers(0, len(values), size=(resamples, len(values)))
+    out: dict[str, float] = {"n": len(values)}
+    for name, fn in stats.items():
+        boot = np.array([fn(values[s]) for s in samples])
+        out[name] = float(fn(values))
+        out[f"{name}_ci_low"], out[f"{name}_ci_high"] = (float(v) for v in np.percentile(boot, [2.5, 97.5]))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Report
+
+
+def write_report(results: dict[str, list[BodyResult]], failed: list[tuple[str, str]], out: Path, header: dict) -> Path:
+    """CSV (one row per body), JSON, Markdown and PNG plots, written into ``out`` atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise MetamorphError(f"{out}: already exists and is not empty; choose another --out (nothing was written)")
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        actors = list(results)
+        bodies = results[actors[0]]
+        mean_return = {a: np.array([np.mean(r.returns) for r in results[a]]) for a in actors}
+        summary = {a: aggregate(mean_return[a]) for a in actors}
+
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        columns = ["body", "source"]
+        for a in actors:
+            columns += [f"{a}_return", f"{a}_length", f"{a}_fall_rate", f"{a}_velocity"]
+        writer.writerow(columns)
+        for i, body in enumerate(bodies):
+            row = [body.name, body.source]
+            for a in actors:
+                r = results[a][i]
+                row += [f"{np.mean(r.returns):.4f}", f"{np.mean(r.lengths):.1f}"]
+                row += [f"{np.mean(r.falls):.3f}", f"{np.mean(r.velocity):.4f}"]
+            writer.writerow(row)
+        (tmp / "results.csv").write_text(buffer.getvalue())
+
+        payload = {
+            **header,
+            "aggregates": summary,
+            "failed_bodies": [{"body": b, "error": e} for b, e in failed],
+            "bodies": {a: [dataclasses.asdict(r) for r in results[a]] for a in actors},
+        }
+        (tmp / "results.json").write_text(json.dumps(payload, indent=1) + "\n")
+
+        order = np.argsort(mean_return[actors[0]])[::-1]
+        fig, axes = plt.subplots(1, 2, figsize=(13, 4.5), gridspec_kw={"width_ratios": [3, 1]})
+        width = 0.8 / len(actors)
+        for k, a in enumerate(actors):
+            axes[0].bar(np.arange(len(bodies)) + k * width, mean_return[a][order], width, label=a)
+        axes[0].set_xticks(np.arange(len(bodies)) + 0.4 - width / 2)
+        axes[0].set_xticklabels([bodies[i].name for i in order], rotation=90, fontsize=6 if len(bodies) > 30 else 8)
+        axes[0].set_ylabel("mean episode return")
+        axes[0].legend()
+        axes[0].set_title("per body")
+        axes[1].boxplot([mean_return[a] for a in actors], tick_labels=actors)
+        axes[1].set_title("distribution over bodies")
+        fig.tight_layout()
+        fig.savefig(tmp / "returns.png", dpi=110)
+        plt.close(fig)
+
+        lines = [f"# Evaluation: {header.get('checkpoint', 'baselines')}", ""]
+        for key in ("checkpoint", "trained_on", "task", "episodes_per_body", "seed", "episode_length"):
+            if key in header:
+                lines.append(f"- {key.replace('_', ' ')}: {header[key]}")
+        lines += ["", "| actor | mean [95% CI] | median [95% CI] | IQM [95% CI] |", "| --- | --- | --- | --- |"]
+        for a in actors:
+            s = summary[a]
+            cell = lambda n, s=s: f"{s[n]:.2f} [{s[n + '_ci_low']:.2f}, {s[n + '_ci_high']:.2f}]"  # noqa: E731
+            lines.append(f"| {a} | {cell('mean')} | {cell('median')} | {cell('iqm')} |")
+        lines += ["", f"Bodies evaluated: {len(bodies)}; failed to load: {len(failed)}.", ""]
+        if failed:
+            lines += ["| body | error |", "| --- | --- |", *[f"| {b} | {e} |" for b, e in failed], ""]
+        lines += ["![returns](returns.png)", "", "Per body: `results.csv`; everything: `results.json`.", ""]
+        (tmp / "report.md").write_text("\n".join(lines))
+        if out.exists():
+            out.rmdir()
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out

@@ -1,0 +1,130 @@
+"""Zero-shot evaluation: reports, baselines, real robots, and checkpoints meeting new part kinds."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import EXAMPLES
+from metamorph.bodies import real_robot_path, real_robots, resolve
+from metamorph.errors import MetamorphError, MorphologyError
+from metamorph.evaluate import aggregate, evaluate, load_policy
+from metamorph.morphology import load_morphology
+from metamorph.tokens import tokenize
+from metamorph.vocabulary import PartKind, Vocabulary
+from test_bad_inputs import run_cli
+
+
+def test_trained_policy_beats_zero_action_on_its_bodies(trained_rover):
+    run, *_ = trained_rover
+    loaded = load_policy(run)
+    bodies = [load_morphology(EXAMPLES / "wheelbot.xml"), load_morphology(EXAMPLES / "biped.xml")]
+    results = evaluate(loaded, bodies, "flat", episodes=2, episode_length=100, nthread=1)
+    policy = np.mean([np.mean(r.returns) for r in results["policy"]])
+    zero = np.mean([np.mean(r.returns) for r in results["zero"]])
+    assert policy > zero + 10  # at least 0.1 m/s faster over 100 steps, averaged over the two bodies
+    rover = results["policy"][0]
+    assert rover.name == "wheelbot" and np.mean(rover.velocity) > 0.2
+
+
+def test_report_files_exist_and_agree(trained_rover, tmp_path: Path):
+    run, *_ = trained_rover
+    out = tmp_path / "report"
+    result = run_cli("eval", str(run), "--bodies", f"{EXAMPLES / 'wheelbot.xml'},{EXAMPLES / 'biped.xml'},{tmp_path / 'nope.xml'}",
+                     "--episodes", "2", "--episode-length", "60", "--out", str(out),
+                     "--parts", str(EXAMPLES.parent / "parts" / "wheel.py"))  # fmt: skip
+    # a missing file is a bad --bodies: one clear error, nothing written
+    assert result.returncode == 2 and "no such file" in result.stderr and not out.exists()
+    bad = tmp_path / "broken.xml"
+    bad.write_text("<mujoco><worldbody>")
+    result = run_cli("eval", str(run), "--bodies", f"{EXAMPLES / 'wheelbot.xml'},{EXAMPLES / 'biped.xml'},{bad}",
+                     "--episodes", "2", "--episode-length", "60", "--out", str(out),
+                     "--parts", str(EXAMPLES.parent / "parts" / "wheel.py"))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["report.md", "results.csv", "results.json", "returns.png"]
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert [r["body"] for r in rows] == ["wheelbot", "biped"]
+    payload = json.loads((out / "results.json").read_text())
+    assert payload["failed_bodies"][0]["body"] == "broken" and "malformed XML" in payload["failed_bodies"][0]["error"]
+    assert payload["checkpoint"].endswith("update_000040") and payload["episodes_per_body"] == 2
+    for actor in ("policy", "zero", "random"):
+        stats = payload["aggregates"][actor]
+        for name in ("mean", "median", "iqm"):
+            assert stats[f"{name}_ci_low"] <= stats[name] <= stats[f"{name}_ci_high"]
+        returns = [float(r[f"{actor}_return"]) for r in rows]
+        assert stats["mean"] == pytest.approx(np.mean(returns), abs=1e-3)
+    report = (out / "report.md").read_text()
+    assert "broken" in report and "trained on" in report
+    result = run_cli("eval", str(run), "--bodies", str(EXAMPLES / "biped.xml"), "--out", str(out))
+    assert result.returncode == 2 and "already exists" in result.stderr
+
+
+def test_aggregate_intervals_contain_the_statistics():
+    values = np.random.default_rng(0).normal(5.0, 2.0, 40)
+    stats = aggregate(values)
+    assert stats["n"] == 40 and stats["mean"] == pytest.approx(values.mean())
+    for name in ("mean", "median", "iqm"):
+        assert stats[f"{name}_ci_low"] < stats[name] < stats[f"{name}_ci_high"]
+
+
+def test_every_curated_real_robot_loads_or_says_why_not():
+    robots = real_robots()
+    assert {r["name"] for r in robots} >= {"ant", "hopper", "walker2d", "half_cheetah", "humanoid", "swimmer",
+                                           "quadruped", "dog", "rodent", "humanoid_CMU", "cheetah", "walker"}  # fmt: skip
+    for robot in robots:
+        path = real_robot_path(robot)
+        if robot["status"] == "ok":
+            morphology = load_morphology(path)
+            assert morphology.base == robot["root"], robot["name"]
+            assert tokenize(morphology).num_tokens >= 2
+        else:
+            with pytest.raises(MorphologyError):
+                load_morphology(path)
+            assert robot["reason"]
+    files, excluded = resolve("real:all")
+    assert len(files) == sum(r["status"] == "ok" for r in robots)
+    assert {name for name, _ in excluded} == {"quadruped", "dog", "rodent"}
+    with pytest.raises(MetamorphError, match="unknown robot"):
+        resolve("real:robocop")
+
+
+def test_menagerie_needs_a_local_copy(monkeypatch, tmp_path: Path):
+    monkeypatch.delenv("MENAGERIE_ROOT", raising=False)
+    with pytest.raises(MetamorphError, match="set MENAGERIE_ROOT"):
+        resolve("menagerie:unitree_go1")
+    (tmp_path / "mybot").mkdir()
+    (tmp_path / "mybot" / "scene.xml").write_text("<mujoco/>")
+    (tmp_path / "mybot" / "mybot.xml").write_text((EXAMPLES / "biped.xml").read_text())
+    monkeypatch.setenv("MENAGERIE_ROOT", str(tmp_path))
+    files, _ = resolve("menagerie:mybot")
+    assert files == [tmp_path / "mybot" / "mybot.xml"]
+
+
+ELLIPSE_ROVER = (
+    (EXAMPLES / "wheelbot.xml")
+    .read_text()
+    .replace('type="cylinder" size="0.1 0.03"', 'type="ellipsoid" size="0.1 0.1 0.03"')
+)
+
+
+def test_checkpoint_loads_after_a_new_part_kind_is_registered(trained_rover, tmp_path: Path):
+    """Old ids keep their embedding rows exactly; the new kind gets a fresh row; evaluation runs."""
+    run, *_ = trained_rover
+    before = load_policy(run)
+    rover = tmp_path / "ellipse_rover.xml"
+    rover.write_text(ELLIPSE_ROVER)
+    newer = before.vocabulary.copy()
+    new_id = newer.register(PartKind("ellipsoid", "continuous", "motor", name="ellipse wheel"))
+    after = load_policy(run, vocabulary=newer)
+    assert after.vocabulary.size == before.vocabulary.size + 1 and new_id == before.vocabulary.size
+    old = np.asarray(before.params["params"]["trunk"]["part_embedding"]["embedding"])
+    new = np.asarray(after.params["params"]["trunk"]["part_embedding"]["embedding"])
+    np.testing.assert_array_equal(new[: old.shape[0]], old)
+    assert new.shape[0] == old.shape[0] + 1 and np.isfinite(new).all()
+    assert isinstance(after.vocabulary, Vocabulary)
+    results = evaluate(after, [load_morphology(rover)], "flat", episodes=1, episode_length=30, nthread=1)
+    assert np.isfinite(results["policy"][0].returns).all()
