@@ -5,30 +5,42 @@ The pipeline, one module per step:
 - `metamorph.morphology`: MJCF/URDF file -> `Morphology` (compiled by MuJoCo, networkx tree)
 - `metamorph.vocabulary`: the registry of part kinds (geom × joint × actuator) and their ids
 - `metamorph.tokens`: `Morphology` -> `JointTokens` (depth-first), proprioception, padding
+- `metamorph.design`, `metamorph.generate`, `metamorph.variants`: procedural bodies
+- `metamorph.env`: tasks and the batched environment on native MuJoCo
+- `metamorph.policy`, `metamorph.ppo`, `metamorph.train`, `metamorph.checkpoint`: training
+- `metamorph.evaluate`, `metamorph.render`: zero-shot evaluation and videos
+
+Names below are imported on first use, so ``import metamorph`` does not import MuJoCo (which
+chooses its OpenGL backend when first imported; see `metamorph.render`).
 """
 
-from metamorph.errors import MetamorphError, MorphologyError
-from metamorph.morphology import LoadOptions, Morphology, load_morphology, morphology_from_xml
-from metamorph.tokens import PROPRIO_FEATURES, STATIC_FEATURES, JointTokens, pad_tokens, proprioception, tokenize
-from metamorph.vocabulary import DEFAULT_VOCABULARY, PartKind, Vocabulary, register_part_kind
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "DEFAULT_VOCABULARY",
-    "PROPRIO_FEATURES",
-    "STATIC_FEATURES",
-    "JointTokens",
-    "LoadOptions",
-    "MetamorphError",
-    "Morphology",
-    "MorphologyError",
-    "PartKind",
-    "Vocabulary",
-    "load_morphology",
-    "morphology_from_xml",
-    "pad_tokens",
-    "proprioception",
-    "register_part_kind",
-    "tokenize",
-]
+_EXPORTS = {
+    "MetamorphError": "metamorph.errors",
+    "MorphologyError": "metamorph.errors",
+    "LoadOptions": "metamorph.morphology",
+    "Morphology": "metamorph.morphology",
+    "load_morphology": "metamorph.morphology",
+    "morphology_from_xml": "metamorph.morphology",
+    "PROPRIO_FEATURES": "metamorph.tokens",
+    "STATIC_FEATURES": "metamorph.tokens",
+    "JointTokens": "metamorph.tokens",
+    "pad_tokens": "metamorph.tokens",
+    "proprioception": "metamorph.tokens",
+    "tokenize": "metamorph.tokens",
+    "DEFAULT_VOCABULARY": "metamorph.vocabulary",
+    "PartKind": "metamorph.vocabulary",
+    "Vocabulary": "metamorph.vocabulary",
+    "register_part_kind": "metamorph.vocabulary",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'metamorph' has no attribute {name!r}")

@@ -313,17 +313,56 @@ class Eval:
         return 0
 
 
+@dataclasses.dataclass(frozen=True)
+class Render:
+    """Render a video of a trained policy on one body (offscreen; needs EGL or OSMesa, see README)."""
+
+    checkpoint: tyro.conf.Positional[Path]
+    """A run folder (its newest checkpoint) or a checkpoint folder."""
+    body: Path
+    """An MJCF or URDF file."""
+    out: Path = Path("walk.mp4")
+    task: str | None = None
+    """Task (default: the one the policy was trained on)."""
+    seconds: float = 10.0
+    fps: int = 25
+    width: int = 640
+    height: int = 480
+    seed: int = 0
+    parts: tuple[str, ...] = ()
+    """Files or modules registering part kinds added since training."""
+
+    def run(self) -> int:
+        from metamorph.evaluate import load_policy
+        from metamorph.render import render_video
+        from metamorph.vocabulary import load_part_plugins
+
+        load_part_plugins(self.parts)
+        loaded = load_policy(self.checkpoint)
+        task = self.task or loaded.meta["config"]["task"]
+        info = render_video(
+            loaded, self.body, self.out, task, self.seconds, self.fps, self.width, self.height, self.seed
+        )
+        print(f"{self.out}: {info['frames']} frames; return {info['return']:.1f} over {info['steps']} steps"
+              + (" (episode ended)" if info["episode_ended"] else ""))  # fmt: skip
+        return 0
+
+
 def _train_command():
     from metamorph.train import TrainConfig
 
     return TrainConfig
 
 
-COMMANDS: dict[str, type] = {"inspect": Inspect, "generate": Generate, "eval": Eval}
+COMMANDS: dict[str, type] = {"inspect": Inspect, "generate": Generate, "eval": Eval, "render": Render}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["render"]:
+        import os
+
+        os.environ.setdefault("MUJOCO_GL", "egl")  # MuJoCo picks its GL backend when first imported
     commands = dict(COMMANDS)
     if args[:1] == ["train"] or not args or args[0] in ("-h", "--help"):
         commands["train"] = _train_command()  # imports JAX: only when it is needed

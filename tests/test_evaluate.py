@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -128,3 +130,28 @@ def test_checkpoint_loads_after_a_new_part_kind_is_registered(trained_rover, tmp
     assert isinstance(after.vocabulary, Vocabulary)
     results = evaluate(after, [load_morphology(rover)], "flat", episodes=1, episode_length=30, nthread=1)
     assert np.isfinite(results["policy"][0].returns).all()
+
+
+def test_rendered_video_shows_the_robot(trained_rover, tmp_path: Path):
+    run, *_ = trained_rover
+    out = tmp_path / "walk.mp4"
+    result = run_cli("render", str(run), "--body", str(EXAMPLES / "biped.xml"), "--out", str(out), "--seconds", "1",
+                     "--width", "320", "--height", "240")  # fmt: skip
+    if "cannot render offscreen" in result.stderr:
+        pytest.skip("no OpenGL backend (EGL or OSMesa) on this machine")
+    assert result.returncode == 0, result.stderr
+    # decode in a small process: forking ffmpeg from this one (JAX, many simulations) can fail
+    decode = (
+        "import json, sys, numpy as np, imageio.v2 as iio\n"
+        "frames = [f.astype(int) for f in iio.get_reader(sys.argv[1], 'ffmpeg')]\n"
+        "f = frames[-1]\n"
+        "robot = (f[..., 2] < f[..., 0] + 25) & (f.sum(-1) > 60)\n"  # neither the blue floor nor the black sky
+        "print(json.dumps({'n': len(frames), 'shape': list(f.shape), 'std': float(f.std()), 'robot': int(robot.sum())}))"
+    )
+    stats = json.loads(
+        subprocess.run([sys.executable, "-c", decode, str(out)], capture_output=True, text=True, check=True).stdout
+    )
+    assert stats["n"] == 25 and stats["shape"] == [240, 320, 3]
+    assert stats["std"] > 10  # not blank
+    assert stats["robot"] > 200  # the (grey) biped against the blue floor
+    assert not list(tmp_path.glob(".walk*"))  # the temporary file was renamed into place

@@ -1,0 +1,93 @@
+"""Videos of a policy controlling a body, rendered offscreen.
+
+MuJoCo renders through an OpenGL backend without a screen: EGL by default here (Debian packages
+libegl1 and libgl1-mesa-dri), or OSMesa with ``MUJOCO_GL=osmesa`` (libosmesa6). Frames are encoded
+to MP4 by the ffmpeg that the imageio-ffmpeg wheel ships, into a temporary file renamed into place.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from metamorph.errors import MetamorphError
+
+
+def render_video(
+    loaded,
+    body: Path,
+    out: Path,
+    task: str = "flat",
+    seconds: float = 10.0,
+    fps: int = 25,
+    width: int = 640,
+    height: int = 480,
+    seed: int = 0,
+) -> dict:
+    """Render the policy (its mean action; ``loaded=None``: zero torque) on one body to an MP4.
+
+    MuJoCo chooses its GL backend when first imported: from Python, set ``MUJOCO_GL=egl`` (or
+    osmesa) before importing mujoco or metamorph; the command line does it for you."""
+    import imageio.v2 as imageio
+    import mujoco
+
+    from metamorph.env import VecEnv, task_config
+    from metamorph.morphology import load_morphology
+
+    morphology = load_morphology(body)
+    config = task_config(task)
+    vocabulary = loaded.vocabulary if loaded is not None else None
+    env = VecEnv([morphology], config, 1, nthread=1, autoreset=False, vocabulary=vocabulary, sampling="uniform")
+    obs = env.reset(seed=seed)
+    model, data = env.models[0], env.datas[0]
+    model.vis.global_.offwidth = max(model.vis.global_.offwidth, width)
+    model.vis.global_.offheight = max(model.vis.global_.offheight, height)
+    try:
+        renderer = mujoco.Renderer(model, height, width)
+    except Exception as exc:  # no OpenGL backend on this machine
+        raise MetamorphError(
+            f"cannot render offscreen ({exc}); install EGL (apt-get install libegl1 libgl1-mesa-dri) "
+            "or OSMesa (apt-get install libosmesa6, then MUJOCO_GL=osmesa)"
+        ) from None
+    act = loaded.mean_action_fn() if loaded is not None else None
+    keys = ("proprio", "static", "part_ids", "token_mask", "act_mask", "tree_distance", "terrain")
+    root = env.bodies[0].tokens.root_body
+    # frame the robot by its own size (the model's extent includes the floor)
+    robot = [g for g in range(model.ngeom) if model.geom_bodyid[g] != 0]
+    size = float(np.max(np.linalg.norm(data.geom_xpos[robot] - data.xpos[root], axis=1) + model.geom_rbound[robot]))
+    camera = mujoco.MjvCamera()
+    camera.distance = max(1.0, 3.5 * size)
+    camera.azimuth, camera.elevation = 120.0, -18.0
+    every = max(1, round(1.0 / (fps * env.control_dt)))
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}{out.suffix}")
+    frames, total, steps, ended = 0, 0.0, 0, False
+    try:
+        with imageio.get_writer(tmp, fps=fps, codec="libx264", quality=7, macro_block_size=8) as writer:
+            for step in range(round(seconds / env.control_dt)):
+                if step % every == 0:
+                    camera.lookat[:] = data.xpos[root]
+                    renderer.update_scene(data, camera)
+                    renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = False  # acne on the 200 m floor
+                    writer.append_data(renderer.render())
+                    frames += 1
+                if ended:
+                    continue  # keep filming the body where it stopped
+                actions = (
+                    np.asarray(act({k: obs[k] for k in keys if k in obs}))
+                    if act is not None
+                    else np.zeros((1, env.max_tokens))
+                )
+                obs, reward, terminated, truncated, _ = env.step(actions)
+                total += float(reward[0])
+                steps += 1
+                ended = bool(terminated[0] or truncated[0])
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+        renderer.close()
+        env.close()
+    return {"frames": frames, "seconds": seconds, "return": total, "steps": steps, "episode_ended": ended}
