@@ -348,13 +348,66 @@ class Render:
         return 0
 
 
+@dataclasses.dataclass(frozen=True)
+class Finetune:
+    """Continue training a policy on new bodies and compare with training from scratch."""
+
+    checkpoint: tyro.conf.Positional[Path]
+    """A run folder (its newest checkpoint) or a checkpoint folder."""
+    bodies: str
+    """The new bodies: a folder, files joined by commas, generate:SPACE:COUNT[:SEED] or real:NAME,…"""
+    total_steps: int = 300_000
+    """Environment steps of fine-tuning (and of the run from scratch)."""
+    freeze: str = "none"
+    """none, trunk (train only the decoders and log-std) or embeddings."""
+    compare: bool = True
+    """Also train from scratch with the same budget and write comparison.md."""
+    task: str | None = None
+    """Task (default: the one the policy was trained on)."""
+    run_dir: Path | None = None
+    """Fine-tuning run folder (default runs/finetune-<time>; the scratch run goes beside it)."""
+    num_envs: int | None = None
+    seed: int = 0
+    parts: tuple[str, ...] = ()
+    """Files or modules registering part kinds added since training (their ids are appended)."""
+
+    def run(self) -> int:
+        import json as json_module
+        import time
+
+        from metamorph.checkpoint import find_checkpoint
+        from metamorph.finetune import finetune
+        from metamorph.train import config_from_json
+        from metamorph.vocabulary import load_part_plugins
+
+        load_part_plugins(self.parts)
+        checkpoint = find_checkpoint(self.checkpoint)
+        source = config_from_json(json_module.loads((checkpoint / "meta.json").read_text())["config"])
+        run_dir = self.run_dir or Path("runs") / f"finetune-{time.strftime('%Y%m%d-%H%M%S')}"
+        config = dataclasses.replace(
+            source, bodies=self.bodies, task=self.task or source.task, total_steps=self.total_steps,
+            run_dir=run_dir, resume=False, init_from=checkpoint, freeze=self.freeze, seed=self.seed,
+            num_envs=self.num_envs or source.num_envs, num_processes=1, process_id=0, coordinator=None,
+        )  # fmt: skip
+        summary = finetune(config, compare=self.compare)
+        if summary:
+            print(f"comparison: {run_dir / 'comparison.md'} (sample efficiency {summary['sample_efficiency']})")
+        return 0
+
+
 def _train_command():
     from metamorph.train import TrainConfig
 
     return TrainConfig
 
 
-COMMANDS: dict[str, type] = {"inspect": Inspect, "generate": Generate, "eval": Eval, "render": Render}
+COMMANDS: dict[str, type] = {
+    "inspect": Inspect,
+    "generate": Generate,
+    "eval": Eval,
+    "render": Render,
+    "finetune": Finetune,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -364,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
 
         os.environ.setdefault("MUJOCO_GL", "egl")  # MuJoCo picks its GL backend when first imported
     commands = dict(COMMANDS)
-    if args[:1] == ["train"] or not args or args[0] in ("-h", "--help"):
+    if args[:1] in (["train"], ["finetune"]) or not args or args[0] in ("-h", "--help"):
         commands["train"] = _train_command()  # imports JAX: only when it is needed
     command = tyro.extras.subcommand_cli_from_dict(
         commands,

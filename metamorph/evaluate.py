@@ -85,12 +85,19 @@ def load_policy(path: str | Path, vocabulary: Vocabulary | None = None) -> Loade
 
 
 def _with_opt_state(target: TrainState, checkpoint: Path) -> TrainState:
-    """The saved optimiser state's structure comes from the training config."""
-    from metamorph.ppo import PPOConfig, make_optimizer
+    """The saved optimiser state's structure comes from the training config (freezing included)."""
+    import optax
 
-    meta = json.loads((checkpoint / "meta.json").read_text())
-    ppo = PPOConfig(**meta["config"]["ppo"])
-    optimizer = make_optimizer(ppo, 1)
+    from metamorph.ppo import PPOConfig, make_optimizer
+    from metamorph.train import frozen_labels
+
+    config = json.loads((checkpoint / "meta.json").read_text())["config"]
+    optimizer = make_optimizer(PPOConfig(**config["ppo"]), 1)
+    freeze = config.get("freeze", "none")
+    if freeze != "none":
+        optimizer = optax.multi_transform(
+            {"trained": optimizer, "frozen": optax.set_to_zero()}, lambda params: frozen_labels(params, freeze)
+        )
     return target._replace(opt_state=optimizer.init(target.params))
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from metamorph.errors import MetamorphError
 from metamorph.policy import POLICY_PRESETS, Policy, PolicyConfig, count_params
@@ -70,6 +71,12 @@ class TrainConfig:
     reward_scaling: bool = True
     """Divide rewards by the running standard deviation of the discounted return."""
     ppo: PPOConfig = dataclasses.field(default_factory=PPOConfig)
+    init_from: Path | None = None
+    """Start from this run's (or checkpoint's) policy and observation statistics instead of scratch;
+    its architecture is kept, and part kinds registered since get new embedding rows."""
+    freeze: str = "none"
+    """With --init-from: none, trunk (train only the decoders and log-std) or embeddings (freeze the
+    token, part and position embeddings)."""
     coordinator: str | None = None
     """Multi-host: address of process 0 (host:port) for jax.distributed.initialize."""
     num_processes: int = 1
@@ -94,15 +101,37 @@ class TrainConfig:
 
 def config_to_json(config: TrainConfig) -> dict:
     out = dataclasses.asdict(config)
-    out["run_dir"] = None if config.run_dir is None else str(config.run_dir)
+    for key in ("run_dir", "init_from"):
+        out[key] = None if getattr(config, key) is None else str(getattr(config, key))
     return out
 
 
 def config_from_json(data: dict) -> TrainConfig:
     data = dict(data)
     data["ppo"] = PPOConfig(**data["ppo"])
-    data["run_dir"] = None if data.get("run_dir") is None else Path(data["run_dir"])
+    for key in ("run_dir", "init_from"):
+        data[key] = None if data.get(key) is None else Path(data[key])
     return TrainConfig(**data)
+
+
+FREEZE = {
+    "none": (),
+    "trunk": ("trunk", "value_trunk"),
+    "embeddings": ("token_embedding", "part_embedding", "position_embedding", "tree_bias"),
+}
+
+
+def frozen_labels(params, freeze: str):
+    """'frozen' or 'trained' for every parameter leaf, by the module names in FREEZE[freeze]."""
+    if freeze not in FREEZE:
+        raise MetamorphError(f"--freeze must be one of {', '.join(FREEZE)}, got '{freeze}'")
+    names = set(FREEZE[freeze])
+
+    def label(path, _):
+        keys = {getattr(p, "key", None) for p in path}
+        return "frozen" if keys & names else "trained"
+
+    return jax.tree_util.tree_map_with_path(label, params)
 
 
 def provenance() -> dict:
@@ -196,6 +225,19 @@ class Trainer:
         self.folder = RunFolder(run_dir)
         self.vocabulary = DEFAULT_VOCABULARY
         self.policy_config = config.policy_config
+        self.init_from = None
+        if config.init_from is not None:
+            from metamorph.evaluate import load_policy
+
+            self.init_from = load_policy(config.init_from)
+            self.vocabulary = self.init_from.vocabulary  # old ids kept, new kinds appended
+            self.policy_config = self.init_from.policy.config
+            if self.init_from.meta["config"]["task"] != config.task and (
+                task_config(config.task).has_terrain != task_config(self.init_from.meta["config"]["task"]).has_terrain
+            ):
+                raise MetamorphError(
+                    f"--init-from {config.init_from}: trained without terrain input; --task {config.task} has it"
+                )
         task = task_config(config.task)
         if config.episode_length:
             task = dataclasses.replace(task, episode_length=config.episode_length)
@@ -210,9 +252,21 @@ class Trainer:
             vocabulary=self.vocabulary,
         )
         if self.env.max_tokens > self.policy_config.max_tokens:
+            if self.init_from is not None and self.policy_config.position == "learned":
+                raise MetamorphError(
+                    f"--init-from: a body has {self.env.max_tokens} tokens; the policy's positions cover "
+                    f"{self.policy_config.max_tokens}"
+                )
             self.policy_config = dataclasses.replace(self.policy_config, max_tokens=self.env.max_tokens)
         self.policy = Policy(self.policy_config, self.vocabulary.size)
         self.optimizer = make_optimizer(config.ppo, config.total_updates)
+        if config.freeze != "none":
+            if self.init_from is None:
+                raise MetamorphError("--freeze needs --init-from: freezing an untrained network keeps it random")
+            self.optimizer = optax.multi_transform(
+                {"trained": self.optimizer, "frozen": optax.set_to_zero()},
+                lambda params: frozen_labels(params, config.freeze),
+            )
         devices = jax.devices()
         if config.num_envs * config.num_processes % len(devices):
             raise MetamorphError(f"num_envs × processes must divide among {len(devices)} devices")
@@ -242,6 +296,8 @@ class Trainer:
         normalizer = init_normalizer(obs)
         features, net_obs = policy_inputs(normalizer, _jax_obs(obs), self.config.ppo.obs_clip)
         params = self.policy.init(key, features, net_obs)
+        if self.init_from is not None:  # the pre-trained policy and its observation statistics
+            params, normalizer = self.init_from.params, self.init_from.normalizer
         return TrainState(params, self.optimizer.init(params), normalizer, jnp.zeros((), jnp.int32))
 
     def _global(self, local: np.ndarray, sharding) -> jax.Array:

@@ -155,3 +155,41 @@ def test_rendered_video_shows_the_robot(trained_rover, tmp_path: Path):
     assert stats["std"] > 10  # not blank
     assert stats["robot"] > 200  # the (grey) biped against the blue floor
     assert not list(tmp_path.glob(".walk*"))  # the temporary file was renamed into place
+
+
+def test_finetune_from_a_checkpoint_after_a_new_part_kind(trained_rover, tmp_path: Path):
+    """Register a kind after training, fine-tune on a body using it (trunk frozen), compare with scratch."""
+    run, *_ = trained_rover
+    parts = tmp_path / "ellipse_wheel.py"
+    parts.write_text(
+        "from metamorph.vocabulary import PartKind, register_part_kind\n"
+        "register_part_kind(PartKind('ellipsoid', 'continuous', 'motor', name='ellipse wheel'))\n"
+    )
+    rover = tmp_path / "ellipse_rover.xml"
+    rover.write_text(ELLIPSE_ROVER)
+    out = tmp_path / "ft"
+    result = run_cli("finetune", str(run), "--bodies", f"{rover},{EXAMPLES / 'biped.xml'}", "--total-steps", "1536",
+                     "--num-envs", "16", "--freeze", "trunk", "--run-dir", str(out),
+                     "--parts", str(parts), str(EXAMPLES.parent / "parts" / "wheel.py"))  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    config = json.loads((out / "config.json").read_text())
+    assert config["config"]["init_from"].endswith("update_000040") and config["config"]["freeze"] == "trunk"
+    names = [k["name"] for k in config["vocabulary"]]
+    assert names[-1] == "ellipse wheel" and "wheel" in names
+    comparison = json.loads((out / "comparison.json").read_text())
+    assert comparison["scratch_run"].endswith("ft-scratch") and comparison["target_return"] is not None
+    assert (out / "comparison.md").is_file() and (out / "comparison.png").is_file()
+    # the frozen trunk is exactly the pre-trained one
+    from metamorph.evaluate import load_policy
+
+    before, after = load_policy(run), load_policy(out)
+    old = before.params["params"]["trunk"]["layer_0"]
+    new = after.params["params"]["trunk"]["layer_0"]
+    import jax
+
+    jax.tree_util.tree_map(lambda a, b: np.testing.assert_array_equal(np.asarray(a), np.asarray(b)), old, new)
+    decoder_changed = not np.allclose(
+        np.asarray(before.params["params"]["action_decoder"]["Dense_0"]["kernel"]),
+        np.asarray(after.params["params"]["action_decoder"]["Dense_0"]["kernel"]),
+    )
+    assert decoder_changed
