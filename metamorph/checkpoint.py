@@ -30,14 +30,9 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from metamorph.errors import MetamorphError
+from metamorph.files import write_json_atomic
 
 CHECKPOINTS = "checkpoints"
-
-
-def _write_json_atomic(path: Path, payload: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(payload, indent=1, default=str) + "\n")
-    os.replace(tmp, path)
 
 
 class RunFolder:
@@ -55,7 +50,7 @@ class RunFolder:
             raise MetamorphError(
                 f"{self.path}: holds checkpoints of an earlier run; pass --resume or another --run-dir"
             )
-        _write_json_atomic(
+        write_json_atomic(
             self.path / "config.json",
             {
                 "config": config_to_json(config),

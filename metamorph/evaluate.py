@@ -16,8 +16,6 @@ import csv
 import dataclasses
 import io
 import json
-import os
-import shutil
 from pathlib import Path
 
 import jax
@@ -26,6 +24,7 @@ import numpy as np
 
 from metamorph.checkpoint import find_checkpoint, restore
 from metamorph.errors import MetamorphError
+from metamorph.files import atomic_folder
 from metamorph.policy import Policy, PolicyConfig
 from metamorph.ppo import TrainState, init_normalizer, policy_inputs
 from metamorph.tokens import PROPRIO_FEATURES, STATIC_FEATURES
@@ -242,12 +241,7 @@ def write_report(results: dict[str, list[BodyResult]], failed: list[tuple[str, s
     import matplotlib.pyplot as plt
 
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise MetamorphError(f"{out}: already exists and is not empty; choose another --out (nothing was written)")
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with atomic_folder(out) as tmp:
         actors = list(results)
         bodies = results[actors[0]]
         mean_return = {a: np.array([np.mean(r.returns) for r in results[a]]) for a in actors}
@@ -306,10 +300,4 @@ def write_report(results: dict[str, list[BodyResult]], failed: list[tuple[str, s
             lines += ["| body | error |", "| --- | --- |", *[f"| {b} | {e} |" for b, e in failed], ""]
         lines += ["![returns](returns.png)", "", "Per body: `results.csv`; everything: `results.json`.", ""]
         (tmp / "report.md").write_text("\n".join(lines))
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out

@@ -16,7 +16,6 @@ import dataclasses
 import json
 import multiprocessing
 import os
-import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -28,6 +27,7 @@ import numpy as np
 
 from metamorph.design import BodyPlan, DesignSpace, plan_to_mjcf, sample_plan
 from metamorph.errors import MetamorphError, MorphologyError
+from metamorph.files import atomic_folder, write_json_atomic
 from metamorph.morphology import Morphology, canonical_hash, morphology_from_xml
 from metamorph.tokens import tokenize
 
@@ -281,30 +281,6 @@ def generate_bodies(
 # Writing body sets
 
 
-def _atomic_dir(out: Path) -> Path:
-    """A fresh temporary folder beside ``out``; the caller renames it into place when complete."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise MetamorphError(f"{out}: already exists and is not empty; choose another --out (nothing was written)")
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    return tmp
-
-
-def _finish_dir(tmp: Path, out: Path) -> None:
-    if out.exists():
-        out.rmdir()  # empty (checked by _atomic_dir)
-    os.replace(tmp, out)
-
-
-def write_json(path: Path, payload) -> None:
-    """Write JSON atomically (temporary file + rename)."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(payload, indent=1, sort_keys=False) + "\n")
-    os.replace(tmp, path)
-
-
 def _write_split(folder: Path, entries: list[tuple[str, str, dict, dict]], header: dict) -> None:
     """Write a UNIMAL-layout folder: xml/NAME.xml, metadata/NAME.json, manifest.json."""
     (folder / "xml").mkdir(parents=True)
@@ -312,7 +288,7 @@ def _write_split(folder: Path, entries: list[tuple[str, str, dict, dict]], heade
     for name, xml, metadata, _ in entries:
         (folder / "xml" / f"{name}.xml").write_text(xml)
         (folder / "metadata" / f"{name}.json").write_text(json.dumps(metadata) + "\n")
-    write_json(folder / "manifest.json", {**header, "bodies": [entry for *_, entry in entries]})
+    write_json_atomic(folder / "manifest.json", {**header, "bodies": [entry for *_, entry in entries]})
 
 
 def split_indices(count: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -331,7 +307,6 @@ def write_body_set(
 ) -> dict[str, Path]:
     """Write generated bodies (optionally split into train/ and heldout/) atomically; returns the folders."""
     out = Path(out)
-    tmp = _atomic_dir(out)
     header = {
         "generator": "metamorph generate",
         "space": dataclasses.asdict(space),
@@ -341,20 +316,15 @@ def write_body_set(
         "rejections": dict(sorted(result.rejections.items())),
     }
     entries = [(b.name, b.xml, b.metadata, b.manifest_entry()) for b in result.bodies]
-    try:
+    if split is not None:
+        train, heldout = split_indices(len(entries), split, seed)  # a bad fraction fails before any writing
+    with atomic_folder(out) as tmp:
         if split is None:
             _write_split(tmp, entries, header)
-            folders = {"all": out}
-        else:
-            train, heldout = split_indices(len(entries), split, seed)
-            for part, indices in (("train", train), ("heldout", heldout)):
-                _write_split(tmp / part, [entries[i] for i in indices], {**header, "split": part, "fraction": split})
-            folders = {"train": out / "train", "heldout": out / "heldout"}
-        _finish_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return folders
+            return {"all": out}
+        for part, indices in (("train", train), ("heldout", heldout)):
+            _write_split(tmp / part, [entries[i] for i in indices], {**header, "split": part, "fraction": split})
+    return {"train": out / "train", "heldout": out / "heldout"}
 
 
 def body_files(folder: Path) -> list[Path]:

@@ -10,14 +10,13 @@ copy of them; ``--compare-with DIR`` measures any other set instead.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-from metamorph.generate import Rejected, _atomic_dir, body_files, check_body
+from metamorph.files import atomic_folder
+from metamorph.generate import Rejected, body_files, check_body
 from metamorph.morphology import load_morphology
 
 FIELDS = ("num_limbs", "dof", "total_mass", "standing_height")
@@ -82,8 +81,7 @@ def write_report(
     import matplotlib.pyplot as plt
 
     out = Path(out)
-    tmp = _atomic_dir(out)
-    try:
+    with atomic_folder(out) as tmp:
         fig, axes = plt.subplots(2, 2, figsize=(10, 7))
         for ax, field in zip(axes.ravel(), FIELDS, strict=True):
             ours = np.asarray(stats.get(field, []), float)
@@ -136,10 +134,4 @@ def write_report(
             lines.append(f"| {LABELS[field]} | {cells[0]} | {cells[1]} |")
         lines += ["", "![histograms](histograms.png)", ""]
         (tmp / "summary.md").write_text("\n".join(lines))
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Literal
@@ -24,11 +23,10 @@ import mujoco
 import numpy as np
 
 from metamorph.errors import MetamorphError, MorphologyError
+from metamorph.files import atomic_folder
 from metamorph.generate import (
     Rejected,
     Validity,
-    _atomic_dir,
-    _finish_dir,
     _write_split,
     body_files,
     check_body,
@@ -241,9 +239,8 @@ def write_variants(
     if count < 1:
         raise MetamorphError(f"--count must be at least 1, got {count}")
     sources = body_files(source_dir)
-    tmp = _atomic_dir(Path(out))
     entries, rejections = [], Counter()
-    try:
+    with atomic_folder(out) as tmp:
         for s_index, source in enumerate(sources):
             for v in range(count):
                 name, xml, metadata, entry, rejected = make_variant(
@@ -263,8 +260,4 @@ def write_variants(
             "rejections": dict(sorted(rejections.items())),
         }
         _write_split(tmp, entries, header)
-        _finish_dir(tmp, Path(out))
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return header
