@@ -46,7 +46,7 @@ def main() -> None:
     ax1.plot(steps, mean, label="mean over finished episodes")
     ax1.plot(steps, median, label="median")
     ax1.set_xlabel("environment steps (millions)")
-    ax1.set_ylabel("episode return (m of forward progress / 0.02 s, summed)")
+    ax1.set_ylabel("episode return (forward velocity, m/s, summed over steps)")
     ax1.legend()
     ax1.grid(alpha=0.3)
     ax2.plot(steps, length, color="tab:green")
@@ -54,7 +54,8 @@ def main() -> None:
     ax2.set_ylabel("episode length (control steps)")
     ax2.grid(alpha=0.3)
     c = config["config"]
-    fig.suptitle(f"{c['bodies'].split('/')[-1] or c['bodies']}, task {c['task']}, model {c['model']} "
+    bodies = "/".join(Path(c["bodies"]).parts[-2:]) if "/" in c["bodies"] else c["bodies"]
+    fig.suptitle(f"bodies {bodies}, task {c['task']}, model {c['model']} "
                  f"({config['num_params']} params), {c['num_envs']} envs")  # fmt: skip
     fig.tight_layout()
     fig.savefig(args.out, dpi=110)
