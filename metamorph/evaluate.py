@@ -138,9 +138,9 @@ class BodyResult:
     velocity: list[float]  # mean forward velocity over the episode (m/s)
 
 
-def run_episodes(env, act, max_steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def run_episodes(env, act, max_steps: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Step every slot until its first episode ends: (return, length, fell) per slot."""
-    obs = env.reset(seed=env._eval_seed)
+    obs = env.reset(seed=seed)
     total = np.zeros(env.num_envs)
     length = np.zeros(env.num_envs, np.int64)
     fell = np.zeros(env.num_envs, bool)
@@ -176,7 +176,6 @@ def evaluate(
     vocabulary = loaded.vocabulary if loaded is not None else DEFAULT_VOCABULARY
     env = VecEnv(bodies, config, len(assignment), nthread=nthread, vocabulary=vocabulary,
                  assignment=assignment, autoreset=False, sampling="uniform")  # fmt: skip
-    env._eval_seed = seed
     covered = loaded.policy.config.max_tokens if loaded is not None else env.max_tokens
     if loaded is not None and env.max_tokens > covered and loaded.policy.config.position == "learned":
         raise MetamorphError(f"a body has {env.max_tokens} tokens; this policy's learned positions cover {covered}")
@@ -191,7 +190,7 @@ def evaluate(
         actors = {"policy": lambda obs: np.asarray(mean_fn({k: obs[k] for k in keys if k in obs})), **actors}
     results = {}
     for name, act in actors.items():
-        total, length, fell = run_episodes(env, act, config.episode_length)
+        total, length, fell = run_episodes(env, act, config.episode_length, seed)
         per_body = []
         for b, entry in enumerate(env.bodies):
             rows = assignment == b
