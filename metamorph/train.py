@@ -35,7 +35,7 @@ from metamorph.ppo import PPOConfig, TrainState, init_normalizer, log_prob, make
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Everything a training run depends on. Every field is a `metamorph train` flag."""
+    """Train one policy across many bodies with batched PPO (every field is a flag)."""
 
     bodies: str = "generate:unimal:100"
     """Bodies to train on: a folder (UNIMAL layout or plain .xml/.urdf files), files joined by commas,
