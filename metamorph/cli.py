@@ -265,10 +265,17 @@ class Eval:
             spec, generate_into=generated or (run_dir / "eval" / "generated" / spec.replace(":", "-"))
         )
         covered = loaded.policy.config.max_tokens if loaded.policy.config.position == "learned" else 10**9
+        names = {}
+        if spec.startswith("real:"):  # curated names: gymnasium's and dm_control's hopper share a file name
+            from metamorph.bodies import real_robot_path, real_robots
+
+            names = {real_robot_path(r): r["name"] for r in real_robots() if r["status"] == "ok"}
         bodies = []
         for path in files:
             try:
                 morphology = load_morphology(path)
+                if path in names:
+                    morphology = dataclasses.replace(morphology, name=names[path])
                 n = tokenize(morphology, loaded.vocabulary).num_tokens
                 if n > covered:
                     raise MetamorphError(f"{path}: {n} tokens, more than the {covered} this policy's positions cover")
