@@ -79,8 +79,10 @@ def load_policy(path: str | Path, vocabulary: Vocabulary | None = None) -> Loade
     # the optimiser state is not needed to act: restore it as saved, then drop it
     state, *_ = restore(checkpoint, _with_opt_state(target, checkpoint))
     vocabulary = saved_vocabulary.extended_with(vocabulary or DEFAULT_VOCABULARY)
-    params = extend_part_embedding(state.params, vocabulary.size)
-    return LoadedPolicy(Policy(policy_config, vocabulary.size), params, state.normalizer, vocabulary, meta, checkpoint)
+    # restored leaves are NumPy arrays; as JAX arrays they index with traced values (the tree bias)
+    params = jax.tree_util.tree_map(jnp.asarray, extend_part_embedding(state.params, vocabulary.size))
+    normalizer = jax.tree_util.tree_map(jnp.asarray, state.normalizer)
+    return LoadedPolicy(Policy(policy_config, vocabulary.size), params, normalizer, vocabulary, meta, checkpoint)
 
 
 def _with_opt_state(target: TrainState, checkpoint: Path) -> TrainState:

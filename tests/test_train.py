@@ -185,3 +185,10 @@ def test_training_runs_on_terrain_tasks(tmp_path: Path, unimal_files, task, posi
     assert "terrain_1" in trainer.state.params["params"]
     if position == "tree":
         assert "tree_bias" in trainer.state.params["params"]["trunk"]
+    # the checkpoint evaluates on the same task, terrain patch and position scheme included
+    from metamorph.evaluate import evaluate, load_policy
+    from metamorph.morphology import load_morphology
+
+    loaded = load_policy(tmp_path / "run")
+    results = evaluate(loaded, [load_morphology(unimal_files[0])], task, episodes=1, episode_length=15, nthread=1)
+    assert np.isfinite(results["policy"][0].returns).all()
