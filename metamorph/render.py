@@ -44,6 +44,9 @@ def render_video(
     model, data = env.models[0], env.datas[0]
     model.vis.global_.offwidth = max(model.vis.global_.offwidth, width)
     model.vis.global_.offheight = max(model.vis.global_.offheight, height)
+    if model.nlight == 0:  # generated bodies bring no light: a brighter headlight instead
+        model.vis.headlight.ambient[:] = 0.35
+        model.vis.headlight.diffuse[:] = 0.75
     try:
         renderer = mujoco.Renderer(model, height, width)
     except Exception as exc:  # no OpenGL backend on this machine
