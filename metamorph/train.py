@@ -300,6 +300,13 @@ class Trainer:
             params, normalizer = self.init_from.params, self.init_from.normalizer
         return TrainState(params, self.optimizer.init(params), normalizer, jnp.zeros((), jnp.int32))
 
+    def _local(self, array: jax.Array) -> np.ndarray:
+        """This process's rows of an array sharded along the environment axis (all of it on one host)."""
+        if array.is_fully_addressable:
+            return np.asarray(array)
+        shards = sorted(array.addressable_shards, key=lambda s: s.index[0].start or 0)
+        return np.concatenate([np.asarray(s.data) for s in shards])
+
     def _global(self, local: np.ndarray, sharding) -> jax.Array:
         if self.config.num_processes > 1:
             return jax.make_array_from_process_local_data(sharding, local)
@@ -378,13 +385,13 @@ class Trainer:
             key, act_key = jax.random.split(key)
             obs_j = {k: self._global(v, self._env_sharding) for k, v in _jax_obs(obs).items()}
             actions, logp, value = self._act(state.params, state.normalizer, obs_j, act_key)
-            actions_np = np.asarray(actions)
+            actions_np = self._local(actions)
             next_obs, reward, terminated, truncated, info = env.step(actions_np)
             reward = reward.astype(np.float64)
             scaled = scaler(reward, terminated | truncated) if config.reward_scaling else reward
             if truncated.any():  # a time-limit cut: bootstrap with the value of where the episode stopped
                 final = {k: self._global(v, self._env_sharding) for k, v in _jax_obs(info["final_obs"]).items()}
-                final_value = np.asarray(self._value(state.params, state.normalizer, final))
+                final_value = self._local(self._value(state.params, state.normalizer, final))
                 scaled = scaled + config.ppo.discount * final_value * truncated
             if "episode_return" in info:
                 ended = np.flatnonzero(terminated | truncated)
@@ -393,15 +400,15 @@ class Trainer:
                 {
                     "obs": _jax_obs(obs),
                     "actions": actions_np,
-                    "logp": np.asarray(logp),
-                    "values": np.asarray(value),
+                    "logp": self._local(logp),
+                    "values": self._local(value),
                     "rewards": scaled.astype(np.float32),
                     "dones": (terminated | truncated).astype(np.float32),
                 }
             )
             obs = next_obs
         obs_j = {k: self._global(v, self._env_sharding) for k, v in _jax_obs(obs).items()}
-        bootstrap = np.asarray(self._value(state.params, state.normalizer, obs_j))
+        bootstrap = self._local(self._value(state.params, state.normalizer, obs_j))
         rollout = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *steps)
         rollout["bootstrap_value"] = bootstrap
         rollout = jax.tree_util.tree_map(
