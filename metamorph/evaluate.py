@@ -26,7 +26,7 @@ from metamorph.checkpoint import find_checkpoint, restore
 from metamorph.errors import MetamorphError
 from metamorph.files import atomic_folder
 from metamorph.policy import Policy, PolicyConfig
-from metamorph.ppo import TrainState, init_normalizer, policy_inputs
+from metamorph.ppo import TrainState, init_normalizer, policy_inputs, policy_obs
 from metamorph.tokens import PROPRIO_FEATURES, STATIC_FEATURES
 from metamorph.vocabulary import DEFAULT_VOCABULARY, Vocabulary
 
@@ -41,8 +41,10 @@ class LoadedPolicy:
     checkpoint: Path
 
     def mean_action_fn(self):
+        """A function from an environment observation to the policy's mean torques [B, T] (numpy)."""
         clip = self.meta["config"]["ppo"]["obs_clip"]
-        return jax.jit(lambda obs: self.policy.apply(self.params, *policy_inputs(self.normalizer, obs, clip))[0])
+        mean = jax.jit(lambda obs: self.policy.apply(self.params, *policy_inputs(self.normalizer, obs, clip))[0])
+        return lambda obs: np.asarray(mean(policy_obs(obs)))
 
 
 def _dummy_obs(max_tokens: int, terrain: int) -> dict[str, np.ndarray]:
@@ -187,9 +189,7 @@ def evaluate(
         "random": lambda obs: rng.uniform(-1, 1, (env.num_envs, env.max_tokens)),
     }
     if loaded is not None:
-        mean_fn = loaded.mean_action_fn()
-        keys = ("proprio", "static", "part_ids", "token_mask", "act_mask", "tree_distance", "terrain")
-        actors = {"policy": lambda obs: np.asarray(mean_fn({k: obs[k] for k in keys if k in obs})), **actors}
+        actors = {"policy": loaded.mean_action_fn(), **actors}
     results = {}
     for name, act in actors.items():
         total, length, fell = run_episodes(env, act, config.episode_length, seed)

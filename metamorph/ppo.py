@@ -20,6 +20,12 @@ from brax.training.acme import running_statistics
 from brax.training.agents.ppo.losses import compute_gae
 
 TOKEN_KEYS = ("proprio", "static")
+OBS_KEYS = ("proprio", "static", "part_ids", "token_mask", "act_mask", "tree_distance", "terrain")
+"""The observation fields the policy reads (an environment's ``body_id`` stays on the host)."""
+
+
+def policy_obs(obs: dict) -> dict:
+    return {k: obs[k] for k in OBS_KEYS if k in obs}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -55,7 +55,6 @@ def render_video(
             "or OSMesa (apt-get install libosmesa6, then MUJOCO_GL=osmesa)"
         ) from None
     act = loaded.mean_action_fn() if loaded is not None else None
-    keys = ("proprio", "static", "part_ids", "token_mask", "act_mask", "tree_distance", "terrain")
     root = env.bodies[0].tokens.root_body
     # frame the robot by its own size (the model's extent includes the floor)
     robot = [g for g in range(model.ngeom) if model.geom_bodyid[g] != 0]
@@ -79,11 +78,7 @@ def render_video(
                     frames += 1
                 if ended:
                     continue  # keep filming the body where it stopped
-                actions = (
-                    np.asarray(act({k: obs[k] for k in keys if k in obs}))
-                    if act is not None
-                    else np.zeros((1, env.max_tokens))
-                )
+                actions = act(obs) if act is not None else np.zeros((1, env.max_tokens))
                 obs, reward, terminated, truncated, _ = env.step(actions)
                 total += float(reward[0])
                 steps += 1

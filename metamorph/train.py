@@ -30,7 +30,16 @@ import optax
 
 from metamorph.errors import MetamorphError
 from metamorph.policy import POLICY_PRESETS, Policy, PolicyConfig, count_params
-from metamorph.ppo import PPOConfig, TrainState, init_normalizer, log_prob, make_optimizer, policy_inputs, ppo_update
+from metamorph.ppo import (
+    PPOConfig,
+    TrainState,
+    init_normalizer,
+    log_prob,
+    make_optimizer,
+    policy_inputs,
+    policy_obs,
+    ppo_update,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -294,7 +303,7 @@ class Trainer:
 
     def init_state(self, obs: dict, key: jax.Array) -> TrainState:
         normalizer = init_normalizer(obs)
-        features, net_obs = policy_inputs(normalizer, _jax_obs(obs), self.config.ppo.obs_clip)
+        features, net_obs = policy_inputs(normalizer, policy_obs(obs), self.config.ppo.obs_clip)
         params = self.policy.init(key, features, net_obs)
         if self.init_from is not None:  # the pre-trained policy and its observation statistics
             params, normalizer = self.init_from.params, self.init_from.normalizer
@@ -383,14 +392,14 @@ class Trainer:
         episodes: list[tuple[float, int]] = []
         for _ in range(config.unroll_length):
             key, act_key = jax.random.split(key)
-            obs_j = {k: self._global(v, self._env_sharding) for k, v in _jax_obs(obs).items()}
+            obs_j = {k: self._global(v, self._env_sharding) for k, v in policy_obs(obs).items()}
             actions, logp, value = self._act(state.params, state.normalizer, obs_j, act_key)
             actions_np = self._local(actions)
             next_obs, reward, terminated, truncated, info = env.step(actions_np)
             reward = reward.astype(np.float64)
             scaled = scaler(reward, terminated | truncated) if config.reward_scaling else reward
             if truncated.any():  # a time-limit cut: bootstrap with the value of where the episode stopped
-                final = {k: self._global(v, self._env_sharding) for k, v in _jax_obs(info["final_obs"]).items()}
+                final = {k: self._global(v, self._env_sharding) for k, v in policy_obs(info["final_obs"]).items()}
                 final_value = self._local(self._value(state.params, state.normalizer, final))
                 scaled = scaled + config.ppo.discount * final_value * truncated
             if "episode_return" in info:
@@ -398,7 +407,7 @@ class Trainer:
                 episodes += [(float(info["episode_return"][i]), int(info["episode_length"][i])) for i in ended]
             steps.append(
                 {
-                    "obs": _jax_obs(obs),
+                    "obs": policy_obs(obs),
                     "actions": actions_np,
                     "logp": self._local(logp),
                     "values": self._local(value),
@@ -407,7 +416,7 @@ class Trainer:
                 }
             )
             obs = next_obs
-        obs_j = {k: self._global(v, self._env_sharding) for k, v in _jax_obs(obs).items()}
+        obs_j = {k: self._global(v, self._env_sharding) for k, v in policy_obs(obs).items()}
         bootstrap = self._local(self._value(state.params, state.normalizer, obs_j))
         rollout = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *steps)
         rollout["bootstrap_value"] = bootstrap
@@ -429,18 +438,10 @@ def evaluate_policy(trainer: Trainer, state: TrainState, steps: int, seed: int =
         )[0]
     )
     for _ in range(steps):
-        actions = np.asarray(mean_fn(state.params, state.normalizer, _jax_obs(obs)))
+        actions = np.asarray(mean_fn(state.params, state.normalizer, policy_obs(obs)))
         obs, reward, *_ = env.step(actions)
         total += reward
     return total / steps
-
-
-OBS_KEYS = ("proprio", "static", "part_ids", "token_mask", "act_mask", "tree_distance", "terrain")
-
-
-def _jax_obs(obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The observation fields the policy reads (body_id stays on the host)."""
-    return {k: obs[k] for k in OBS_KEYS if k in obs}
 
 
 class _ProgressBar:
