@@ -169,7 +169,7 @@ def tokenize(
 
     data = mujoco.MjData(model)
     mujoco.mj_kinematics(model, data)  # rest pose: relative link transforms are fixed by the tree
-    link_geom = {lk: _largest_geom(model, data, [b for b, l2 in link.items() if l2 == lk]) for lk in set(link.values())}
+    link_geom = {lk: _largest_geom(model, [b for b, l2 in link.items() if l2 == lk]) for lk in set(link.values())}
 
     rows: list[dict] = []
     last_token_of_link: dict[int, int] = {}
@@ -284,7 +284,7 @@ def _canonical(quat: np.ndarray) -> np.ndarray:
     return -quat if quat[..., 0] < 0 else quat
 
 
-def _relative(data: mujoco.MjData, frame_pos, frame_mat, pos, mat):
+def _relative(frame_pos, frame_mat, pos, mat):
     """Pose (pos, mat) expressed in the frame (frame_pos, frame_mat)."""
     rot = frame_mat.reshape(3, 3)
     return rot.T @ (pos - frame_pos), rot.T @ mat.reshape(3, 3)
@@ -296,7 +296,7 @@ def _mat_to_quat(mat: np.ndarray) -> np.ndarray:
     return _canonical(quat)
 
 
-def _largest_geom(model: mujoco.MjModel, data: mujoco.MjData, bodies: list[int]) -> int:
+def _largest_geom(model: mujoco.MjModel, bodies: list[int]) -> int:
     """The link's geom with the largest bounding box, -1 when it has none (first wins ties)."""
     best, best_volume = -1, -1.0
     for b in sorted(bodies):
@@ -315,17 +315,17 @@ def _link_features(model, data, lk: int, link: dict[int, int], geom: int, tree, 
         out["link_pos"], out["link_quat"] = np.zeros(3), np.array([1.0, 0, 0, 0])
     else:
         parent_link = link[next(iter(tree.predecessors(lk)))]
-        pos, mat = _relative(data, data.xpos[parent_link], data.xmat[parent_link], frame_pos, frame_mat)
+        pos, mat = _relative(data.xpos[parent_link], data.xmat[parent_link], frame_pos, frame_mat)
         out["link_pos"], out["link_quat"] = pos, _mat_to_quat(mat)
 
     members = [b for b, owner in link.items() if owner == lk]
     masses = np.array([model.body_mass[b] for b in members])
     total = float(masses.sum())
-    coms = np.array([_relative(data, frame_pos, frame_mat, data.xipos[b], data.ximat[b])[0] for b in members])
+    coms = np.array([_relative(frame_pos, frame_mat, data.xipos[b], data.ximat[b])[0] for b in members])
     com = (masses[:, None] * coms).sum(0) / total if total > 0 else np.zeros(3)
     inertia = np.zeros((3, 3))
     for b, m_b, c_b in zip(members, masses, coms, strict=True):
-        rot = _relative(data, frame_pos, frame_mat, data.xipos[b], data.ximat[b])[1]
+        rot = _relative(frame_pos, frame_mat, data.xipos[b], data.ximat[b])[1]
         offset = c_b - com
         inertia += rot @ np.diag(model.body_inertia[b]) @ rot.T + m_b * (
             offset @ offset * np.eye(3) - np.outer(offset, offset)
@@ -333,7 +333,7 @@ def _link_features(model, data, lk: int, link: dict[int, int], geom: int, tree, 
     out["com_pos"], out["mass"], out["inertia"] = com, np.array([total]), np.diag(inertia)
 
     if geom >= 0:
-        pos, mat = _relative(data, frame_pos, frame_mat, data.geom_xpos[geom], data.geom_xmat[geom])
+        pos, mat = _relative(frame_pos, frame_mat, data.geom_xpos[geom], data.geom_xmat[geom])
         out["geom_pos"], out["geom_quat"] = pos, _mat_to_quat(mat)
         is_mesh = model.geom_type[geom] == mujoco.mjtGeom.mjGEOM_MESH
         out["geom_size"] = model.geom_aabb[geom, 3:] if is_mesh else model.geom_size[geom]
@@ -342,7 +342,7 @@ def _link_features(model, data, lk: int, link: dict[int, int], geom: int, tree, 
     lows, highs = [], []
     for b in members:
         for g in range(model.body_geomadr[b], model.body_geomadr[b] + model.body_geomnum[b]):
-            pos, mat = _relative(data, frame_pos, frame_mat, data.geom_xpos[g], data.geom_xmat[g])
+            pos, mat = _relative(frame_pos, frame_mat, data.geom_xpos[g], data.geom_xmat[g])
             center = pos + mat @ model.geom_aabb[g, :3]
             half = np.abs(mat) @ model.geom_aabb[g, 3:]
             lows.append(center - half)
