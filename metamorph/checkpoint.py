@@ -100,11 +100,37 @@ def _checkpoint_dirs(run: Path) -> list[Path]:
     return sorted((p for p in folder.iterdir() if p.name.startswith("update_")), key=lambda p: p.name)
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, but someone else's
+        return True
+    return True
+
+
+def remove_stale_partials(run: Path) -> list[Path]:
+    """Delete half-written checkpoint folders left by a writer that was killed (its pid is gone).
+
+    A checkpoint is written under ``.tmp-update_N-PID`` and renamed when complete, so such a folder
+    never holds anything a user could restore."""
+    folder = Path(run) / CHECKPOINTS
+    removed = []
+    for partial in folder.glob(".tmp-update_*-*") if folder.is_dir() else []:
+        pid = partial.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            shutil.rmtree(partial, ignore_errors=True)
+            removed.append(partial)
+    return removed
+
+
 def save_checkpoint(run: Path, state, key, extra: dict, updates: int, env_steps: int, keep: int) -> Path:
     """Write a checkpoint atomically and keep the newest ``keep``."""
     run = Path(run).resolve()  # Orbax refuses relative paths
     folder = run / CHECKPOINTS
     folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(run)
     final = folder / f"update_{updates:06d}"
     tmp = folder / f".tmp-update_{updates:06d}-{os.getpid()}"
     if tmp.exists():
@@ -181,6 +207,7 @@ def restore(checkpoint: Path, target_state) -> tuple[Any, Any, dict, dict]:
 
 def load_latest(run: Path, target_state):
     """Restore the newest checkpoint of a run, or None when it has none yet."""
+    remove_stale_partials(run)
     if not _checkpoint_dirs(run):
         return None
     return restore(find_checkpoint(run), target_state)

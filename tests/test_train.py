@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import EXAMPLES
-from metamorph.checkpoint import find_checkpoint, restore
+from metamorph.checkpoint import CHECKPOINTS, find_checkpoint, remove_stale_partials, restore
 from metamorph.errors import MetamorphError
 from metamorph.ppo import PPOConfig
 from metamorph.train import TrainConfig, Trainer
@@ -105,6 +105,20 @@ def test_missing_and_damaged_checkpoints_get_clear_errors(tmp_path: Path, unimal
     (checkpoint / "meta.json").write_text("{not json")
     with pytest.raises(MetamorphError, match=r"cannot read meta\.json"):
         restore(checkpoint, target)
+
+
+def test_partial_checkpoints_of_dead_writers_are_removed(tmp_path: Path):
+    """A writer killed mid-save leaves ``.tmp-update_N-PID``; it is removed once that pid is gone,
+    while a live writer's partial and every complete checkpoint stay."""
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(finished.stdout)
+    folder = tmp_path / CHECKPOINTS
+    dead, live, complete = (folder / f".tmp-update_000006-{dead_pid}", folder / f".tmp-update_000008-{os.getppid()}",
+                            folder / "update_000004")  # fmt: skip
+    for path in (dead, live, complete):
+        (path / "state").mkdir(parents=True)
+    assert remove_stale_partials(tmp_path) == [dead]
+    assert not dead.exists() and live.exists() and complete.exists()
 
 
 def test_resume_without_a_run_is_an_error(tmp_path: Path):

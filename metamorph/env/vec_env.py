@@ -537,7 +537,7 @@ class VecEnv:
         return self._observe()
 
     def close(self) -> None:
-        if self._pool is not None:
+        if getattr(self, "_pool", None) is not None:  # also when __init__ failed before creating it
             self._pool.shutdown()
             self._pool = None
 
