@@ -100,6 +100,17 @@ def _checkpoint_dirs(run: Path) -> list[Path]:
     return sorted((p for p in folder.iterdir() if p.name.startswith("update_")), key=lambda p: p.name)
 
 
+def _checkpointer() -> ocp.Checkpointer:
+    """Orbax's PyTree checkpointer, used by this process alone: in a multi-process run only process
+    0 saves and restores (a host copy of the replicated state), so no barrier may wait for others."""
+    options = ocp.options.MultiprocessingOptions(
+        primary_host=jax.process_index(), active_processes={jax.process_index()}
+    )
+    return ocp.Checkpointer(
+        ocp.PyTreeCheckpointHandler(multiprocessing_options=options), multiprocessing_options=options
+    )
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -136,8 +147,7 @@ def save_checkpoint(run: Path, state, key, extra: dict, updates: int, env_steps:
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
-    pytree = {"state": jax.device_get(state), "key": np.asarray(jax.device_get(key))}
-    ocp.PyTreeCheckpointer().save(tmp / "state", pytree)
+    _checkpointer().save(tmp / "state", {"state": _named_leaves(state), "key": np.asarray(key)})
     np.savez(tmp / "extra.npz", **_flatten(extra))
     config = json.loads((run / "config.json").read_text())
     meta = {"updates": updates, "env_steps": env_steps, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"), **config}
@@ -148,6 +158,20 @@ def save_checkpoint(run: Path, state, key, extra: dict, updates: int, env_steps:
     for old in _checkpoint_dirs(run)[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def _named_leaves(tree) -> dict[str, np.ndarray]:
+    """The leaves of a pytree as host arrays keyed by their path (``.params['trunk']...``).
+
+    Stored this way, not as the pytree itself: Orbax would flatten it again, and some nodes (brax's
+    UInt64 counters) turn their leaves back into device arrays, which a multi-process run cannot save."""
+    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return {jax.tree_util.keystr(path): np.asarray(leaf) for path, leaf in leaves}
+
+
+def _from_named_leaves(target, named: dict[str, np.ndarray]):
+    paths, treedef = jax.tree_util.tree_flatten_with_path(target)
+    return jax.tree_util.tree_unflatten(treedef, [named[jax.tree_util.keystr(path)] for path, _ in paths])
 
 
 def _flatten(tree: dict, prefix: str = "") -> dict[str, np.ndarray]:
@@ -192,17 +216,18 @@ def restore(checkpoint: Path, target_state) -> tuple[Any, Any, dict, dict]:
         meta = json.loads((checkpoint / "meta.json").read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise MetamorphError(f"{checkpoint}: checkpoint is damaged: cannot read meta.json ({exc})") from None
-    target = {"state": jax.device_get(target_state), "key": np.zeros(2, np.uint32)}
+    target = {"state": _named_leaves(target_state), "key": np.zeros(2, np.uint32)}
     try:
         with warnings.catch_warnings():  # "sharding info not provided": we restore onto the host
             warnings.simplefilter("ignore", UserWarning)
-            restored = ocp.PyTreeCheckpointer().restore(checkpoint / "state", item=target)
+            restored = _checkpointer().restore(checkpoint / "state", item=target)
+        state = _from_named_leaves(target_state, restored["state"])
         with np.load(checkpoint / "extra.npz") as data:
             extra = _unflatten({k: data[k] for k in data.files})
     except Exception as exc:  # Orbax and numpy raise many kinds; the user needs one line
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise MetamorphError(f"{checkpoint}: checkpoint is damaged: {detail[:300]}") from None
-    return restored["state"], restored["key"], extra, meta
+    return state, restored["key"], extra, meta
 
 
 def load_latest(run: Path, target_state):

@@ -137,13 +137,22 @@ class Generate:
     """Body set to compare with in the report (default: UNIMAL-100's statistics shipped with metamorph)."""
     max_tokens: int | None = None
     """Reject bodies with more tokens than this."""
+    min_stand_fraction: float = 0.0
+    """Reject bodies whose torso sags below this fraction of its starting height under zero torque
+    (0.6 keeps bodies that the tasks' fall rule, 0.5, does not end while standing still)."""
+    min_settle_seconds: float = 0.5
+    """Shortest settle simulated; with --min-stand-fraction use 2 so slow sagging is seen."""
 
     def run(self) -> int:
         from metamorph.design import design_space
         from metamorph.generate import Validity, body_files, generate_bodies, write_body_set
         from metamorph.report import set_statistics, unimal100_reference, write_report
 
-        validity = Validity(max_tokens=self.max_tokens)
+        validity = Validity(
+            max_tokens=self.max_tokens,
+            min_stand_fraction=self.min_stand_fraction,
+            min_settle_seconds=self.min_settle_seconds,
+        )
         if self.variants_of is not None:
             body_files(self.variants_of)  # a bad source folder fails before any work starts
         with _progress() as (bar, task):

@@ -5,7 +5,8 @@ MuJoCo, jitted policy inference), then one jitted `ppo_update`. Arrays of the up
 on a `jax.sharding.Mesh` over every device along the environment axis, so the same code runs
 data-parallel on several accelerators (or CPU devices), and across hosts after
 `jax.distributed.initialize` (``--coordinator``, ``--num-processes``, ``--process-id``): each process
-steps its own environments and contributes its slice of the global batch.
+steps its own environments (seeded apart) and contributes its slice of the global batch; process 0
+writes the run folder and checkpoints, and on ``--resume`` restores them and broadcasts the state.
 
 A run folder holds ``config.json`` (the resolved config, the command, versions, git commit),
 ``metrics.jsonl`` (one line per update), TensorBoard events, ``bodies/`` when the bodies were
@@ -20,6 +21,7 @@ import json
 import math
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -65,6 +67,8 @@ class TrainConfig:
     """Body sampling at reset: uniform, or balanced by running episode length (MetaMorph)."""
     episode_length: int | None = None
     """Override the task's episode length (control steps)."""
+    alive_bonus: float | None = None
+    """Override the task's reward for every step that does not end in a fall."""
     seed: int = 0
     """Seeds the environments, the policy's initialisation and its sampling."""
     run_dir: Path | None = None
@@ -227,9 +231,12 @@ class Trainer:
         from metamorph.vocabulary import DEFAULT_VOCABULARY
 
         if config.num_processes > 1:
+            if not config.coordinator:
+                raise MetamorphError("--num-processes > 1 needs --coordinator host:port (the address of process 0)")
             jax.distributed.initialize(config.coordinator, config.num_processes, config.process_id)
         self.config = config
-        self.progress = progress
+        self.is_chief = jax.process_index() == 0  # writes the run folder and checkpoints
+        self.progress = progress and self.is_chief
         run_dir = config.run_dir or Path("runs") / f"{config.task}-{time.strftime('%Y%m%d-%H%M%S')}"
         self.folder = RunFolder(run_dir)
         self.vocabulary = DEFAULT_VOCABULARY
@@ -250,7 +257,11 @@ class Trainer:
         task = task_config(config.task)
         if config.episode_length:
             task = dataclasses.replace(task, episode_length=config.episode_length)
-        self.body_files = resolve_bodies(config.bodies, self.folder.path)
+        if config.alive_bonus is not None:
+            task = dataclasses.replace(task, alive_bonus=config.alive_bonus)
+        # other processes generate the same bodies (same seed) into a folder of their own
+        bodies_home = self.folder.path if self.is_chief else Path(tempfile.mkdtemp(prefix="metamorph-bodies-"))
+        self.body_files = resolve_bodies(config.bodies, bodies_home)
         self.env = VecEnv(
             self.body_files,
             task,
@@ -321,6 +332,14 @@ class Trainer:
             return jax.make_array_from_process_local_data(sharding, local)
         return jax.device_put(local, sharding)
 
+    @property
+    def env_seed(self) -> int:
+        """Process 0 seeds its environments with ``seed``; every other process gets its own stream."""
+        k = jax.process_index()
+        if k == 0:
+            return self.config.seed
+        return int(np.random.SeedSequence(self.config.seed, spawn_key=(k,)).generate_state(1)[0])
+
     # -- the loop -------------------------------------------------------------------------------
 
     def run(self, max_updates: int | None = None) -> dict:
@@ -329,24 +348,33 @@ class Trainer:
         from metamorph.checkpoint import load_latest, save_checkpoint
 
         config, env, folder = self.config, self.env, self.folder
-        obs = env.reset(seed=config.seed)
+        obs = env.reset(seed=self.env_seed)
         key = jax.random.PRNGKey(config.seed)
         key, init_key = jax.random.split(key)
         state = self.init_state(obs, init_key)
         scaler = RewardScaler(config.num_envs, config.ppo.discount)
         start_update = 0
         if config.resume:
-            restored = load_latest(folder.path, state)
+            restored = load_latest(folder.path, state) if self.is_chief else None
             if restored is not None:
                 state, key, extra, meta = restored
                 obs = env.set_state(extra["env"])
                 scaler.load(extra["reward_scaler"])
                 start_update = meta["updates"]
-            folder.truncate_metrics(start_update)  # killed before any checkpoint: start over
-        else:
+            if config.num_processes > 1:
+                # The checkpoint holds process 0's environments; the others keep their fresh ones.
+                from jax.experimental import multihost_utils
+
+                state, key, start_update = multihost_utils.broadcast_one_to_all(
+                    (state, key, np.int32(start_update)), is_source=self.is_chief
+                )
+                start_update = int(start_update)
+            if self.is_chief:
+                folder.truncate_metrics(start_update)  # killed before any checkpoint: start over
+        elif self.is_chief:
             folder.start(config, self.policy_config, provenance(), count_params(state.params), self.vocabulary)
         state = jax.device_put(state, self._replicated)
-        writer = folder.tensorboard(purge_step=start_update * config.steps_per_update)
+        writer = folder.tensorboard(purge_step=start_update * config.steps_per_update) if self.is_chief else None
         summary: dict = {}
         bar = _ProgressBar(config.total_updates, start_update, enabled=self.progress)
         last = config.total_updates if max_updates is None else min(config.total_updates, start_update + max_updates)
@@ -358,10 +386,10 @@ class Trainer:
             key, update_key = jax.random.split(key)
             state, metrics = self._update(state, rollout, update_key)
             self.state = state
-            metrics = {k: float(v) for k, v in metrics.items()}
+            metrics = {k: float(_host(v)) for k, v in metrics.items()}
             done = time.perf_counter()
             env_steps = (update + 1) * config.steps_per_update
-            returns = [r for r, _ in episodes]
+            returns = [r for r, _, _ in episodes]
             summary = {
                 "update": update + 1,
                 "env_steps": env_steps,
@@ -371,25 +399,29 @@ class Trainer:
                 "episodes": len(episodes),
                 "episode_return": float(np.mean(returns)) if returns else None,
                 "episode_return_median": float(np.median(returns)) if returns else None,
-                "episode_length": float(np.mean([n for _, n in episodes])) if episodes else None,
+                "episode_length": float(np.mean([n for _, n, _ in episodes])) if episodes else None,
+                "episode_distance": float(np.mean([d for _, _, d in episodes])) if episodes else None,
                 "diverged_total": env.diverged_total,
                 **metrics,
             }
-            folder.log(summary, writer)
+            if self.is_chief:  # episode statistics are process 0's environments'
+                folder.log(summary, writer)
             bar.update(summary)
             due = (update + 1) % config.checkpoint_every == 0 or update + 1 == config.total_updates
-            if due and jax.process_index() == 0:
+            if due and self.is_chief:
                 extra = {"env": env.get_state(), "reward_scaler": scaler.state()}
-                save_checkpoint(folder.path, state, key, extra, update + 1, env_steps, config.keep_checkpoints)
+                host_state = jax.tree_util.tree_map(_host, state)
+                save_checkpoint(folder.path, host_state, key, extra, update + 1, env_steps, config.keep_checkpoints)
         bar.close()
-        writer.close()
+        if writer is not None:
+            writer.close()
         env.close()
         return summary
 
     def _collect(self, state: TrainState, obs: dict, key: jax.Array, scaler: RewardScaler):
         config, env = self.config, self.env
         steps: list[dict] = []
-        episodes: list[tuple[float, int]] = []
+        episodes: list[tuple[float, int, float]] = []  # (return, length, distance)
         for _ in range(config.unroll_length):
             key, act_key = jax.random.split(key)
             obs_j = {k: self._global(v, self._env_sharding) for k, v in policy_obs(obs).items()}
@@ -404,7 +436,8 @@ class Trainer:
                 scaled = scaled + config.ppo.discount * final_value * truncated
             if "episode_return" in info:
                 ended = np.flatnonzero(terminated | truncated)
-                episodes += [(float(info["episode_return"][i]), int(info["episode_length"][i])) for i in ended]
+                ret, length, dist = info["episode_return"], info["episode_length"], info["episode_distance"]
+                episodes += [(float(ret[i]), int(length[i]), float(dist[i])) for i in ended]
             steps.append(
                 {
                     "obs": policy_obs(obs),
@@ -424,6 +457,13 @@ class Trainer:
             lambda x: self._global(x, self._batch_sharding if x.ndim >= 2 else self._env_sharding), rollout
         )
         return rollout, obs, key, episodes
+
+
+def _host(array):
+    """A host copy of a replicated array, also when it spans other processes' devices."""
+    if isinstance(array, jax.Array) and not array.is_fully_addressable:
+        return np.asarray(array.addressable_data(0))
+    return array
 
 
 def evaluate_policy(trainer: Trainer, state: TrainState, steps: int, seed: int = 12345) -> np.ndarray:
@@ -486,8 +526,15 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
         if not saved.is_file():
             raise MetamorphError(f"{saved}: no such file; nothing to resume in {config.run_dir}")
         stored = config_from_json(json.loads(saved.read_text())["config"])
-        # a resume keeps the stored config; only a larger --total-steps extends the run
+        # a resume keeps the stored config; only a larger --total-steps extends the run, and how this
+        # launch runs (threads, this process's place in a multi-host run) comes from the command line
+        if config.num_processes != stored.num_processes:
+            raise MetamorphError(
+                f"{config.run_dir}: trained with --num-processes {stored.num_processes}; resume with the same "
+                f"number (got {config.num_processes})"
+            )
         total = config.total_steps if config.total_steps != TrainConfig.total_steps else stored.total_steps
         total = max(total, stored.total_steps)
-        config = dataclasses.replace(stored, resume=True, run_dir=config.run_dir, total_steps=total)
+        launch = {name: getattr(config, name) for name in ("nthread", "coordinator", "process_id")}
+        config = dataclasses.replace(stored, resume=True, run_dir=config.run_dir, total_steps=total, **launch)
     return Trainer(config, progress=progress).run()

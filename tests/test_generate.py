@@ -13,7 +13,7 @@ import pytest
 from metamorph.design import UNIMAL_JOINT_RANGES_DEG, DesignSpace, design_space, rich_space, sample_plan, unimal_space
 from metamorph.errors import MetamorphError
 from metamorph.generate import Validity, check_body, generate_bodies, write_body_set
-from metamorph.morphology import canonical_hash, load_morphology
+from metamorph.morphology import canonical_hash, load_morphology, morphology_from_xml
 from metamorph.tokens import tokenize
 from metamorph.variants import write_variants
 from test_bad_inputs import run_cli
@@ -165,6 +165,24 @@ def test_duplicates_are_drawn_again():
     result = generate_bodies(tiny, 8, seed=0, workers=1)
     assert len({b.tree_hash for b in result.bodies}) == 8
     assert result.duplicates > 0 and result.rejections["duplicate"] == result.duplicates
+
+
+def test_standing_check_keeps_bodies_the_fall_rule_does_not_end(tmp_path: Path):
+    """With min_stand_fraction 0.6 every kept body stands under zero torque in the flat task (no
+    reset noise) without the fall rule (0.5 × starting height) ending its episode; sagging
+    candidates are counted under 'sags'."""
+    from metamorph.env import VecEnv
+    from metamorph.env.tasks import TaskConfig
+
+    validity = Validity(min_stand_fraction=0.6, min_settle_seconds=2.0)
+    result = generate_bodies(design_space("unimal"), 6, seed=3, workers=1, validity=validity)
+    assert result.rejections["sags"] > 0
+    morphologies = [morphology_from_xml(b.xml, name=b.name) for b in result.bodies]
+    env = VecEnv(morphologies, TaskConfig(reset_noise=0.0), num_envs=6, autoreset=False, assignment=range(6))
+    obs = env.reset(0)
+    for _ in range(150):  # 3 s
+        obs, _, terminated, _, _ = env.step(np.zeros(obs["act_mask"].shape, np.float32))
+        assert not terminated.any()
 
 
 def test_rich_space_goes_beyond_unimal():

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -147,6 +148,64 @@ def test_kill_9_then_resume_from_the_command_line(tmp_path: Path, unimal_files):
     updates = [json.loads(line)["update"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert updates == list(range(1, 41))
     assert not [p for p in (run / "checkpoints").iterdir() if p.name.startswith(".tmp")]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("localhost", 0))
+        return sock.getsockname()[1]
+
+
+def _start_pair(run: Path, total_steps: int, *extra: str) -> list[subprocess.Popen]:
+    port = _free_port()
+    args = [sys.executable, "-m", "metamorph", "train", "--bodies", str(EXAMPLES / "biped.xml"), "--run-dir", str(run),
+            "--total-steps", str(total_steps), "--num-envs", "2", "--unroll-length", "16", "--checkpoint-every", "4",
+            "--nthread", "1", "--episode-length", "30", "--coordinator", f"localhost:{port}", "--num-processes", "2"]  # fmt: skip
+    return [
+        subprocess.Popen([*args, "--process-id", str(k), *extra], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for k in (0, 1)
+    ]
+
+
+def _finish(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        _, err = process.communicate(timeout=400)
+        assert process.returncode == 0, err.decode()[-2000:]
+
+
+def test_two_processes_on_localhost_train_one_policy_and_resume(tmp_path: Path):
+    """The multi-host path for real: two processes joined by jax.distributed.initialize (gloo on
+    CPU) step their own environments and update one policy on the combined batch; process 0 writes
+    the run; a pair killed with SIGKILL resumes from process 0's checkpoint."""
+    from metamorph.evaluate import load_policy
+    from metamorph.morphology import load_morphology
+    from metamorph.tokens import tokenize
+
+    run = tmp_path / "run"
+    _finish(_start_pair(run, 8 * 2 * 2 * 16))  # 8 updates of 2 processes × 2 envs × 16 steps
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [m["update"] for m in metrics] == list(range(1, 9))
+    assert metrics[-1]["env_steps"] == 8 * 64
+    assert json.loads((run / "config.json").read_text())["config"]["num_processes"] == 2
+    # the observation statistics counted every real token of both processes' environments
+    loaded = load_policy(run)
+    count = loaded.normalizer.tokens.count
+    count = int(np.asarray(count.hi)) << 32 | int(np.asarray(count.lo)) if hasattr(count, "hi") else int(count)
+    assert count == 8 * 64 * tokenize(load_morphology(EXAMPLES / "biped.xml")).num_tokens
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["update_000004", "update_000008"]
+
+    resumed = tmp_path / "resumed"
+    processes = _start_pair(resumed, 40 * 64)
+    deadline = time.time() + 240
+    while time.time() < deadline and not (resumed / "checkpoints" / "update_000004").exists():
+        time.sleep(0.2)
+    for process in processes:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert (resumed / "checkpoints" / "update_000004").exists()
+    _finish(_start_pair(resumed, 40 * 64, "--resume"))
+    updates = [json.loads(line)["update"] for line in (resumed / "metrics.jsonl").read_text().splitlines()]
+    assert updates == list(range(1, 41))
 
 
 SHARDED_RUN = """

@@ -42,6 +42,10 @@ class TaskConfig:
     """Control steps before an episode is truncated."""
     fall_fraction: float = 0.5
     """Terminate when the torso's height above the ground drops below this × its initial height."""
+    alive_bonus: float = 0.0
+    """Reward added on every step that does not end in a fall. MetaMorph has none; without it a
+    policy that has not yet learnt to walk gains nothing by staying up, and lunging forward (the
+    fall itself moves the torso forward) is the quickest return."""
     reset_noise: float = 0.1
     """Joint positions start uniformly within ± this (rad or m) of rest; velocities ~ N(0, this)."""
     friction: float = 1.0

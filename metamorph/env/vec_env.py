@@ -32,7 +32,7 @@ import numpy as np
 
 from metamorph.env.tasks import FLAT, TaskConfig, Terrain, make_terrain, patch_offsets, task_config
 from metamorph.errors import MetamorphError
-from metamorph.generate import floor_clearance_height
+from metamorph.generate import START_CLEARANCE, floor_clearance_height
 from metamorph.morphology import Morphology, load_morphology
 from metamorph.tokens import PROPRIO_FEATURES, JointTokens, tokenize
 from metamorph.vocabulary import Vocabulary
@@ -215,9 +215,10 @@ class VecEnv:
     def _prepare(self, body: Morphology | str | Path, vocabulary: Vocabulary | None) -> BodyEntry:
         morphology = body if isinstance(body, Morphology) else load_morphology(body)
         tokens = tokenize(morphology, vocabulary)
-        # every body starts with its lowest point 2 mm above the ground, whatever height its file gives
         lift = floor_clearance_height(morphology.model, morphology.root_body)
-        return BodyEntry(morphology, tokens, start_height=lift + 0.002, tree_distance=tree_distances(tokens.parent))
+        return BodyEntry(
+            morphology, tokens, start_height=lift + START_CLEARANCE, tree_distance=tree_distances(tokens.parent)
+        )
 
     def _model(self, body: int, terrain: int) -> mujoco.MjModel:
         key = (body, terrain)
@@ -269,6 +270,7 @@ class VecEnv:
         self._prev_x = np.zeros(B)
         self._steps = np.zeros(B, np.int32)
         self._returns = np.zeros(B)
+        self._start_x = np.zeros(B)
         self._time = np.zeros(B)  # simulation time after the last step: MuJoCo's own reset sets it to 0
         for i in range(B):
             self._reset_slot(i)
@@ -313,7 +315,7 @@ class VecEnv:
         x, y, z = data.sensordata[:3]
         ground = self._terrains[terrain].height_at_grid(x, y) if self.task.has_terrain else 0.0
         self._init_height[i] = z - ground
-        self._prev_x[i] = x
+        self._prev_x[i] = self._start_x[i] = x
         self._steps[i] = 0
         self._returns[i] = 0.0
         self._time[i] = data.time
@@ -396,11 +398,13 @@ class VecEnv:
         diverged = (self._time < expected_time - 0.5 * self.task.timestep) | ~np.isfinite(self._sensors).all(axis=1)
         reward = np.where(diverged, 0.0, reward)
         self._steps += 1
-        self._returns += reward
         slots = np.arange(self.num_envs)
         height = z - self._ground(slots, x, y)
         terminated = diverged | (height < self.task.fall_fraction * self._init_height)
+        if self.task.alive_bonus:
+            reward = reward + np.where(terminated, 0.0, self.task.alive_bonus)
         truncated = (self._steps >= self.task.episode_length) & ~terminated
+        self._returns += reward
         obs = self._observe()
         done = terminated | truncated
         info: dict = {"diverged": diverged, "body_id": self.body_ids.copy()}
@@ -408,6 +412,7 @@ class VecEnv:
             info["final_obs"] = {k: v.copy() for k, v in obs.items()}
             info["episode_return"] = np.where(done, self._returns, np.nan)
             info["episode_length"] = np.where(done, self._steps, 0)
+            info["episode_distance"] = np.where(done, x - self._start_x, np.nan)  # metres along +x
             for i in np.flatnonzero(done):
                 self._record_episode(int(self.body_ids[i]), float(self._returns[i]), int(self._steps[i]))
             self.diverged_total += int(diverged.sum())
@@ -493,6 +498,7 @@ class VecEnv:
             "terrain_ids": self.terrain_ids.copy(),
             "steps": self._steps.copy(),
             "returns": self._returns.copy(),
+            "start_x": self._start_x.copy(),
             "prev_x": self._prev_x.copy(),
             "init_height": self._init_height.copy(),
             "time": self._time.copy(),
@@ -527,7 +533,7 @@ class VecEnv:
             self._sensors[i] = 0.0
             self._sensors[i, : model.nsensordata] = data.sensordata
         self.body_ids[:], self.terrain_ids[:] = state["body_ids"], state["terrain_ids"]
-        self._steps[:], self._returns[:] = state["steps"], state["returns"]
+        self._steps[:], self._returns[:], self._start_x[:] = state["steps"], state["returns"], state["start_x"]
         self._prev_x[:], self._init_height[:], self._time[:] = state["prev_x"], state["init_height"], state["time"]
         self._episodes[:], self._mean_length[:] = state["episodes"], state["mean_length"]
         self._mean_return[:] = state["mean_return"]
