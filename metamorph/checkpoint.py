@@ -33,6 +33,9 @@ from metamorph.errors import MetamorphError
 from metamorph.files import write_json_atomic
 
 CHECKPOINTS = "checkpoints"
+FORMAT = 2
+"""Checkpoint layout version in meta.json: 2 stores the state as leaves keyed by path; 1 (no
+"format" key) stored the pytree itself and is still read."""
 
 
 class RunFolder:
@@ -150,7 +153,8 @@ def save_checkpoint(run: Path, state, key, extra: dict, updates: int, env_steps:
     _checkpointer().save(tmp / "state", {"state": _named_leaves(state), "key": np.asarray(key)})
     np.savez(tmp / "extra.npz", **_flatten(extra))
     config = json.loads((run / "config.json").read_text())
-    meta = {"updates": updates, "env_steps": env_steps, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"), **config}
+    saved_at = time.strftime("%Y-%m-%dT%H:%M:%S")
+    meta = {"format": FORMAT, "updates": updates, "env_steps": env_steps, "saved_at": saved_at, **config}
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1, default=str) + "\n")
     if final.exists():
         shutil.rmtree(final)
@@ -216,12 +220,14 @@ def restore(checkpoint: Path, target_state) -> tuple[Any, Any, dict, dict]:
         meta = json.loads((checkpoint / "meta.json").read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise MetamorphError(f"{checkpoint}: checkpoint is damaged: cannot read meta.json ({exc})") from None
-    target = {"state": _named_leaves(target_state), "key": np.zeros(2, np.uint32)}
+    named = meta.get("format", 1) >= 2  # format 1 stored the state as its pytree
+    state_target = _named_leaves(target_state) if named else jax.tree_util.tree_map(np.asarray, target_state)
+    target = {"state": state_target, "key": np.zeros(2, np.uint32)}
     try:
         with warnings.catch_warnings():  # "sharding info not provided": we restore onto the host
             warnings.simplefilter("ignore", UserWarning)
             restored = _checkpointer().restore(checkpoint / "state", item=target)
-        state = _from_named_leaves(target_state, restored["state"])
+        state = _from_named_leaves(target_state, restored["state"]) if named else restored["state"]
         with np.load(checkpoint / "extra.npz") as data:
             extra = _unflatten({k: data[k] for k in data.files})
     except Exception as exc:  # Orbax and numpy raise many kinds; the user needs one line

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 
 from conftest import EXAMPLES
-from metamorph.checkpoint import CHECKPOINTS, find_checkpoint, remove_stale_partials, restore
+from metamorph.checkpoint import CHECKPOINTS, _checkpointer, find_checkpoint, remove_stale_partials, restore
 from metamorph.errors import MetamorphError
 from metamorph.ppo import PPOConfig
 from metamorph.train import TrainConfig, Trainer
@@ -106,6 +107,26 @@ def test_missing_and_damaged_checkpoints_get_clear_errors(tmp_path: Path, unimal
     (checkpoint / "meta.json").write_text("{not json")
     with pytest.raises(MetamorphError, match=r"cannot read meta\.json"):
         restore(checkpoint, target)
+
+
+def test_checkpoints_of_the_first_format_still_restore(tmp_path: Path, unimal_files):
+    """Format 1 (no "format" in meta.json) stored the state pytree itself; such runs still load."""
+    run = tmp_path / "run"
+    trainer = Trainer(tiny_config(run, unimal_files, total_steps=2 * 32), progress=False)
+    trainer.run()
+    checkpoint = find_checkpoint(run)
+    target = trainer.init_state(trainer.env.reset(seed=0), jax.random.PRNGKey(0))
+    current, key, _, meta = restore(checkpoint, target)
+    assert meta["format"] == 2
+    shutil.rmtree(checkpoint / "state")
+    host_state = jax.tree_util.tree_map(np.asarray, current)
+    _checkpointer().save(checkpoint.resolve() / "state", {"state": host_state, "key": np.asarray(key)})
+    del meta["format"]
+    (checkpoint / "meta.json").write_text(json.dumps(meta))
+    legacy, legacy_key, _, _ = restore(checkpoint, target)
+    np.testing.assert_array_equal(legacy_key, key)
+    jax.tree_util.tree_map(np.testing.assert_array_equal, legacy.params, current.params)
+    assert int(legacy.updates) == 2
 
 
 def test_partial_checkpoints_of_dead_writers_are_removed(tmp_path: Path):
