@@ -57,6 +57,12 @@ class PPOConfig:
     """Normalise advantages per minibatch."""
     obs_clip: float = 10.0
     """Normalised observations are clipped to ± this."""
+    microbatch_size: int = 256
+    """Most samples per gradient pass: a minibatch's gradient is summed over equal microbatches of at
+    most this size.
+    The update is the same as one pass over the whole minibatch, but activations stay in the CPU
+    cache (10–30 % faster updates on this project's 2-core CPU); 0 = the whole minibatch in one pass
+    (for accelerators)."""
 
 
 class Normalizer(NamedTuple):
@@ -123,28 +129,29 @@ def make_optimizer(config: PPOConfig, total_updates: int) -> optax.GradientTrans
     return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(schedule, eps=1e-5))
 
 
-def ppo_loss(params, apply_fn: Callable, normalizer: Normalizer, batch: dict, config: PPOConfig):
-    """Clipped surrogate + clipped value loss − entropy bonus, over a flat minibatch [N, ...]."""
+def ppo_loss(params, apply_fn: Callable, normalizer: Normalizer, batch: dict, config: PPOConfig, num_samples: int):
+    """Clipped surrogate + clipped value loss − entropy bonus over a batch [n, ...], summed and
+    divided by ``num_samples``, so losses of microbatches add up to their minibatch's mean loss.
+    ``batch["advantages"]`` are used as given (normalised per minibatch by the caller)."""
     obs = batch["obs"]
     features, net_obs = policy_inputs(normalizer, obs, config.obs_clip)
     mean, log_std, value = apply_fn(params, features, net_obs)
     logp = log_prob(mean, log_std, batch["actions"], obs["act_mask"])
     ratio = jnp.exp(logp - batch["logp"])
     advantages = batch["advantages"]
-    if config.normalize_advantages:
-        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
     clipped_ratio = jnp.clip(ratio, 1 - config.clip, 1 + config.clip)
-    policy_loss = -jnp.mean(jnp.minimum(ratio * advantages, clipped_ratio * advantages))
+    policy_loss = -jnp.sum(jnp.minimum(ratio * advantages, clipped_ratio * advantages)) / num_samples
     clipped_value = batch["values"] + jnp.clip(value - batch["values"], -config.value_clip, config.value_clip)
-    value_loss = 0.5 * jnp.mean(jnp.maximum((value - batch["returns"]) ** 2, (clipped_value - batch["returns"]) ** 2))
-    ent = jnp.mean(entropy(log_std, obs["act_mask"]))
+    value_error = jnp.maximum((value - batch["returns"]) ** 2, (clipped_value - batch["returns"]) ** 2)
+    value_loss = 0.5 * jnp.sum(value_error) / num_samples
+    ent = jnp.sum(entropy(log_std, obs["act_mask"])) / num_samples
     loss = policy_loss + config.value_coef * value_loss - config.entropy_coef * ent
     metrics = {
         "policy_loss": policy_loss,
         "value_loss": value_loss,
         "entropy": ent,
-        "approx_kl": jnp.mean(batch["logp"] - logp),
-        "clip_fraction": jnp.mean(jnp.abs(ratio - 1) > config.clip),
+        "approx_kl": jnp.sum(batch["logp"] - logp) / num_samples,
+        "clip_fraction": jnp.sum(jnp.abs(ratio - 1) > config.clip) / num_samples,
     }
     return loss, metrics
 
@@ -174,9 +181,32 @@ def ppo_update(
     data = jax.tree_util.tree_map(lambda x: x.reshape(num_samples, *x.shape[2:]), data)
     grad_fn = jax.value_and_grad(ppo_loss, has_aux=True)
 
+    minibatch_size = num_samples // config.num_minibatches
+    micro = minibatch_size
+    if 0 < config.microbatch_size < minibatch_size:  # the largest equal split that fits
+        micro = max(n for n in range(1, config.microbatch_size + 1) if minibatch_size % n == 0)
+
+    def minibatch_gradient(params, minibatch):
+        """Gradient and metrics of the minibatch's mean loss, summed over its microbatches."""
+        if config.normalize_advantages:
+            adv = minibatch["advantages"]
+            minibatch = minibatch | {"advantages": (adv - adv.mean()) / (adv.std() + 1e-8)}
+        chunks = jax.tree_util.tree_map(lambda x: x.reshape(-1, micro, *x.shape[1:]), minibatch)
+
+        def chunk_gradient(chunk):
+            (_, metrics), grads = grad_fn(params, apply_fn, normalizer, chunk, config, minibatch_size)
+            return grads, metrics
+
+        def add_chunk(total, chunk):
+            return jax.tree_util.tree_map(jnp.add, total, chunk_gradient(chunk)), None
+
+        first = jax.tree_util.tree_map(lambda x: x[0], chunks)
+        zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(chunk_gradient, first))
+        return jax.lax.scan(add_chunk, zeros, chunks)[0]
+
     def minibatch_step(carry, minibatch):
         params, opt_state = carry
-        (_, metrics), grads = grad_fn(params, apply_fn, normalizer, minibatch, config)
+        grads, metrics = minibatch_gradient(params, minibatch)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         metrics["grad_norm"] = optax.tree.norm(grads)
         return (optax.apply_updates(params, updates), opt_state), metrics

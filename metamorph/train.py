@@ -287,6 +287,11 @@ class Trainer:
                 {"trained": self.optimizer, "frozen": optax.set_to_zero()},
                 lambda params: frozen_labels(params, config.freeze),
             )
+        samples = config.steps_per_update
+        if config.ppo.num_minibatches < 1 or samples % config.ppo.num_minibatches:
+            raise MetamorphError(
+                f"--ppo.num-minibatches {config.ppo.num_minibatches} must divide the {samples} samples of an update"
+            )
         devices = jax.devices()
         if config.num_envs * config.num_processes % len(devices):
             raise MetamorphError(f"num_envs × processes must divide among {len(devices)} devices")

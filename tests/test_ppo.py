@@ -33,13 +33,13 @@ def probe_obs(rng: np.random.Generator) -> dict[str, np.ndarray]:
     }
 
 
-def setup(config: PPOConfig, lr: float, seed: int = 0):
+def setup(config: PPOConfig, lr: float, seed: int = 0, optimizer: optax.GradientTransformation | None = None):
     obs = probe_obs(np.random.default_rng(seed))
     policy = Policy(TINY, vocab_size=60)
     normalizer = init_normalizer(obs)
     features, net_obs = policy_inputs(normalizer, obs, config.obs_clip)
     params = policy.init(jax.random.PRNGKey(seed), features, net_obs)
-    optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(lr))
+    optimizer = optimizer or optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(lr))
     state = TrainState(params, optimizer.init(params), normalizer, jnp.zeros((), jnp.int32))
     update = jax.jit(lambda s, r, k: ppo_update(s, r, k, policy.apply, optimizer, config))
 
@@ -112,6 +112,28 @@ def test_reward_of_one_joint_raises_its_mean_only_through_actuated_tokens():
     a, _ = update(state, rollout, k2)
     b, _ = update(state, garbage, k2)
     jax.tree_util.tree_map(lambda x, y: np.testing.assert_array_equal(np.asarray(x), np.asarray(y)), a.params, b.params)
+
+
+def test_microbatches_give_the_update_of_one_pass_over_the_minibatch():
+    """Summing microbatch gradients is an implementation detail: the update must not change."""
+    U = 4
+    rewards = np.random.default_rng(4).normal(size=(U, B))
+    results = []
+    for microbatch_size in (0, 4, 5):  # whole minibatch; 8 microbatches; the largest divisor ≤ 5 (4)
+        config = PPOConfig(epochs=2, num_minibatches=2, microbatch_size=microbatch_size)
+        # plain SGD: Adam would turn round-off in near-zero gradients into whole steps
+        obs, state, update, act = setup(config, lr=1e-2, optimizer=optax.sgd(1e-2))
+        steps = [act(state, jax.random.PRNGKey(t)) for t in range(U)]
+        actions, logp, values, _ = (np.stack([np.asarray(step[i]) for step in steps]) for i in range(4))
+        rollout = rollout_of(obs, actions, logp, values, rewards, np.zeros((U, B)), values[-1])
+        results.append(update(state, rollout, jax.random.PRNGKey(9)))
+    (one_pass, one_pass_metrics), *microbatched = results
+    for new_state, metrics in microbatched:
+        jax.tree_util.tree_map(
+            lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-6), new_state.params, one_pass.params
+        )
+        for name in ("policy_loss", "value_loss", "approx_kl", "entropy", "grad_norm"):
+            np.testing.assert_allclose(metrics[name], one_pass_metrics[name], rtol=1e-4, atol=1e-7)
 
 
 @pytest.mark.parametrize("position", ["learned", "none", "tree"])
