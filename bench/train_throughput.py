@@ -118,6 +118,8 @@ def measure(preset: str, updates: int, matmul_rate: float) -> dict:
             "model_gflop_per_sample": round(per_sample / 1e9, 5),
             "flop_limit_samples_per_s": round(flop_limit),
             "ratio_to_smaller_limit": round(train_rate / min(physics, flop_limit), 3),
+            # simulation and learning share the cores, so their times add even at their limits
+            "best_ratio_when_times_add": round(1 / (1 / physics + 1 / flop_limit) / min(physics, flop_limit), 3),
             "policy_latency_ms_one_body": round(latency_ms, 3),
         }
 

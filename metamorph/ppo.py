@@ -9,15 +9,21 @@ observation statistics ignore padding tokens (Brax's running statistics, weighte
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
-from brax.training.acme import running_statistics
-from brax.training.agents.ppo.losses import compute_gae
+
+# Brax imports mujoco.mjx, which prints "Failed to import warp" to stdout when the optional
+# NVIDIA Warp backend is absent (always, on CPU); our users' terminals need not see it.
+with contextlib.redirect_stdout(io.StringIO()):
+    from brax.training.acme import running_statistics
+    from brax.training.agents.ppo.losses import compute_gae
 
 TOKEN_KEYS = ("proprio", "static")
 OBS_KEYS = ("proprio", "static", "part_ids", "token_mask", "act_mask", "tree_distance", "terrain")
