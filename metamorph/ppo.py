@@ -65,10 +65,8 @@ class PPOConfig:
     """Normalised observations are clipped to ± this."""
     microbatch_size: int = 256
     """Most samples per gradient pass: a minibatch's gradient is summed over equal microbatches of at
-    most this size.
-    The update is the same as one pass over the whole minibatch, but activations stay in the CPU
-    cache (10–30 % faster updates on this project's 2-core CPU); 0 = the whole minibatch in one pass
-    (for accelerators)."""
+    most this size. The update is the same as one pass over the whole minibatch, but activations
+    stay in the CPU cache (10–30 % faster updates on 2 cores); 0 = the whole minibatch in one pass."""
 
 
 class Normalizer(NamedTuple):
