@@ -230,6 +230,11 @@ class Trainer:
         from metamorph.env import VecEnv, task_config
         from metamorph.vocabulary import DEFAULT_VOCABULARY
 
+        samples = config.steps_per_update  # checked before anything is written or generated
+        if config.ppo.num_minibatches < 1 or samples % config.ppo.num_minibatches:
+            raise MetamorphError(
+                f"--ppo.num-minibatches {config.ppo.num_minibatches} must divide the {samples} samples of an update"
+            )
         if config.num_processes > 1:
             if not config.coordinator:
                 raise MetamorphError("--num-processes > 1 needs --coordinator host:port (the address of process 0)")
@@ -286,11 +291,6 @@ class Trainer:
             self.optimizer = optax.multi_transform(
                 {"trained": self.optimizer, "frozen": optax.set_to_zero()},
                 lambda params: frozen_labels(params, config.freeze),
-            )
-        samples = config.steps_per_update
-        if config.ppo.num_minibatches < 1 or samples % config.ppo.num_minibatches:
-            raise MetamorphError(
-                f"--ppo.num-minibatches {config.ppo.num_minibatches} must divide the {samples} samples of an update"
             )
         devices = jax.devices()
         if config.num_envs * config.num_processes % len(devices):

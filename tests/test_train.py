@@ -109,6 +109,13 @@ def test_missing_and_damaged_checkpoints_get_clear_errors(tmp_path: Path, unimal
         restore(checkpoint, target)
 
 
+def test_minibatches_that_do_not_divide_the_update_are_refused_before_anything_is_written(tmp_path, unimal_files):
+    config = tiny_config(tmp_path / "run", unimal_files, ppo=PPOConfig(num_minibatches=3))
+    with pytest.raises(MetamorphError, match="num-minibatches 3 must divide the 32 samples"):
+        Trainer(config, progress=False)
+    assert not (tmp_path / "run").exists()
+
+
 def test_checkpoints_of_the_first_format_still_restore(tmp_path: Path, unimal_files):
     """Format 1 (no "format" in meta.json) stored the state pytree itself; such runs still load."""
     run = tmp_path / "run"
