@@ -217,7 +217,9 @@ def ppo_update(
 
     def epoch(carry, epoch_key):
         order = jax.random.permutation(epoch_key, num_samples)
-        shuffled = jax.tree_util.tree_map(lambda x: x[order].reshape(config.num_minibatches, -1, *x.shape[1:]), data)
+        shuffled = jax.tree_util.tree_map(
+            lambda x: x[order].reshape(config.num_minibatches, minibatch_size, *x.shape[1:]), data
+        )
         return jax.lax.scan(minibatch_step, carry, shuffled)
 
     epoch_keys = jax.random.split(key, config.epochs)
