@@ -167,8 +167,13 @@ def ppo_update(
     apply_fn: Callable,
     optimizer: optax.GradientTransformation,
     config: PPOConfig,
+    mesh: jax.sharding.Mesh | None = None,
 ) -> tuple[TrainState, dict]:
-    """One PPO update from a rollout [U, B, ...]: statistics, GAE, then epochs × minibatches."""
+    """One PPO update from a rollout [U, B, ...]: statistics, GAE, then epochs × minibatches.
+
+    With a ``mesh`` (one axis, ``"batch"``), every device computes the gradient of its slice of each
+    minibatch and the slices' gradients are summed across devices: the same update as on one device
+    (minibatches are still drawn from the whole rollout), with the work split between devices."""
     normalizer = update_normalizer(state.normalizer, rollout["obs"])
     returns, advantages = compute_gae(
         truncation=jnp.zeros_like(rollout["rewards"]),
@@ -186,16 +191,16 @@ def ppo_update(
     grad_fn = jax.value_and_grad(ppo_loss, has_aux=True)
 
     minibatch_size = num_samples // config.num_minibatches
-    micro = minibatch_size
-    if 0 < config.microbatch_size < minibatch_size:  # the largest equal split that fits
-        micro = max(n for n in range(1, config.microbatch_size + 1) if minibatch_size % n == 0)
+    num_devices = 1 if mesh is None else mesh.size
+    device_share = minibatch_size // num_devices  # samples of a minibatch each device differentiates
+    micro = device_share
+    if 0 < config.microbatch_size < device_share:  # the largest equal split that fits
+        micro = max(n for n in range(1, config.microbatch_size + 1) if device_share % n == 0)
 
-    def minibatch_gradient(params, minibatch):
-        """Gradient and metrics of the minibatch's mean loss, summed over its microbatches."""
-        if config.normalize_advantages:
-            adv = minibatch["advantages"]
-            minibatch = minibatch | {"advantages": (adv - adv.mean()) / (adv.std() + 1e-8)}
-        chunks = jax.tree_util.tree_map(lambda x: x.reshape(-1, micro, *x.shape[1:]), minibatch)
+    def share_gradient(params, share):
+        """Gradient and metrics of this share's part of the minibatch's mean loss, summed over
+        microbatches (and, on a mesh, over the devices' shares)."""
+        chunks = jax.tree_util.tree_map(lambda x: x.reshape(-1, micro, *x.shape[1:]), share)
 
         def chunk_gradient(chunk):
             (_, metrics), grads = grad_fn(params, apply_fn, normalizer, chunk, config, minibatch_size)
@@ -206,7 +211,21 @@ def ppo_update(
 
         first = jax.tree_util.tree_map(lambda x: x[0], chunks)
         zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(chunk_gradient, first))
-        return jax.lax.scan(add_chunk, zeros, chunks)[0]
+        if mesh is not None:  # the running sum differs between devices until the psum
+            zeros = jax.lax.pcast(zeros, "batch", to="varying")
+        total = jax.lax.scan(add_chunk, zeros, chunks)[0]
+        return total if mesh is None else jax.lax.psum(total, "batch")
+
+    if mesh is not None:
+        replicated, split = jax.sharding.PartitionSpec(), jax.sharding.PartitionSpec("batch")
+        share_gradient = jax.shard_map(share_gradient, mesh=mesh, in_specs=(replicated, split), out_specs=replicated)
+
+    def minibatch_gradient(params, minibatch):
+        """Gradient and metrics of the minibatch's mean loss."""
+        if config.normalize_advantages:
+            adv = minibatch["advantages"]
+            minibatch = minibatch | {"advantages": (adv - adv.mean()) / (adv.std() + 1e-8)}
+        return share_gradient(params, minibatch)
 
     def minibatch_step(carry, minibatch):
         params, opt_state = carry

@@ -295,6 +295,11 @@ class Trainer:
         devices = jax.devices()
         if config.num_envs * config.num_processes % len(devices):
             raise MetamorphError(f"num_envs × processes must divide among {len(devices)} devices")
+        if samples // config.ppo.num_minibatches % len(devices):
+            raise MetamorphError(
+                f"a minibatch of {samples // config.ppo.num_minibatches} samples must divide among {len(devices)} "
+                "devices: change --ppo.num-minibatches"
+            )
         self.mesh = jax.sharding.Mesh(np.array(devices), ("batch",))
         self._batch_sharding = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec(None, "batch"))
         self._env_sharding = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec("batch"))
@@ -302,7 +307,9 @@ class Trainer:
         self._act = jax.jit(self._act_impl)
         self._value = jax.jit(self._value_impl)
         self._update = jax.jit(
-            lambda state, rollout, key: ppo_update(state, rollout, key, self.policy.apply, self.optimizer, config.ppo)
+            lambda state, rollout, key: ppo_update(
+                state, rollout, key, self.policy.apply, self.optimizer, config.ppo, mesh=self.mesh
+            )
         )
 
     # -- pieces jitted once ------------------------------------------------------------------
