@@ -41,7 +41,8 @@ class PPOConfig:
     learning_rate: float = 3e-4
     """Peak Adam learning rate."""
     warmup_fraction: float = 0.02
-    """Fraction of updates over which the learning rate rises linearly from 0, then cosine decay."""
+    """Fraction of the run over which the learning rate rises linearly from 0; then it decays along a
+    cosine until the last update."""
     final_lr_fraction: float = 0.1
     """The cosine decay ends at this fraction of the peak learning rate."""
     epochs: int = 4
@@ -121,15 +122,23 @@ def entropy(log_std: jax.Array, act_mask: jax.Array) -> jax.Array:
     return jnp.sum((log_std + 0.5 * jnp.log(2 * jnp.pi * jnp.e)) * act_mask, axis=-1)
 
 
-def make_optimizer(config: PPOConfig, total_updates: int) -> optax.GradientTransformation:
-    warmup = max(1, int(config.warmup_fraction * total_updates))
-    schedule = optax.warmup_cosine_decay_schedule(
+def learning_rate_schedule(config: PPOConfig, total_updates: int) -> optax.Schedule:
+    """Learning rate by optimizer step: linear warm-up, then cosine decay to the run's last update.
+    Optax counts optimizer steps, and every PPO update takes ``epochs × num_minibatches`` of them."""
+    steps_per_update = config.epochs * config.num_minibatches
+    total = max(1, total_updates) * steps_per_update
+    warmup = max(1, int(config.warmup_fraction * total))
+    return optax.warmup_cosine_decay_schedule(
         init_value=0.0,
         peak_value=config.learning_rate,
         warmup_steps=warmup,
-        decay_steps=max(total_updates, warmup + 1),
+        decay_steps=max(total, warmup + 1),
         end_value=config.learning_rate * config.final_lr_fraction,
     )
+
+
+def make_optimizer(config: PPOConfig, total_updates: int) -> optax.GradientTransformation:
+    schedule = learning_rate_schedule(config, total_updates)
     return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(schedule, eps=1e-5))
 
 

@@ -36,6 +36,7 @@ from metamorph.ppo import (
     PPOConfig,
     TrainState,
     init_normalizer,
+    learning_rate_schedule,
     log_prob,
     make_optimizer,
     policy_inputs,
@@ -285,6 +286,7 @@ class Trainer:
             self.policy_config = dataclasses.replace(self.policy_config, max_tokens=self.env.max_tokens)
         self.policy = Policy(self.policy_config, self.vocabulary.size)
         self.optimizer = make_optimizer(config.ppo, config.total_updates)
+        self.learning_rate = learning_rate_schedule(config.ppo, config.total_updates)
         if config.freeze != "none":
             if self.init_from is None:
                 raise MetamorphError("--freeze needs --init-from: freezing an untrained network keeps it random")
@@ -414,6 +416,10 @@ class Trainer:
                 "episode_length": float(np.mean([n for _, n, _ in episodes])) if episodes else None,
                 "episode_distance": float(np.mean([d for _, _, d in episodes])) if episodes else None,
                 "diverged_total": env.diverged_total,
+                # the rate of this update's last optimizer step
+                "learning_rate": float(
+                    self.learning_rate((update + 1) * config.ppo.epochs * config.ppo.num_minibatches - 1)
+                ),
                 **metrics,
             }
             if self.is_chief:  # episode statistics are process 0's environments'

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,7 +11,16 @@ import optax
 import pytest
 
 from metamorph.policy import Policy, PolicyConfig
-from metamorph.ppo import PPOConfig, TrainState, init_normalizer, log_prob, policy_inputs, ppo_update
+from metamorph.ppo import (
+    PPOConfig,
+    TrainState,
+    init_normalizer,
+    learning_rate_schedule,
+    log_prob,
+    make_optimizer,
+    policy_inputs,
+    ppo_update,
+)
 
 B, T = 16, 4
 TINY = PolicyConfig(d_model=16, num_layers=1, num_heads=2, ff_dim=32, decoder_hidden=16)
@@ -134,6 +145,31 @@ def test_microbatches_give_the_update_of_one_pass_over_the_minibatch():
         )
         for name in ("policy_loss", "value_loss", "approx_kl", "entropy", "grad_norm"):
             np.testing.assert_allclose(metrics[name], one_pass_metrics[name], rtol=1e-4, atol=1e-7)
+
+
+def test_learning_rate_warms_up_and_decays_over_the_whole_run():
+    """The schedule is laid out in PPO updates, but optax counts optimizer steps (epochs ×
+    minibatches per update): halfway through the run the rate must be halfway down its cosine, not
+    at its floor (a bug that once froze learning after the first twentieth of every run)."""
+    config = PPOConfig(epochs=3, num_minibatches=2, warmup_fraction=0.25, final_lr_fraction=0.1)
+    total_updates = 8
+    optimizer = make_optimizer(config, total_updates)
+    obs, state, update, act = setup(config, lr=0.0, optimizer=optimizer)
+    schedule = learning_rate_schedule(config, total_updates)
+    rates = []
+    for u in range(total_updates):
+        actions, logp, values, _ = (np.asarray(x)[None] for x in act(state, jax.random.PRNGKey(u)))
+        rollout = rollout_of(obs, actions, logp, values, np.ones((1, B)), np.zeros((1, B)), values[0])
+        state, _ = update(state, rollout, jax.random.PRNGKey(u))
+        counts = {int(c) for _, c in optax.tree_utils.tree_get_all_with_path(state.opt_state, "count")}
+        assert counts == {(u + 1) * config.epochs * config.num_minibatches}  # Adam's and the schedule's
+        steps = counts.pop()
+        rates.append(float(schedule(steps - 1)))
+    peak, floor = config.learning_rate, config.learning_rate * config.final_lr_fraction
+    assert rates[0] < rates[1] == pytest.approx(peak, rel=0.1)  # warm-up: the first quarter of the run
+    assert rates[4] == pytest.approx((peak + floor) / 2, rel=0.15)  # the cosine's midpoint
+    assert all(a > b for a, b in itertools.pairwise(rates[2:]))  # then down all the way
+    assert rates[-1] == pytest.approx(floor, rel=0.05)
 
 
 @pytest.mark.parametrize("position", ["learned", "none", "tree"])
