@@ -240,6 +240,14 @@ class Trainer:
             if not config.coordinator:
                 raise MetamorphError("--num-processes > 1 needs --coordinator host:port (the address of process 0)")
             jax.distributed.initialize(config.coordinator, config.num_processes, config.process_id)
+        devices = jax.devices()  # every process's, once initialised
+        if config.num_envs * config.num_processes % len(devices):
+            raise MetamorphError(f"num_envs × processes must divide among {len(devices)} devices")
+        if samples // config.ppo.num_minibatches % len(devices):
+            raise MetamorphError(
+                f"a minibatch of {samples // config.ppo.num_minibatches} samples must divide among {len(devices)} "
+                "devices: change --ppo.num-minibatches"
+            )
         self.config = config
         self.is_chief = jax.process_index() == 0  # writes the run folder and checkpoints
         self.progress = progress and self.is_chief
@@ -293,14 +301,6 @@ class Trainer:
             self.optimizer = optax.multi_transform(
                 {"trained": self.optimizer, "frozen": optax.set_to_zero()},
                 lambda params: frozen_labels(params, config.freeze),
-            )
-        devices = jax.devices()
-        if config.num_envs * config.num_processes % len(devices):
-            raise MetamorphError(f"num_envs × processes must divide among {len(devices)} devices")
-        if samples // config.ppo.num_minibatches % len(devices):
-            raise MetamorphError(
-                f"a minibatch of {samples // config.ppo.num_minibatches} samples must divide among {len(devices)} "
-                "devices: change --ppo.num-minibatches"
             )
         self.mesh = jax.sharding.Mesh(np.array(devices), ("batch",))
         self._batch_sharding = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec(None, "batch"))

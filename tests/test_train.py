@@ -237,22 +237,32 @@ def test_two_processes_on_localhost_train_one_policy_and_resume(tmp_path: Path):
 
 
 SHARDED_RUN = """
-import json, sys, jax, numpy as np
+import dataclasses, json, sys, jax, numpy as np
 from pathlib import Path
+from metamorph.errors import MetamorphError
 from metamorph.ppo import PPOConfig
 from metamorph.train import TrainConfig, Trainer
 config = TrainConfig(bodies=sys.argv[1], total_steps=3 * 64, num_envs=4, unroll_length=16, run_dir=Path(sys.argv[2]),
                      checkpoint_every=100, nthread=1, episode_length=20, ppo=PPOConfig(epochs=2, num_minibatches=2))
 trainer = Trainer(config, progress=False)
 summary = trainer.run()
+refused = None
+if len(jax.devices()) == 2:  # minibatches of 3 samples cannot be split between two devices
+    odd = dataclasses.replace(config, unroll_length=3, ppo=PPOConfig(num_minibatches=4), run_dir=Path(sys.argv[2] + "-odd"))
+    try:
+        Trainer(odd, progress=False)
+    except MetamorphError as error:
+        refused = {"error": str(error), "written": odd.run_dir.exists()}
 print(json.dumps({"devices": len(jax.devices()), "value_loss": summary["value_loss"], "policy_loss": summary["policy_loss"],
-                  "returns": [json.loads(l)["episode_return"] for l in open(Path(sys.argv[2]) / "metrics.jsonl")]}))
+                  "returns": [json.loads(l)["episode_return"] for l in open(Path(sys.argv[2]) / "metrics.jsonl")],
+                  "refused": refused}))
 """
 
 
 def test_data_parallel_over_two_devices_matches_one(tmp_path: Path, unimal_files):
     """XLA_FLAGS=--xla_force_host_platform_device_count=2 splits the batch over two CPU devices;
-    the run must match the single-device run within float tolerance."""
+    the run must match the single-device run within float tolerance, and minibatches that cannot
+    be split between the devices are refused before anything is written."""
     bodies = f"{EXAMPLES / 'biped.xml'},{unimal_files[0]}"
     results = []
     for devices in (1, 2):
@@ -266,6 +276,8 @@ def test_data_parallel_over_two_devices_matches_one(tmp_path: Path, unimal_files
     assert two["value_loss"] == pytest.approx(one["value_loss"], rel=1e-3, abs=1e-5)
     assert two["policy_loss"] == pytest.approx(one["policy_loss"], rel=1e-2, abs=1e-5)
     assert two["returns"] == pytest.approx(one["returns"], rel=1e-3, nan_ok=True)
+    assert two["refused"] == {"error": "a minibatch of 3 samples must divide among 2 devices: change --ppo.num-minibatches",
+                              "written": False}  # fmt: skip
 
 
 def test_ppo_learns_to_move_forward(trained_rover):
