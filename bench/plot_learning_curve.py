@@ -1,9 +1,10 @@
 """Plot a run's learning curve: episode return (mean and median) and length against env steps.
 
-    python bench/plot_learning_curve.py RUN_DIR OUT.png [--window 10]
+    python bench/plot_learning_curve.py RUN_DIR OUT.png [--window 10] [--baseline OLD.json LABEL]
 
 Also writes OUT.json beside the PNG: the command that made the run, its final numbers, and the
-smoothed curve, so the evidence can be committed without the run folder.
+smoothed curve, so the evidence can be committed without the run folder. ``--baseline`` draws the
+mean-return curve of such a JSON (an earlier run, another commit) beside this run's.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ def main() -> None:
     parser.add_argument("run", type=Path)
     parser.add_argument("out", type=Path)
     parser.add_argument("--window", type=int, default=10, help="updates averaged per point")
+    parser.add_argument("--baseline", nargs=2, metavar=("JSON", "LABEL"), help="an earlier curve's JSON to draw beside")
     args = parser.parse_args()
+    baseline = json.loads(Path(args.baseline[0]).read_text())["curve"] if args.baseline else None
     rows = [json.loads(line) for line in (args.run / "metrics.jsonl").read_text().splitlines() if line.strip()]
     config = json.loads((args.run / "config.json").read_text())
     steps = np.array([r["env_steps"] for r in rows]) / 1e6
@@ -45,6 +48,14 @@ def main() -> None:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     ax1.plot(steps, mean, label="mean over finished episodes")
     ax1.plot(steps, median, label="median")
+    if baseline is not None:
+        ax1.plot(
+            baseline["env_steps_millions"],
+            baseline["return_mean"],
+            "--",
+            color="gray",
+            label=f"mean, {args.baseline[1]}",
+        )
     ax1.set_xlabel("environment steps (millions)")
     ax1.set_ylabel("episode return (forward velocity, m/s, summed over steps)")
     ax1.legend()
