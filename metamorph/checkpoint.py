@@ -42,13 +42,13 @@ class RunFolder:
     """The files of one training run."""
 
     def __init__(self, path: Path):
-        self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.path = Path(path)  # made by `start`, so a run that fails to set up leaves no empty folder
         self.metrics = self.path / "metrics.jsonl"
 
     def start(self, config, policy_config, provenance: dict, num_params: int, vocabulary) -> None:
         from metamorph.train import config_to_json
 
+        self.path.mkdir(parents=True, exist_ok=True)
         if (self.path / CHECKPOINTS).is_dir() and any((self.path / CHECKPOINTS).iterdir()):
             raise MetamorphError(
                 f"{self.path}: holds checkpoints of an earlier run; pass --resume or another --run-dir"

@@ -116,6 +116,15 @@ def test_minibatches_that_do_not_divide_the_update_are_refused_before_anything_i
     assert not (tmp_path / "run").exists()
 
 
+def test_bodies_that_fail_to_load_leave_no_run_folder(tmp_path: Path, unimal_files):
+    broken = tmp_path / "broken.xml"
+    broken.write_text("<mujoco><worldbody><body><geom")
+    config = tiny_config(tmp_path / "run", unimal_files, bodies=f"{unimal_files[0]},{broken}")
+    with pytest.raises(MetamorphError, match=r"broken\.xml: malformed XML"):
+        Trainer(config, progress=False)
+    assert not (tmp_path / "run").exists()
+
+
 def test_checkpoints_of_the_first_format_still_restore(tmp_path: Path, unimal_files):
     """Format 1 (no "format" in meta.json) stored the state pytree itself; such runs still load."""
     run = tmp_path / "run"
