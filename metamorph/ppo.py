@@ -69,6 +69,11 @@ class PPOConfig:
     most this size. The update is the same as one pass over the whole minibatch, but activations
     stay in the CPU cache (10–30 % faster updates on 2 cores); 0 = the whole minibatch in one pass."""
 
+    @property
+    def optimizer_steps_per_update(self) -> int:
+        """Optimizer steps in one PPO update: what optax's step counts (and schedules) count."""
+        return self.epochs * self.num_minibatches
+
 
 class Normalizer(NamedTuple):
     tokens: running_statistics.RunningStatisticsState  # per feature of proprio and static
@@ -124,9 +129,8 @@ def entropy(log_std: jax.Array, act_mask: jax.Array) -> jax.Array:
 
 def learning_rate_schedule(config: PPOConfig, total_updates: int) -> optax.Schedule:
     """Learning rate by optimizer step: linear warm-up, then cosine decay to the run's last update.
-    Optax counts optimizer steps, and every PPO update takes ``epochs × num_minibatches`` of them."""
-    steps_per_update = config.epochs * config.num_minibatches
-    total = max(1, total_updates) * steps_per_update
+    Optax counts optimizer steps, and every PPO update takes ``config.optimizer_steps_per_update``."""
+    total = max(1, total_updates) * config.optimizer_steps_per_update
     warmup = max(1, int(config.warmup_fraction * total))
     return optax.warmup_cosine_decay_schedule(
         init_value=0.0,

@@ -417,9 +417,7 @@ class Trainer:
                 "episode_distance": float(np.mean([d for _, _, d in episodes])) if episodes else None,
                 "diverged_total": env.diverged_total,
                 # the rate of this update's last optimizer step
-                "learning_rate": float(
-                    self.learning_rate((update + 1) * config.ppo.epochs * config.ppo.num_minibatches - 1)
-                ),
+                "learning_rate": float(self.learning_rate((update + 1) * config.ppo.optimizer_steps_per_update - 1)),
                 **metrics,
             }
             if self.is_chief:  # episode statistics are process 0's environments'

@@ -163,6 +163,7 @@ def test_learning_rate_warms_up_and_decays_over_the_whole_run():
         state, _ = update(state, rollout, jax.random.PRNGKey(u))
         counts = {int(c) for _, c in optax.tree_utils.tree_get_all_with_path(state.opt_state, "count")}
         assert counts == {(u + 1) * config.epochs * config.num_minibatches}  # Adam's and the schedule's
+        assert config.optimizer_steps_per_update == config.epochs * config.num_minibatches
         steps = counts.pop()
         rates.append(float(schedule(steps - 1)))
     peak, floor = config.learning_rate, config.learning_rate * config.final_lr_fraction
