@@ -216,6 +216,7 @@ def _load(
     notes: list[str] = []
     _strip_visual_assets(spec)
     model = _compile(spec, where)
+    _check_finite(model, where)
     root_in_source, root_spec = _robot_root(model, spec, where, notes)
     _check_joints(model, root_in_source, where)
     _set_base(spec, root_spec, fixed_base, add_free_root=is_urdf and not fixed_base, notes=notes)
@@ -401,6 +402,47 @@ def _check_joints(model: mujoco.MjModel, root_body: int, where) -> None:
             raise MorphologyError(
                 where, f"joint '{model.joint(j).name}' in body '{model.body(body).name}' is a free joint below the root"
             )
+        low, high = (float(v) for v in model.jnt_range[j])
+        if kind in ("hinge", "slide") and low > high:
+            # MuJoCo reads an inverted range as no range at all: the joint would pass for a continuous one.
+            raise MorphologyError(
+                where,
+                f"joint '{model.joint(j).name}' in body '{model.body(body).name}' has an inverted range "
+                f"({low:g} > {high:g}): the lower limit must come first",
+            )
+
+
+# Compiled-model arrays checked for inf and NaN, by the element kind that owns a row of them. MuJoCo
+# accepts mass="inf" or a nan size and compiles them; the tokenizer and physics then turn them into
+# nan features and diverging simulations far from the file that caused them.
+_FINITE_FIELDS = {
+    "body": ("pos", "quat", "ipos", "iquat", "mass", "inertia"),
+    "jnt": ("pos", "axis", "range", "stiffness", "margin"),
+    "dof": ("damping", "armature", "frictionloss"),
+    "geom": ("size", "pos", "quat", "friction", "margin", "gap", "rbound"),
+    "site": ("size", "pos", "quat"),
+    "actuator": ("gear", "ctrlrange", "forcerange", "gainprm", "biasprm"),
+}
+_FIELD_OWNER = {"body": "body", "jnt": "joint", "dof": "joint", "geom": "geom", "site": "site", "actuator": "actuator"}
+
+
+def _check_finite(model: mujoco.MjModel, where) -> None:
+    """Refuse a model with a non-finite number anywhere the robot's elements are described."""
+    for prefix, fields in _FINITE_FIELDS.items():
+        for field in fields:
+            rows = model.nv if prefix == "dof" else getattr(model, f"n{prefix}")
+            if rows == 0:
+                continue
+            values = getattr(model, f"{prefix}_{field}").reshape(rows, -1)
+            bad = np.flatnonzero(~np.isfinite(values).all(axis=1))
+            if bad.size == 0:
+                continue
+            row = int(bad[0])
+            owner = _FIELD_OWNER[prefix]
+            index = int(model.dof_jntid[row]) if prefix == "dof" else row
+            name = getattr(model, owner)(index).name or f"#{index}"
+            shown = ", ".join(f"{float(v):g}" for v in values[row])
+            raise MorphologyError(where, f"{owner} '{name}': {field} is not finite ({shown})")
 
 
 def _strip_visual_assets(spec: mujoco.MjSpec) -> None:

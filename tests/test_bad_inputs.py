@@ -72,6 +72,31 @@ CASES = {
         r"mass, inertia or density are negative",
     ),
     "duplicate_names": ("bot.xml", mjcf(LEG + LEG), r"repeated name 'leg' in body"),
+    "infinite_mass": (
+        "bot.xml",
+        mjcf().replace('<geom size="0.1"/>', '<geom size="0.1" mass="inf"/>'),
+        r"body 'torso': mass is not finite \(inf\)",
+    ),
+    "infinite_gear": (
+        "bot.xml",
+        mjcf(actuators='<motor name="m" joint="hip" gear="inf"/>'),
+        r"actuator 'm': gear is not finite",
+    ),
+    "nan_damping": (
+        "bot.xml",
+        mjcf(LEG.replace('range="-1 1"', 'range="-1 1" damping="nan"')),
+        r"joint 'hip': damping is not finite \(nan\)",
+    ),
+    "infinite_joint_range": (
+        "bot.xml",
+        mjcf(LEG.replace('range="-1 1"', 'range="-1 inf"')),
+        r"joint 'hip': range is not finite",
+    ),
+    "inverted_hinge_range": (
+        "bot.xml",
+        mjcf(LEG.replace('range="-1 1"', 'range="30 -30"'), extra='<compiler angle="degree"/>'),
+        r"joint 'hip' in body 'leg' has an inverted range \(30 > -30\)",
+    ),
     "ball_joint": (
         "bot.xml",
         mjcf(LEG.replace('name="hip" axis="0 1 0" range="-1 1"', 'name="hip" type="ball"')),
@@ -184,7 +209,17 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "metamorph", *args], capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("case", ["malformed_xml", "urdf_missing_mesh", "no_actuated_joint", "duplicate_names"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "malformed_xml",
+        "urdf_missing_mesh",
+        "no_actuated_joint",
+        "duplicate_names",
+        "infinite_mass",
+        "inverted_hinge_range",
+    ],
+)
 def test_cli_reports_bad_input_in_one_line(tmp_path: Path, case: str):
     name, text, _ = CASES[case]
     path = tmp_path / name
