@@ -40,6 +40,24 @@ def real_robot_path(entry: dict) -> Path:
     return path
 
 
+def check_spec(spec: str) -> None:
+    """Refuse a body spec that cannot resolve, without generating or loading anything: unknown robots,
+    design spaces or forms, missing files and folders, MENAGERIE_ROOT unset."""
+    from metamorph.design import design_space
+
+    if spec.startswith("generate:"):
+        design_space(_generate_parts(spec)[1])
+    else:
+        resolve(spec)  # names and paths only: nothing is generated or loaded
+
+
+def _generate_parts(spec: str) -> tuple[str, str, int, int]:
+    parts = spec.split(":")
+    if len(parts) not in (3, 4) or not parts[2].isdigit() or (len(parts) == 4 and not parts[3].isdigit()):
+        raise MetamorphError(f"--bodies {spec}: expected generate:SPACE:COUNT[:SEED]")
+    return parts[0], parts[1], int(parts[2]), int(parts[3]) if len(parts) == 4 else 0
+
+
 def resolve(spec: str, generate_into: Path | None = None) -> tuple[list[Path], list[tuple[str, str]]]:
     """(files to load, [(name, reason)] of bodies excluded up front)."""
     from metamorph.generate import body_files
@@ -81,14 +99,12 @@ def resolve(spec: str, generate_into: Path | None = None) -> tuple[list[Path], l
         from metamorph.design import design_space
         from metamorph.generate import generate_bodies, write_body_set
 
-        parts = spec.split(":")
-        if len(parts) not in (3, 4) or not parts[2].isdigit():
-            raise MetamorphError(f"--bodies {spec}: expected generate:SPACE:COUNT[:SEED]")
+        _, space_name, count, seed = _generate_parts(spec)
         if generate_into is None:
             raise MetamorphError(f"--bodies {spec}: nowhere to write the generated bodies")
         if not (generate_into / "manifest.json").is_file():
-            space, seed = design_space(parts[1]), int(parts[3]) if len(parts) == 4 else 0
-            write_body_set(generate_bodies(space, int(parts[2]), seed), generate_into, space, seed)
+            space = design_space(space_name)
+            write_body_set(generate_bodies(space, count, seed), generate_into, space, seed)
         return body_files(generate_into), []
     if "," in spec or spec.endswith((".xml", ".urdf")):
         files = [Path(p) for p in spec.split(",") if p]

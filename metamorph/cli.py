@@ -250,49 +250,25 @@ class Eval:
     parts: tuple[str, ...] = ()
     """Files or modules registering part kinds added since training (their ids are appended)."""
     nthread: int = 2
+    suite: Path | None = None
+    """An evaluation suite (eval/NAME.toml): evaluate all its body sets into one report
+    (default folder RUN/eval/suite-<name>-seed<seed>); --bodies, --task and --episodes are the suite's."""
 
     def run(self) -> int:
-        import numpy as np
         from rich.console import Console
-        from rich.table import Table
 
-        from metamorph.bodies import resolve
-        from metamorph.evaluate import evaluate, load_policy, write_report
-        from metamorph.morphology import load_morphology
-        from metamorph.tokens import tokenize
+        from metamorph.evaluate import evaluate, load_eval_bodies, load_policy, summarise, write_report
         from metamorph.vocabulary import load_part_plugins
 
         if self.episodes < 1:
             raise MetamorphError(f"--episodes must be at least 1, got {self.episodes}")
         load_part_plugins(self.parts)
+        if self.suite is not None:
+            return self._run_suite()
         loaded = load_policy(self.checkpoint)
         run_dir = loaded.checkpoint.parent.parent
         trained = loaded.meta["config"]
-        spec = trained["bodies"] if self.bodies == "train" else self.bodies
-        generated = run_dir / "bodies" if spec.startswith("generate:") and self.bodies == "train" else None
-        files, failed = resolve(
-            spec, generate_into=generated or (run_dir / "eval" / "generated" / spec.replace(":", "-"))
-        )
-        covered = loaded.policy.config.max_tokens if loaded.policy.config.position == "learned" else 10**9
-        names = {}
-        if spec.startswith("real:"):  # curated names: gymnasium's and dm_control's hopper share a file name
-            from metamorph.bodies import real_robot_path, real_robots
-
-            names = {real_robot_path(r): r["name"] for r in real_robots() if r["status"] == "ok"}
-        bodies = []
-        for path in files:
-            try:
-                morphology = load_morphology(path)
-                if path in names:
-                    morphology = dataclasses.replace(morphology, name=names[path])
-                n = tokenize(morphology, loaded.vocabulary).num_tokens
-                if n > covered:
-                    raise MetamorphError(f"{path}: {n} tokens, more than the {covered} this policy's positions cover")
-                bodies.append(morphology)
-            except MetamorphError as exc:
-                failed.append((path.stem, str(exc)))
-        if not bodies:
-            raise MetamorphError(f"--bodies {spec}: no body could be evaluated ({len(failed)} failed)")
+        bodies, failed, spec = load_eval_bodies(loaded, self.bodies, run_dir)
         task = self.task or trained["task"]
         results = evaluate(loaded, bodies, task, self.episodes, self.seed, self.episode_length, self.nthread)
         slug = "".join(
@@ -310,23 +286,46 @@ class Eval:
             "vocabulary_size": loaded.vocabulary.size,
         }
         report = write_report(results, failed, out, header)
-        table = Table(title=f"{len(bodies)} bodies, {self.episodes} episodes each, task {task}")
-        for column in ("actor", "mean return [95% CI]", "median", "IQM", "fall rate", "forward m/s"):
-            table.add_column(column)
-        from metamorph.evaluate import aggregate
-
-        for actor, per_body in results.items():
-            stats = aggregate(np.array([np.mean(r.returns) for r in per_body]))
-            falls = np.mean([np.mean(r.falls) for r in per_body])
-            speed = np.mean([np.mean(r.velocity) for r in per_body])
-            table.add_row(actor, f"{stats['mean']:.2f} [{stats['mean_ci_low']:.2f}, {stats['mean_ci_high']:.2f}]",
-                          f"{stats['median']:.2f}", f"{stats['iqm']:.2f}", f"{falls:.2f}", f"{speed:.3f}")  # fmt: skip
         console = Console()
-        console.print(table)
+        console.print(_summary_table(f"{len(bodies)} bodies, {self.episodes} episodes each, task {task}",
+                                     {"": summarise(results)}))  # fmt: skip
         for name, error in failed:
             console.print(f"  not evaluated: {name}: {error}")
         console.print(f"report: {report / 'report.md'}")
         return 0
+
+    def _run_suite(self) -> int:
+        from rich.console import Console
+
+        from metamorph.evaluate import load_policy
+        from metamorph.suite import load_suite, run_suite
+
+        suite = load_suite(self.suite)  # a bad suite fails before the policy is loaded
+        loaded = load_policy(self.checkpoint)
+        out = self.out or loaded.checkpoint.parent.parent / "eval" / f"suite-{suite.name}-seed{suite.seed}"
+        summary = run_suite(loaded, suite, out, self.nthread)
+        sets = {name: entry["actors"] for name, entry in summary["sets"].items()}
+        title = f"suite {suite.name}: {summary['overall']['num_bodies']} bodies in {len(sets)} sets"
+        Console().print(_summary_table(title, {**sets, "overall": summary["overall"]["actors"]}))
+        print(f"report: {out / 'suite.md'}")
+        return 0
+
+
+def _summary_table(title: str, sets: dict[str, dict]):
+    """A rich table of `metamorph.evaluate.summarise` results, one row per (set, actor)."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    columns = ("set", "actor", "mean return [95% CI]", "median", "IQM", "fall rate", "forward m/s", "moving")
+    for column in columns if any(sets) else columns[1:]:
+        table.add_column(column)
+    for name, actors in sets.items():
+        for actor, s in actors.items():
+            mean = f"{s['mean']:.2f} [{s['mean_ci_low']:.2f}, {s['mean_ci_high']:.2f}]"
+            cells = (actor, mean, f"{s['median']:.2f}", f"{s['iqm']:.2f}", f"{s['fall_rate']:.2f}",
+                     f"{s['velocity']:.3f}", f"{s['moving_share']:.0%}")  # fmt: skip
+            table.add_row(*((name, *cells) if any(sets) else cells))
+    return table
 
 
 @dataclasses.dataclass(frozen=True)
@@ -411,10 +410,103 @@ class Finetune:
         return 0
 
 
+@dataclasses.dataclass(frozen=True)
+class Sweep:
+    """Run a training sweep (configurations × seeds, each trial a run folder); rerun to continue it.
+    `metamorph sweep report SWEEP` rewrites its report."""
+
+    spec: tyro.conf.Positional[Path | None] = None
+    """A sweep file (train/sweeps/NAME.toml); flags below add to it or replace its entries."""
+    out: Path = Path("sweeps/sweep")
+    """The sweep folder: trials/KEY/ run folders, sweep.json, optuna.db, report/."""
+    workers: int = 1
+    """Trials run at a time by this process, each on its own share of the cores."""
+    threads: int | None = None
+    """Threads per trial (default: this machine's cores divided among the workers)."""
+    storage: str | None = None
+    """Optuna storage URL shared by every worker of the sweep (default: sqlite in the sweep folder);
+    e.g. postgresql://user@host/db for workers on many hosts."""
+    base: Path | None = None
+    """A training config file (train/NAME.toml) every trial starts from."""
+    seeds: tuple[int, ...] = ()
+    """Seeds of every configuration (default: the spec's, else 0)."""
+    fixed: tuple[str, ...] = ()
+    """FIELD=VALUE set for every trial, e.g. total-steps=200000."""
+    grid: tuple[str, ...] = ()
+    """FIELD=V1,V2,… swept over, e.g. ppo.learning-rate=1e-4,3e-4."""
+    objective: str | None = None
+    """train_return, or an evaluation suite file (eval/NAME.toml) for the zero-shot result."""
+    grace: int = 20
+    """Seconds without a heartbeat after which a running trial counts as killed and is queued again
+    (resumed from its last checkpoint)."""
+
+    def run(self) -> int:
+        from metamorph.sweep import load_spec, run_sweep
+
+        spec = load_spec(self.spec, base=self.base, seeds=self.seeds, fixed=self.fixed, grid=self.grid,
+                         objective=self.objective)  # fmt: skip
+        failed = run_sweep(spec, self.out, self.workers, self.storage, self.threads, self.grace)
+        if failed:
+            print(f"error: {self.out}: {failed} trial(s) failed (see report/report.md); rerun to retry them",
+                  file=sys.stderr)  # fmt: skip
+            return 1
+        return 0
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepReport:
+    """Write a sweep's report (report/: report.md, summary.csv, summary.json, curves.png)."""
+
+    sweep: tyro.conf.Positional[Path]
+
+    def run(self) -> int:
+        from metamorph.sweep import read_sweep
+        from metamorph.sweep_report import write_sweep_report
+
+        read_sweep(self.sweep)
+        print(f"report: {write_sweep_report(self.sweep) / 'report.md'}")
+        return 0
+
+
 def _train_command():
     from metamorph.train import TrainConfig
 
     return TrainConfig
+
+
+def _pop_config_flag(args: list[str]) -> tuple[Path | None, list[str]]:
+    """Take ``--config FILE`` (or ``--config=FILE``) out of a train command's arguments."""
+    rest, config = [], None
+    items = iter(args)
+    for arg in items:
+        if arg == "--config":
+            config = next(items, None)
+            if config is None:
+                raise MetamorphError("--config needs a file: metamorph train --config train/NAME.toml")
+            config = Path(config)
+        elif arg.startswith("--config="):
+            config = Path(arg.removeprefix("--config="))
+        else:
+            rest.append(arg)
+    return config, rest
+
+
+def parse_train_args(args: list[str]):
+    """The `TrainConfig` of ``metamorph train ARGS``: the defaults, then ``--config FILE``'s fields,
+    then every other flag. The result is the one the same fields given as flags alone would give."""
+    from metamorph.configs import load_train_config
+    from metamorph.train import TrainConfig
+
+    config_file, rest = _pop_config_flag(args)
+    base = load_train_config(config_file) if config_file is not None else TrainConfig()
+    return tyro.cli(
+        TrainConfig,
+        args=rest,
+        default=base,
+        prog="metamorph train",
+        description=(TrainConfig.__doc__ or "").splitlines()[0]
+        + " --config train/NAME.toml starts from a config file; flags override it.",
+    )
 
 
 COMMANDS: dict[str, type] = {
@@ -423,6 +515,7 @@ COMMANDS: dict[str, type] = {
     "eval": Eval,
     "render": Render,
     "finetune": Finetune,
+    "sweep": Sweep,
 }
 
 
@@ -435,12 +528,17 @@ def main(argv: list[str] | None = None) -> int:
     commands = dict(COMMANDS)
     if args[:1] in (["train"], ["finetune"]) or not args or args[0] in ("-h", "--help"):
         commands["train"] = _train_command()  # imports JAX: only when it is needed
-    command = tyro.extras.subcommand_cli_from_dict(
-        commands,
-        args=args,
-        description="metamorph: one transformer policy that controls any robot body.",
-    )
     try:
+        if args[:1] == ["train"]:
+            command = parse_train_args(args[1:])
+        elif args[:2] == ["sweep", "report"]:
+            command = tyro.cli(SweepReport, args=args[2:], prog="metamorph sweep report")
+        else:
+            command = tyro.extras.subcommand_cli_from_dict(
+                commands,
+                args=args,
+                description="metamorph: one transformer policy that controls any robot body.",
+            )
         if not hasattr(command, "run"):
             from metamorph.train import train
 

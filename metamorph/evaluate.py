@@ -211,6 +211,63 @@ def evaluate(
     return results
 
 
+MOVING_SPEED = 0.1
+"""A body "moves" when its mean forward velocity over an episode exceeds this (m/s)."""
+
+
+def load_eval_bodies(loaded: LoadedPolicy, spec: str, run_dir: Path) -> tuple[list, list[tuple[str, str]], str]:
+    """The bodies a ``--bodies`` spec names, loaded and checked against the policy: (bodies, [(name,
+    error)] of those that could not be evaluated, the spec resolved: ``train`` is the run's own)."""
+    from metamorph.bodies import real_robot_path, real_robots, resolve
+    from metamorph.morphology import load_morphology
+    from metamorph.tokens import tokenize
+
+    trained = loaded.meta["config"]
+    resolved = trained["bodies"] if spec == "train" else spec
+    generated = run_dir / "bodies" if resolved.startswith("generate:") and spec == "train" else None
+    files, failed = resolve(
+        resolved, generate_into=generated or (run_dir / "eval" / "generated" / resolved.replace(":", "-"))
+    )
+    covered = loaded.policy.config.max_tokens if loaded.policy.config.position == "learned" else 10**9
+    names = {}
+    if resolved.startswith("real:"):  # curated names: gymnasium's and dm_control's hopper share a file name
+        names = {real_robot_path(r): r["name"] for r in real_robots() if r["status"] == "ok"}
+    bodies = []
+    for path in files:
+        try:
+            morphology = load_morphology(path)
+            if path in names:
+                morphology = dataclasses.replace(morphology, name=names[path])
+            n = tokenize(morphology, loaded.vocabulary).num_tokens
+            if n > covered:
+                raise MetamorphError(f"{path}: {n} tokens, more than the {covered} this policy's positions cover")
+            bodies.append(morphology)
+        except MetamorphError as exc:
+            failed.append((path.stem, str(exc)))
+    if not bodies:
+        raise MetamorphError(f"--bodies {resolved}: no body could be evaluated ({len(failed)} failed)")
+    return bodies, failed, resolved
+
+
+def summarise(results: dict[str, list[BodyResult]]) -> dict[str, dict[str, float]]:
+    """Per actor: mean, median and IQM of the per-body mean return with 95 % intervals, fall rate,
+    forward velocity, the share of bodies that move; for the policy also the share of bodies on
+    which it beats zero torque."""
+    per_body = {a: np.array([np.mean(r.returns) for r in rows]) for a, rows in results.items()}
+    summary = {}
+    for actor, rows in results.items():
+        velocity = np.array([np.mean(r.velocity) for r in rows])
+        summary[actor] = {
+            **aggregate(per_body[actor]),
+            "fall_rate": float(np.mean([np.mean(r.falls) for r in rows])),
+            "velocity": float(velocity.mean()),
+            "moving_share": float(np.mean(velocity > MOVING_SPEED)),
+        }
+    if "policy" in per_body and "zero" in per_body:
+        summary["policy"]["beats_zero_share"] = float(np.mean(per_body["policy"] > per_body["zero"]))
+    return summary
+
+
 def aggregate(values: np.ndarray, seed: int = 0, resamples: int = 2000) -> dict[str, float]:
     """Mean, median and interquartile mean (IQM) over bodies, with bootstrap 95 % intervals."""
 
@@ -246,7 +303,7 @@ def write_report(results: dict[str, list[BodyResult]], failed: list[tuple[str, s
         actors = list(results)
         bodies = results[actors[0]]
         mean_return = {a: np.array([np.mean(r.returns) for r in results[a]]) for a in actors}
-        summary = {a: aggregate(mean_return[a]) for a in actors}
+        summary = summarise(results)
 
         buffer = io.StringIO()
         writer = csv.writer(buffer)

@@ -1,0 +1,213 @@
+"""The report of a sweep, read from its folder alone (``sweep.json`` and the trials' run folders).
+
+One row per configuration: the objective over its seeds as mean and interquartile mean (IQM) with
+95 % stratified-bootstrap intervals, as rliable defines them (Agarwal et al., NeurIPS 2021): the IQM
+is the 25 %-trimmed mean; each bootstrap resample draws runs with replacement within every task
+(here: every body set of the objective's suite, or the one training return) and recomputes the
+statistic over all of them. Learning curves with seed bands (PNG), CSV, JSON and Markdown, and the
+best configuration as a ready ``metamorph train`` command, written into ``SWEEP/report/`` atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shlex
+import shutil
+from pathlib import Path
+
+import numpy as np
+from scipy import stats as scipy_stats
+
+from metamorph.configs import as_flags
+
+RESAMPLES = 2000
+
+
+def iqm(scores: np.ndarray) -> float:
+    """Interquartile mean of every score (runs × tasks, flattened): the mean of the middle 50 %."""
+    return float(scipy_stats.trim_mean(np.ravel(scores), 0.25))
+
+
+def stratified_bootstrap_ci(scores: np.ndarray, statistic, seed: int = 0, resamples: int = RESAMPLES) -> tuple:
+    """95 % percentile interval of ``statistic`` over [runs, tasks] scores, resampling runs with
+    replacement independently within each task."""
+    scores = np.asarray(scores, float).reshape(len(scores), -1)
+    runs, tasks = scores.shape
+    rng = np.random.default_rng(seed)
+    values = np.empty(resamples)
+    for r in range(resamples):
+        picks = rng.integers(0, runs, size=(runs, tasks))
+        values[r] = statistic(np.take_along_axis(scores, picks, axis=0))
+    low, high = np.percentile(values, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def _trial_state(run: Path) -> tuple[str, dict | None, str | None]:
+    if (run / "objective.json").is_file():
+        return "complete", json.loads((run / "objective.json").read_text()), None
+    if (run / "error.json").is_file():
+        return "failed", None, json.loads((run / "error.json").read_text())["error"]
+    return ("running" if (run / "attempts.jsonl").is_file() else "pending"), None, None
+
+
+def _curve(run: Path) -> tuple[np.ndarray, np.ndarray]:
+    path = run / "metrics.jsonl"
+    if not path.is_file():
+        return np.zeros(0), np.zeros(0)
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if r.get("episode_return") is not None]
+    return np.array([r["env_steps"] for r in rows], float), np.array([r["episode_return"] for r in rows], float)
+
+
+def summarise_sweep(out: Path) -> dict:
+    """Per configuration: the trials, their objective values and the aggregates over seeds."""
+    sweep = json.loads((Path(out) / "sweep.json").read_text())
+    configs = []
+    for index, overrides in enumerate(sweep["configurations"]):
+        trials = [t for t in sweep["trials"] if t["config_index"] == index]
+        rows, values, per_set = [], [], []
+        for trial in trials:
+            state, result, error = _trial_state(Path(out) / "trials" / trial["key"])
+            rows.append({"key": trial["key"], "seed": trial["seed"], "state": state, "error": error,
+                         "value": None if result is None else result["value"],
+                         "train_return": None if result is None else result["train_return"],
+                         "sets": None if result is None else result.get("sets")})  # fmt: skip
+            if result is not None:
+                values.append(result["value"])
+                per_set.append(list((result.get("sets") or {"value": result["value"]}).values()))
+        entry = {"config": index, "overrides": overrides, "trials": rows, "complete": len(values),
+                 "seeds": len(trials)}  # fmt: skip
+        if values:
+            scores = np.array(per_set)
+            entry.update({
+                "mean": float(np.mean(values)),
+                "iqm": iqm(np.array(values)),
+                "mean_ci": stratified_bootstrap_ci(np.array(values), np.mean),
+                "iqm_ci": stratified_bootstrap_ci(np.array(values), iqm),
+                "set_names": list((rows[0]["sets"] or {}).keys()) if rows[0]["sets"] else None,
+                "sets_mean": float(np.mean(scores)),
+                "sets_mean_ci": stratified_bootstrap_ci(scores, np.mean),
+                "sets_iqm": iqm(scores),
+                "sets_iqm_ci": stratified_bootstrap_ci(scores, iqm),
+                "per_set_mean": dict(zip(list((rows[0]["sets"] or {"value": 0}).keys()),
+                                         (float(v) for v in scores.mean(axis=0)), strict=True)),
+            })  # fmt: skip
+        configs.append(entry)
+    finished = [c for c in configs if c["complete"] == c["seeds"]]
+    best = max(finished, key=lambda c: c["mean"], default=None)
+    command = None
+    if best is not None:
+        base = ["--config", sweep["base"]] if sweep["base"] else []
+        command = shlex.join(["metamorph", "train", *base, *as_flags({**sweep["fixed"], **best["overrides"]})])
+    return {"sweep": str(out), "source": sweep["source"], "objective": sweep["objective"], "seeds": sweep["seeds"],
+            "configurations": configs, "best": None if best is None else best["config"], "best_command": command,
+            "failed": [t for c in configs for t in c["trials"] if t["state"] == "failed"]}  # fmt: skip
+
+
+def _interval(value: float, ci) -> str:
+    return f"{value:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]"
+
+
+def _interval(value: float, ci) -> str:
+    return f"{value:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]"
+
+
+def _label(overrides: dict) -> str:
+    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in overrides.items()) or "base"
+
+
+def write_sweep_report(out: Path) -> Path:
+    """Write SWEEP/report/ (replacing an older one atomically) and return its path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    summary = summarise_sweep(out)
+    target = out / "report"
+    tmp = out / f".report.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+
+    (tmp / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["config", "overrides", "complete", "seeds", "mean", "mean_ci_low", "mean_ci_high", "iqm",
+                     "iqm_ci_low", "iqm_ci_high", "values"])  # fmt: skip
+    for c in summary["configurations"]:
+        values = " ".join(f"{t['value']:.4f}" for t in c["trials"] if t["value"] is not None)
+        stats = [c.get("mean"), *c.get("mean_ci", (None, None)), c.get("iqm"), *c.get("iqm_ci", (None, None))]
+        cells = ("" if v is None else f"{v:.4f}" for v in stats)
+        writer.writerow([c["config"], _label(c["overrides"]), c["complete"], c["seeds"], *cells, values])
+    (tmp / "summary.csv").write_text(buffer.getvalue())
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for c in summary["configurations"]:
+        curves = [_curve(out / "trials" / t["key"]) for t in c["trials"]]
+        curves = [(x, y) for x, y in curves if len(x)]
+        if not curves:
+            continue
+        steps = min(len(x) for x, _ in curves)
+        x = curves[0][0][:steps]
+        ys = np.array([y[:steps] for _, y in curves])
+        line = ax.plot(x, ys.mean(axis=0), label=f"c{c['config']:02d} {_label(c['overrides'])} ({len(curves)} seeds)")
+        ax.fill_between(x, ys.min(axis=0), ys.max(axis=0), color=line[0].get_color(), alpha=0.2)
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("mean training episode return")
+    ax.set_title("learning curves: mean over seeds, band from the lowest to the highest seed")
+    if ax.lines:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(tmp / "curves.png", dpi=110)
+    plt.close(fig)
+
+    objective = summary["objective"]
+    goal = (f"{objective['metric']} zero-shot return on {objective['suite']} ({objective['set']})"
+            if objective["kind"] == "suite" else
+            f"mean training episode return over the last {objective['last_updates']} updates")  # fmt: skip
+    lines = [f"# Sweep {out.name}", "", f"- spec: {summary['source']}", f"- objective: {goal}",
+             f"- seeds: {summary['seeds']}", "",
+             "| config | fields | seeds done | mean [95% CI] | IQM [95% CI] | per seed |",
+             "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    for c in summary["configurations"]:
+        per_seed = ", ".join("–" if t["value"] is None else f"{t['value']:.2f}" for t in c["trials"])
+        cells = "– | –"
+        if "mean" in c:
+            cells = f"{_interval(c['mean'], c['mean_ci'])} | {_interval(c['iqm'], c['iqm_ci'])}"
+        mark = " **best**" if c["config"] == summary["best"] else ""
+        done = f"{c['complete']}/{c['seeds']}"
+        lines.append(f"| c{c['config']:02d}{mark} | {_label(c['overrides'])} | {done} | {cells} | {per_seed} |")
+    if any(c.get("set_names") for c in summary["configurations"]):
+        names = next(c["set_names"] for c in summary["configurations"] if c.get("set_names"))
+        lines += ["", "Per body set (mean over seeds of each trial's set value; IQM and its stratified-bootstrap "
+                  "interval over seeds × sets):", "",
+                  "| config | " + " | ".join(names) + " | IQM over sets [95% CI] |",
+                  "| --- | " + " | ".join("---" for _ in names) + " | --- |"]  # fmt: skip
+        for c in summary["configurations"]:
+            if "per_set_mean" in c:
+                cells = " | ".join(f"{c['per_set_mean'][n]:.2f}" for n in names)
+                lines.append(f"| c{c['config']:02d} | {cells} | {_interval(c['sets_iqm'], c['sets_iqm_ci'])} |")
+    if summary["best_command"]:
+        lines += [
+            "",
+            "Best configuration, ready to run (add `--seed N`):",
+            "",
+            "```bash",
+            summary["best_command"],
+            "```",
+        ]
+    if summary["failed"]:
+        lines += ["", "Failed trials:", "", *[f"- {t['key']}: {t['error']}" for t in summary["failed"]]]
+    lines += ["", "![learning curves](curves.png)", ""]
+    (tmp / "report.md").write_text("\n".join(lines))
+
+    old = out / f".report.old-{os.getpid()}"
+    if target.exists():
+        os.replace(target, old)
+    os.replace(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
+    return target

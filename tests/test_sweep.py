@@ -1,0 +1,316 @@
+"""Training config files, evaluation suites and sweeps, used as a researcher would: through the
+command line, on real bodies, with real (tiny) training runs."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import EXAMPLES, REPO
+from metamorph.cli import parse_train_args
+from metamorph.errors import MetamorphError
+from metamorph.sweep import load_spec, plan
+from metamorph.train import TrainConfig, config_to_json
+
+
+def metamorph(*args: str, cwd: Path = REPO, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "metamorph", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=timeout)  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------------------
+# train/ config files
+
+
+def test_shipped_train_configs_load_and_default_is_the_default():
+    assert parse_train_args(["--config", str(REPO / "train" / "default.toml")]) == TrainConfig()
+    terrain = parse_train_args(["--config", str(REPO / "train" / "terrain.toml")])
+    assert terrain.task == "variable_terrain" and terrain.position == "tree"
+    assert parse_train_args(["--config", str(REPO / "train" / "unimal100-flat-5m.toml")]).total_steps == 5_000_000
+
+
+def test_config_file_plus_flags_resolves_like_flags_alone(tmp_path: Path):
+    path = tmp_path / "run.toml"
+    path.write_text(
+        'bodies = "a.xml"\ntotal-steps = 5000\nalive_bonus = 0.5\n[ppo]\nlearning-rate = 1e-3\nepochs = 2\n'
+    )
+    from_file = parse_train_args(["--config", str(path), "--ppo.epochs", "6", "--seed", "4"])
+    from_flags = parse_train_args(["--bodies", "a.xml", "--total-steps", "5000", "--alive-bonus", "0.5",
+                                   "--ppo.learning-rate", "1e-3", "--ppo.epochs", "6", "--seed", "4"])  # fmt: skip
+    assert from_file == from_flags
+    assert config_to_json(from_file) == config_to_json(from_flags)  # what config.json stores
+    assert from_file.ppo.epochs == 6 and from_file.ppo.learning_rate == 1e-3 and from_file.alive_bonus == 0.5
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("ppo.learning_rat = 1e-3", r"unknown field 'ppo.learning_rat'; did you mean 'ppo.learning-rate'\?"),
+        ("total-steps = 'many'", r"total-steps must be int, got 'many' \(str\)"),
+        ("[ppo]\nepochs = 2.5", r"ppo.epochs must be int, got 2.5"),
+        ("bodies = [1, 2]", r"bodies must be str, got \[1, 2\]"),
+        ("total-steps = ", r"not valid TOML"),
+    ],
+)
+def test_bad_config_file_names_file_and_field(tmp_path: Path, text: str, message: str):
+    path = tmp_path / "bad.toml"
+    path.write_text(text + "\n")
+    with pytest.raises(MetamorphError, match=rf"^{re.escape(str(path))}: .*{message}"):
+        parse_train_args(["--config", str(path)])
+
+
+def test_cli_reports_a_bad_config_file_in_one_line(tmp_path: Path):
+    path = tmp_path / "bad.toml"
+    path.write_text("ppo.learning_rat = 1e-3\n")
+    result = metamorph("train", "--config", str(path))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {path}: unknown field 'ppo.learning_rat'; did you mean 'ppo.learning-rate'?"
+    ]
+
+
+# ----------------------------------------------------------------------------------------------
+# Sweep specs: every bad input is refused before a trial starts
+
+
+TINY = f"""
+[sweep]
+seeds = [0, 1]
+[fixed]
+bodies = "{EXAMPLES / "biped.xml"}"
+total-steps = 1536
+num-envs = 16
+unroll-length = 16
+episode-length = 40
+checkpoint-every = 2
+nthread = 1
+[fixed.ppo]
+epochs = 2
+num-minibatches = 2
+[grid]
+"ppo.learning-rate" = [3e-4, 1e-3]
+"""
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("[grid]", "[grid]\nppo.clipp = [0.1]"), r"\[grid\]: unknown field 'ppo.clipp'; did you mean 'ppo.clip'\?"),
+        (("num-envs = 16", "num-envs = 'sixteen'"), r"\[fixed\]: num-envs must be int, got 'sixteen'"),
+        (('"ppo.learning-rate" = [3e-4, 1e-3]', '"ppo.learning-rate" = []'), r"ppo.learning-rate: an empty grid"),
+        (("seeds = [0, 1]", "seeds = []"), r"seeds must be a non-empty list of integers"),
+        (
+            ("[grid]", '[random]\n"ppo.clip" = { uniform = [0.3, 0.1] }\n[grid]'),
+            r"ppo.clip: uniform has low 0.3 > high 0.1",
+        ),
+        (("[grid]", '[random]\n"ppo.clip" = { gaussian = [0.1, 0.3] }\n[grid]'), r"ppo.clip: a distribution is one of"),
+        (("[grid]", "[grid]\nrun-dir = ['x']"), r"'run-dir' says how one process runs"),
+        (("[sweep]", "[sweep]\nworkers = 2"), r"\[sweep\] has no field 'workers'"),
+        (
+            ("[sweep]", '[objective]\nsuite = "nowhere.toml"\n[sweep]'),
+            r"\[objective\] suite: nowhere.toml: no such file",
+        ),
+        (
+            (f'bodies = "{EXAMPLES / "biped.xml"}"', 'bodies = "/no/such/folder"'),
+            r"bodies: /no/such/folder: not a folder of bodies",
+        ),
+        ((f'bodies = "{EXAMPLES / "biped.xml"}"', 'bodies = "generate:nospace:10"'), r"unknown design space 'nospace'"),
+    ],
+)
+def test_bad_sweep_spec_names_file_and_field(tmp_path: Path, edit: tuple[str, str], message: str):
+    path = tmp_path / "bad.toml"
+    path.write_text(TINY.replace(*edit, 1))
+    with pytest.raises(MetamorphError, match=rf"^{re.escape(str(path))}: .*{message}"):
+        load_spec(path)
+
+
+def test_cli_refuses_a_bad_sweep_in_one_line_before_any_trial(tmp_path: Path):
+    path = tmp_path / "bad.toml"
+    path.write_text(TINY.replace("num-envs = 16", "num-envs = 'sixteen'"))
+    result = metamorph("sweep", str(path), "--out", str(tmp_path / "sweep"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"error: {path}: [fixed]: num-envs must be int, got 'sixteen' (str)"]
+    assert not (tmp_path / "sweep").exists()
+
+
+def test_suite_naming_missing_bodies_is_refused(tmp_path: Path):
+    suite = tmp_path / "suite.toml"
+    suite.write_text('[[sets]]\nname = "a"\nbodies = "real:all"\n[[sets]]\nname = "b"\nbodies = "/no/such/bodies"\n')
+    spec = tmp_path / "s.toml"
+    spec.write_text(TINY + f'[objective]\nsuite = "{suite}"\n')
+    with pytest.raises(
+        MetamorphError, match=rf"{re.escape(str(suite))}: sets\[1\] \(b\): /no/such/bodies: not a folder"
+    ):
+        load_spec(spec)
+
+
+def test_sweep_from_flags_and_its_configurations():
+    spec = load_spec(
+        None,
+        seeds=(0, 1, 2),
+        fixed=("total-steps=1000",),
+        grid=("ppo.learning-rate=1e-4,3e-4", "position=learned,tree"),
+    )
+    configs, trials, _ = plan(spec)
+    assert configs == [{"ppo.learning-rate": 1e-4, "position": "learned"}, {"ppo.learning-rate": 1e-4, "position": "tree"},
+                       {"ppo.learning-rate": 3e-4, "position": "learned"}, {"ppo.learning-rate": 3e-4, "position": "tree"}]  # fmt: skip
+    assert len(trials) == 12 and trials[5].key == "c01-s2" and trials[5].overrides["seed"] == 2
+    assert trials[5].overrides["total-steps"] == 1000
+
+
+def test_random_draws_are_shared_by_seeds_and_reproducible(tmp_path: Path):
+    path = tmp_path / "r.toml"
+    path.write_text('[sweep]\nseeds = [0, 1]\nsamples = 5\nseed = 7\n[random]\n"ppo.learning-rate" = { log_uniform = [1e-5, 1e-2] }\n'
+                    'position = { choice = ["learned", "tree"] }\n"ppo.epochs" = { int_uniform = [2, 8] }\n')  # fmt: skip
+    configs, trials, fingerprint = plan(load_spec(path))
+    again = plan(load_spec(path))
+    assert (configs, fingerprint) == (again[0], again[2]) and len(configs) == 5 and len(trials) == 10
+    rates = [c["ppo.learning-rate"] for c in configs]
+    assert all(1e-5 <= r <= 1e-2 for r in rates) and len(set(rates)) == 5
+    assert all(2 <= c["ppo.epochs"] <= 8 and isinstance(c["ppo.epochs"], int) for c in configs)
+    assert trials[0].overrides["ppo.learning-rate"] == trials[1].overrides["ppo.learning-rate"]
+
+
+# ----------------------------------------------------------------------------------------------
+# Running sweeps
+
+
+def _starts(sweep: Path) -> dict[str, list[dict]]:
+    return {run.name: [json.loads(line) for line in (run / "attempts.jsonl").read_text().splitlines()]
+            for run in sorted((sweep / "trials").iterdir())}  # fmt: skip
+
+
+def _start_sweep(spec: Path, out: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "metamorph", "sweep", str(spec), "--out", str(out), "--grace", "3",
+                             *extra], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def test_sweep_survives_kill_9_shared_by_two_workers_and_its_report_agrees(tmp_path: Path):
+    """2 configurations × 2 seeds. The sweep is killed with SIGKILL once one trial is complete and
+    another has a checkpoint; then two sweep processes on this machine share the same folder (the
+    many-machine mode: one Optuna storage). Every trial completes, none starts from scratch twice,
+    the interrupted one resumes, and the report's numbers are the trials' own metrics."""
+    spec, out = tmp_path / "tiny.toml", tmp_path / "sweep"
+    spec.write_text(TINY)
+    first = _start_sweep(spec, out, "--workers", "2")
+    deadline = time.time() + 400
+    while time.time() < deadline:
+        trials = list((out / "trials").glob("*")) if (out / "trials").is_dir() else []
+        complete = [t for t in trials if (t / "objective.json").is_file()]
+        midway = [t for t in trials if not (t / "objective.json").is_file() and list(t.glob("checkpoints/update_*"))]
+        if complete and midway:
+            break
+        assert first.poll() is None, first.communicate()
+        time.sleep(0.2)
+    else:
+        pytest.fail("the sweep made no progress")
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    time.sleep(0.5)  # its trials die with it (PR_SET_PDEATHSIG)
+    done_before = {t.name for t in (out / "trials").iterdir() if (t / "objective.json").is_file()}
+    interrupted = {t.name for t in (out / "trials").iterdir() if list(t.glob("checkpoints/update_*"))} - done_before
+
+    workers = [_start_sweep(spec, out, "--workers", "1", "--threads", "1") for _ in range(2)]
+    outputs = [w.communicate(timeout=600) for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], outputs
+
+    starts = _starts(out)
+    assert sorted(starts) == ["c00-s0", "c00-s1", "c01-s0", "c01-s1"]
+    for key, attempts in starts.items():
+        assert sum(not a["resume"] for a in attempts) == 1, (key, attempts)  # started from scratch once
+        if key in done_before:
+            assert len(attempts) == 1, (key, attempts)  # finished before the kill: not run again
+    assert interrupted and all(any(a["resume"] for a in starts[k]) for k in interrupted)
+
+    summary = json.loads((out / "report" / "summary.json").read_text())
+    for config in summary["configurations"]:
+        values = []
+        for trial in config["trials"]:
+            rows = [
+                json.loads(line) for line in (out / "trials" / trial["key"] / "metrics.jsonl").read_text().splitlines()
+            ]
+            assert [r["update"] for r in rows] == list(range(1, len(rows) + 1))  # resumed without gap or repeat
+            returns = [r["episode_return"] for r in rows[-10:] if r["episode_return"] is not None]
+            assert trial["state"] == "complete" and trial["value"] == pytest.approx(np.mean(returns))
+            values.append(np.mean(returns))
+        assert config["mean"] == pytest.approx(np.mean(values))
+        assert config["mean_ci"][0] <= config["mean"] <= config["mean_ci"][1]
+    assert summary["best_command"].startswith("metamorph train --bodies")
+    assert (out / "report" / "curves.png").stat().st_size > 10_000
+    report = (out / "report" / "report.md").read_text()
+    assert "| c00" in report and "| c01" in report
+
+    again = metamorph("sweep", str(spec), "--out", str(out))  # everything done: nothing runs
+    assert again.returncode == 0 and _starts(out) == starts
+    other = tmp_path / "other.toml"
+    other.write_text(TINY.replace("seeds = [0, 1]", "seeds = [0, 2]"))
+    refused = metamorph("sweep", str(other), "--out", str(out))
+    assert refused.returncode == 2 and "made from another spec" in refused.stderr
+
+
+def test_a_crashing_trial_is_recorded_and_the_others_go_on(tmp_path: Path):
+    spec = tmp_path / "crash.toml"
+    text = TINY.replace("seeds = [0, 1]", "seeds = [0]").replace("num-minibatches = 2\n", "")
+    spec.write_text(text.replace('"ppo.learning-rate" = [3e-4, 1e-3]', '"ppo.num-minibatches" = [2, 5]'))
+    result = metamorph("sweep", str(spec), "--out", str(tmp_path / "sweep"))
+    assert result.returncode == 1
+    assert "1 trial(s) failed" in result.stderr.strip().splitlines()[-1]
+    summary = json.loads((tmp_path / "sweep" / "report" / "summary.json").read_text())
+    states = {t["key"]: t for c in summary["configurations"] for t in c["trials"]}
+    assert states["c00-s0"]["state"] == "complete"
+    assert states["c01-s0"]["state"] == "failed" and "--ppo.num-minibatches 5 must divide" in states["c01-s0"]["error"]
+    assert "c01-s0: " in (tmp_path / "sweep" / "report" / "report.md").read_text()
+
+
+# ----------------------------------------------------------------------------------------------
+# Evaluation suites
+
+
+def test_suite_evaluation_writes_every_set_and_the_overall(trained_rover, tmp_path: Path):
+    run, _, _ = trained_rover
+    suite = tmp_path / "suite.toml"
+    suite.write_text(f'name = "two"\nepisodes = 2\n[[sets]]\nname = "biped"\nbodies = "{EXAMPLES / "biped.xml"}"\n'
+                     f'[[sets]]\nname = "both"\nbodies = "{EXAMPLES / "biped.xml"},{EXAMPLES / "wheelbot.xml"}"\n'
+                     'episodes = 1\nepisode_length = 30\n')  # fmt: skip
+    out = tmp_path / "report"
+    result = metamorph("eval", str(run), "--suite", str(suite), "--out", str(out),
+                       "--parts", str(EXAMPLES.parent / "parts" / "wheel.py"))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["biped", "both", "suite.csv", "suite.json", "suite.md"]
+    summary = json.loads((out / "suite.json").read_text())
+    assert summary["sets"]["biped"]["num_bodies"] == 1 and summary["sets"]["both"]["num_bodies"] == 2
+    assert summary["overall"]["num_bodies"] == 3
+    for name in ("biped", "both"):
+        per_set = json.loads((out / name / "results.json").read_text())
+        assert per_set["set"] == name and per_set["aggregates"]["policy"]["mean"] == pytest.approx(
+            summary["sets"][name]["actors"]["policy"]["mean"]
+        )
+    pooled = [np.mean(b["returns"]) for name in ("biped", "both")
+              for b in json.loads((out / name / "results.json").read_text())["bodies"]["policy"]]  # fmt: skip
+    assert summary["overall"]["actors"]["policy"]["mean"] == pytest.approx(np.mean(pooled))
+    assert len(json.loads((out / "both" / "results.json").read_text())["bodies"]["zero"][1]["returns"]) == 1
+    rows = (out / "suite.csv").read_text().splitlines()
+    assert rows[0].startswith("set,bodies,actor,mean") and len(rows) == 1 + 3 * 3
+    again = metamorph("eval", str(run), "--suite", str(suite), "--out", str(out))
+    assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def test_shipped_suites_load(monkeypatch):
+    from metamorph.suite import load_suite
+
+    monkeypatch.chdir(REPO)
+    if not (REPO.parent / "shared" / "morphologies" / "unimal100" / "train").is_dir():
+        pytest.skip("eval/generalisation.toml names ../shared's UNIMAL-100 (CI has ../shared)")
+    suite = load_suite(REPO / "eval" / "generalisation.toml")
+    assert [s.name for s in suite.sets] == ["heldout-generated", "unimal100"]
+    assert load_suite(REPO / "eval" / "real.toml").sets[0].episodes == 3
+    with pytest.raises(MetamorphError, match=r"variants.toml: sets\[0\] \(kinematics\): bodies/unimal100-kinematics"):
+        load_suite(REPO / "eval" / "variants.toml")  # made by the commands in its header
