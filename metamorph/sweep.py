@@ -471,6 +471,21 @@ def _yields_to_another(study, trial_id: int, key: str) -> bool:
     return False
 
 
+@contextlib.contextmanager
+def queue_lock(out: Path):
+    """Every sweep process, on any host, takes this lock on the shared sweep folder to change the
+    queue: SQLite ignores the row locks Optuna asks for, so two workers could otherwise both see
+    the same trial waiting and both claim it (seen in the kill -9 test)."""
+    import fcntl
+
+    with (Path(out) / ".queue.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class _Heartbeat:
     """Records a running trial's heartbeat until closed (the trial itself runs in a subprocess)."""
 
@@ -573,9 +588,13 @@ def run_trial(spec: SweepSpec, trial: Trial, out: Path, slot: Slot) -> dict:
     if done.is_file():  # killed between writing the result and telling the study
         return json.loads(done.read_text())
     resume = (run / "config.json").is_file()
+    # the update it continues from: the newest whole checkpoint (0: from scratch)
+    whole = [int(c.name.removeprefix("update_")) for c in (run / "checkpoints").glob("update_*")
+             if c.name.removeprefix("update_").isdigit() and (c / "meta.json").is_file()]  # fmt: skip
+    attempt = {"time": time.time(), "resume": resume, "from_update": max(whole, default=0),
+               "host": os.uname().nodename, "pid": os.getpid(), "slot": slot.index}  # fmt: skip
     with (run / "attempts.jsonl").open("a") as attempts:
-        attempts.write(json.dumps({"time": time.time(), "resume": resume, "host": os.uname().nodename,
-                                   "pid": os.getpid(), "slot": slot.index}) + "\n")  # fmt: skip
+        attempts.write(json.dumps(attempt) + "\n")
     started = time.time()
     metamorph = [sys.executable, "-m", "metamorph"]
     if not (run / "trained").is_file():
@@ -619,8 +638,10 @@ def run_worker(spec: SweepSpec, out: Path, trials: list[Trial], study, slot: Slo
 
     by_key = {t.key: t for t in trials}
     while True:
-        optuna.storages.fail_stale_trials(study)
-        claimed = claim(study)
+        with queue_lock(out):
+            optuna.storages.fail_stale_trials(study)
+            claimed = claim(study)
+            duplicate = claimed is not None and _yields_to_another(study, *claimed)
         if claimed is None:
             if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
                 return
@@ -628,7 +649,7 @@ def run_worker(spec: SweepSpec, out: Path, trials: list[Trial], study, slot: Slo
             continue
         trial_id, key = claimed
         number = study._storage.get_trial_number_from_id(trial_id)
-        if _yields_to_another(study, trial_id, key):
+        if duplicate:
             study._storage.set_trial_user_attr(trial_id, "duplicate", True)
             study.tell(number, state=TrialState.PRUNED)
             continue
@@ -663,7 +684,8 @@ def run_sweep(spec: SweepSpec, out: Path, workers: int = 1, storage: str | None 
     out = Path(out)
     _, trials, fingerprint = plan(spec)
     open_folder(spec, out)
-    study = open_study(storage_for(out, storage, grace), fingerprint, trials)
+    with queue_lock(out):
+        study = open_study(storage_for(out, storage, grace), fingerprint, trials)
     failures: list[tuple[str, str]] = []
     # daemon threads: an interrupted sweep exits at once, and its trials die with their threads
     pool = [threading.Thread(target=run_worker, args=(spec, out, trials, study, slot, log, failures), daemon=True)

@@ -205,7 +205,9 @@ def test_sweep_survives_kill_9_shared_by_two_workers_and_its_report_agrees(tmp_p
     while time.time() < deadline:
         trials = list((out / "trials").glob("*")) if (out / "trials").is_dir() else []
         complete = [t for t in trials if (t / "objective.json").is_file()]
-        midway = [t for t in trials if not (t / "objective.json").is_file() and list(t.glob("checkpoints/update_*"))]
+        midway = [
+            t for t in trials if not (t / "objective.json").is_file() and list(t.glob("checkpoints/update_*/meta.json"))
+        ]
         if complete and midway:
             break
         assert first.poll() is None, first.communicate()
@@ -214,9 +216,16 @@ def test_sweep_survives_kill_9_shared_by_two_workers_and_its_report_agrees(tmp_p
         pytest.fail("the sweep made no progress")
     first.send_signal(signal.SIGKILL)
     first.wait()
+    killed_at = time.time()
     time.sleep(0.5)  # its trials die with it (PR_SET_PDEATHSIG)
     done_before = {t.name for t in (out / "trials").iterdir() if (t / "objective.json").is_file()}
-    interrupted = {t.name for t in (out / "trials").iterdir() if list(t.glob("checkpoints/update_*"))} - done_before
+    checkpoint_at_kill = {}
+    for trial in (out / "trials").iterdir():
+        whole = [
+            int(c.name[len("update_") :]) for c in trial.glob("checkpoints/update_*") if (c / "meta.json").is_file()
+        ]
+        if whole and trial.name not in done_before:
+            checkpoint_at_kill[trial.name] = max(whole)
 
     workers = [_start_sweep(spec, out, "--workers", "1", "--threads", "1") for _ in range(2)]
     outputs = [w.communicate(timeout=600) for w in workers]
@@ -225,10 +234,14 @@ def test_sweep_survives_kill_9_shared_by_two_workers_and_its_report_agrees(tmp_p
     starts = _starts(out)
     assert sorted(starts) == ["c00-s0", "c00-s1", "c01-s0", "c01-s1"]
     for key, attempts in starts.items():
-        assert sum(not a["resume"] for a in attempts) == 1, (key, attempts)  # started from scratch once
+        after_kill = [a for a in attempts if a["time"] > killed_at]
         if key in done_before:
-            assert len(attempts) == 1, (key, attempts)  # finished before the kill: not run again
-    assert interrupted and all(any(a["resume"] for a in starts[k]) for k in interrupted)
+            assert len(attempts) == 1, (key, attempts)  # finished before the kill: never started again
+        else:
+            assert len(after_kill) == 1, (key, attempts)  # two workers, one start
+            # an interrupted trial continues from its checkpoint; one killed before any starts afresh
+            assert after_kill[0]["from_update"] == checkpoint_at_kill.get(key, 0), (key, attempts)
+    assert checkpoint_at_kill and all(starts[k][-1]["from_update"] > 0 for k in checkpoint_at_kill)
 
     summary = json.loads((out / "report" / "summary.json").read_text())
     for config in summary["configurations"]:
