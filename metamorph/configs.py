@@ -79,6 +79,12 @@ def check_value(name: str, kind: Any, value: Any, where: str) -> Any:
     raise MetamorphError(f"{where}: {name} must be {expected}, got {value!r} ({type(value).__name__})")
 
 
+def unknown_field(where: str, key: str, known: list[str], spelled: str | None = None) -> MetamorphError:
+    """The error for a field name that is not one of ``known``, suggesting the nearest."""
+    near = difflib.get_close_matches(spelled or key, known, n=1, cutoff=0.5)
+    return MetamorphError(f"{where}: unknown field '{key}'" + (f"; did you mean '{near[0]}'?" if near else ""))
+
+
 def check_overrides(raw: dict, where: str, allow_launch: bool = True) -> Overrides:
     """Flatten a table of field values, normalise names to flag spelling and check names and types."""
     fields = train_fields()
@@ -86,9 +92,7 @@ def check_overrides(raw: dict, where: str, allow_launch: bool = True) -> Overrid
     for key, value in _flatten(raw).items():
         name = flag_name(key)
         if name not in fields:
-            near = difflib.get_close_matches(name, list(fields), n=1, cutoff=0.5)
-            hint = f"; did you mean '{near[0]}'?" if near else ""
-            raise MetamorphError(f"{where}: unknown field '{key}'{hint}")
+            raise unknown_field(where, key, list(fields), name)
         if not allow_launch and name.replace("-", "_") in LAUNCH_FIELDS:
             raise MetamorphError(f"{where}: '{key}' says how one process runs; a sweep sets it for every trial")
         checked[name] = check_value(name, fields[name], value, where)

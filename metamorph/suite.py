@@ -53,12 +53,11 @@ class Suite:
 
 
 def _unknown(keys, known: tuple[str, ...], where: str) -> None:
-    import difflib
+    from metamorph.configs import unknown_field
 
     for key in keys:
         if key not in known:
-            near = difflib.get_close_matches(key, known, n=1)
-            raise MetamorphError(f"{where}: unknown field '{key}'" + (f"; did you mean '{near[0]}'?" if near else ""))
+            raise unknown_field(where, key, list(known))
 
 
 def _typed(value, kind: type, field: str, where: str, minimum: int | None = None):

@@ -353,8 +353,9 @@ def plan(spec: SweepSpec) -> tuple[list[Overrides], list[Trial], str]:
     return configs, trials, fingerprint[:16]
 
 
-def open_folder(spec: SweepSpec, out: Path) -> tuple[list[Overrides], list[Trial]]:
-    """Create the sweep folder, or check that an existing one was made from this spec."""
+def open_folder(spec: SweepSpec, out: Path) -> tuple[list[Trial], str]:
+    """Create the sweep folder, or check that an existing one was made from this spec; returns the
+    trials and the spec's fingerprint."""
     configs, trials, fingerprint = plan(spec)
     record = out / "sweep.json"
     if record.is_file():
@@ -364,7 +365,7 @@ def open_folder(spec: SweepSpec, out: Path) -> tuple[list[Overrides], list[Trial
                 f"{out}: this sweep folder was made from another spec ({stored.get('source')}, fingerprint "
                 f"{stored.get('fingerprint')}; this one {fingerprint}); choose another --out"
             )
-        return configs, trials
+        return trials, fingerprint
     if out.exists() and any(p for p in out.iterdir() if p.name not in ("optuna.db", "optuna.db-journal")):
         raise MetamorphError(f"{out}: exists and is not a sweep folder; choose another --out")
     out.mkdir(parents=True, exist_ok=True)
@@ -383,7 +384,7 @@ def open_folder(spec: SweepSpec, out: Path) -> tuple[list[Overrides], list[Trial
         "configurations": configs,
         "trials": [dataclasses.asdict(t) for t in trials],
     })  # fmt: skip
-    return configs, trials
+    return trials, fingerprint
 
 
 def read_sweep(out: Path) -> dict:
@@ -682,8 +683,7 @@ def run_sweep(spec: SweepSpec, out: Path, workers: int = 1, storage: str | None 
     if workers < 1:
         raise MetamorphError(f"--workers must be at least 1, got {workers}")
     out = Path(out)
-    _, trials, fingerprint = plan(spec)
-    open_folder(spec, out)
+    trials, fingerprint = open_folder(spec, out)
     with queue_lock(out):
         study = open_study(storage_for(out, storage, grace), fingerprint, trials)
     failures: list[tuple[str, str]] = []
