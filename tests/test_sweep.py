@@ -193,6 +193,7 @@ def _start_sweep(spec: Path, out: Path, *extra: str) -> subprocess.Popen:
                              *extra], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
 
 
+@pytest.mark.slow  # ~2 min on 2 idle cores (4 trials, a kill, two more sweep processes)
 def test_sweep_survives_kill_9_shared_by_two_workers_and_its_report_agrees(tmp_path: Path):
     """2 configurations × 2 seeds. The sweep is killed with SIGKILL once one trial is complete and
     another has a checkpoint; then two sweep processes on this machine share the same folder (the
