@@ -28,7 +28,13 @@ import numpy as np
 from metamorph.design import BodyPlan, DesignSpace, plan_to_mjcf, sample_plan
 from metamorph.errors import MetamorphError, MorphologyError
 from metamorph.files import atomic_folder, write_json_atomic
-from metamorph.morphology import Morphology, canonical_hash, morphology_from_xml
+from metamorph.morphology import (
+    START_CLEARANCE,
+    Morphology,
+    canonical_hash,
+    floor_clearance_height,
+    morphology_from_xml,
+)
 from metamorph.tokens import tokenize
 
 
@@ -75,30 +81,12 @@ class BodyStats:
     num_tokens: int
 
 
-def floor_clearance_height(model: mujoco.MjModel, root_body: int) -> float:
-    """Height to lift the root by so the body's lowest geom point touches z = 0 at rest."""
-    data = mujoco.MjData(model)
-    mujoco.mj_kinematics(model, data)
-    lowest = np.inf
-    for g in range(model.ngeom):
-        if model.geom_bodyid[g] == 0:
-            continue
-        rot = data.geom_xmat[g].reshape(3, 3)
-        center = data.geom_xpos[g] + rot @ model.geom_aabb[g, :3]
-        lowest = min(lowest, center[2] - np.abs(rot[2]) @ model.geom_aabb[g, 3:])
-    return float(data.xpos[root_body, 2] - lowest)
-
-
-START_CLEARANCE = 0.002
-"""Every body starts with its lowest point this far above the ground (m), whatever its file says."""
-
-
 def _with_floor(morphology: Morphology) -> mujoco.MjModel:
     """The body on a floor, placed as the environments place it, so 'starting height' means the same."""
     spec = morphology.spec.copy()
     spec.worldbody.add_geom(type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0, 0, 1], name="validity_floor")
     root = spec.bodies[morphology.root_body]
-    lift = floor_clearance_height(morphology.model, morphology.root_body)
+    lift = floor_clearance_height(morphology.model, morphology.root_body, morphology.standing_qpos)
     root.pos = [root.pos[0], root.pos[1], lift + START_CLEARANCE]
     return spec.compile()
 

@@ -6,7 +6,7 @@
 2. lets MuJoCo's compiler read it, so masses and inertias are the compiler's for both formats,
 3. normalises it to what the policy controls: one robot with a root body, torque motors with
    control range [-1, 1] whose gear is the joint's torque limit, no scenery (floors, props,
-   lights are the task's business), no keyframes,
+   lights are the task's business), no keyframes (a standing keyframe becomes the start pose),
 4. builds a `networkx.DiGraph` over the robot's bodies, rooted at the floating base.
 
 Decisions a user may trip over, each enforced with a one-line error naming file and element:
@@ -19,6 +19,10 @@ Decisions a user may trip over, each enforced with a one-line error naming file 
 - Position and velocity servos are converted to motors when they declare a forcerange (that is
   their torque limit) and rejected otherwise: without it the torque limit is unknown.
 - Muscles, tendon/site transmissions, ball joints and free joints below the root are rejected.
+- The body starts in its *standing pose*: the joint positions of a keyframe named ``home``,
+  ``stand`` or ``standing`` when the file has one (MuJoCo Menagerie's robots do), else the joints'
+  defaults; either way each limited joint is clamped into its range (a default of 0 outside a
+  knee's range would start the robot folded beyond its limits). ``Morphology.standing_qpos``.
 - A torque-limited motor on a joint without a range is accepted: the joint is *continuous*
   (a wheel, a rotor); the tokenizer gives it its own part kind.
 - URDF joints get a motor each, with the ``<limit effort>`` as gear; a joint without an effort
@@ -103,6 +107,9 @@ class Morphology:
     """Joint id -> id of the motor that drives it."""
     notes: tuple[str, ...] = ()
     """What normalisation changed, for the user to read (converted actuators, removed scenery)."""
+    standing_qpos: np.ndarray | None = None
+    """Joint positions of the start pose, laid out as ``model.qpos`` (base joints as in qpos0);
+    None means ``model.qpos0``."""
 
     @property
     def label(self) -> str:
@@ -220,6 +227,7 @@ def _load(
     root_in_source, root_spec = _robot_root(model, spec, where, notes)
     _check_joints(model, root_in_source, where)
     _set_base(spec, root_spec, fixed_base, add_free_root=is_urdf and not fixed_base, notes=notes)
+    standing = _standing_keyframe(model, notes)
     for key in list(spec.keys):  # keyframes describe the unnormalised model
         spec.delete(key)
     # Actuator and joint ids of the first compile still hold: only scenery and root joints changed.
@@ -234,6 +242,7 @@ def _load(
     base_joints, base = _base_joints(model, root_body)
     tree = _build_tree(model, root_body, base_joints)
     joint_actuator = {int(model.actuator_trnid[a, 0]): a for a in range(model.nu)}
+    standing_qpos = _standing_qpos(model, tree, standing, notes)
     return Morphology(
         name=name,
         source=source,
@@ -245,7 +254,68 @@ def _load(
         base_joints=base_joints,
         joint_actuator=joint_actuator,
         notes=tuple(notes),
+        standing_qpos=standing_qpos,
     )
+
+
+STANDING_KEYFRAMES = ("home", "stand", "standing")
+"""Keyframe names read as the robot's standing pose, in this order of preference."""
+
+
+def _standing_keyframe(model: mujoco.MjModel, notes: list[str]) -> dict[str, float]:
+    """Hinge and slide positions (by joint name) of the file's standing keyframe, if it has one."""
+    names = {model.key(k).name: k for k in range(model.nkey)}
+    chosen = next((name for name in STANDING_KEYFRAMES if name in names), None)
+    if chosen is None:
+        return {}
+    qpos = model.key_qpos[names[chosen]]
+    pose = {}
+    for j in range(model.njnt):
+        if joint_type_name(model, j) in ("hinge", "slide") and model.joint(j).name:
+            pose[model.joint(j).name] = float(qpos[model.jnt_qposadr[j]])
+    notes.append(f"starts in the pose of keyframe '{chosen}'")
+    return pose
+
+
+def _standing_qpos(model: mujoco.MjModel, tree: nx.DiGraph, keyframe: dict[str, float], notes: list[str]) -> np.ndarray:
+    """qpos0 with the robot's joints set to the keyframe's positions and clamped into their ranges."""
+    qpos = model.qpos0.copy()
+    clamped = []
+    for body in tree.nodes:
+        for j in tree.nodes[body]["joints"]:
+            name = model.joint(j).name
+            adr = model.jnt_qposadr[j]
+            value = keyframe.get(name, qpos[adr])
+            if model.jnt_limited[j]:
+                lo, hi = model.jnt_range[j]
+                if not lo <= value <= hi:
+                    clamped.append(f"'{name or j}' {value:g} to {min(max(value, lo), hi):g}")
+                    value = min(max(value, lo), hi)
+            qpos[adr] = value
+    if clamped:
+        notes.append("start positions clamped into joint ranges: " + ", ".join(clamped))
+    return qpos
+
+
+def floor_clearance_height(model: mujoco.MjModel, root_body: int, qpos: np.ndarray | None = None) -> float:
+    """Height to lift the root by so the body's lowest geom point touches z = 0 at rest, in the pose
+    ``qpos`` (default ``model.qpos0``)."""
+    data = mujoco.MjData(model)
+    if qpos is not None:
+        data.qpos[:] = qpos
+    mujoco.mj_kinematics(model, data)
+    lowest = np.inf
+    for g in range(model.ngeom):
+        if model.geom_bodyid[g] == 0:
+            continue
+        rot = data.geom_xmat[g].reshape(3, 3)
+        center = data.geom_xpos[g] + rot @ model.geom_aabb[g, :3]
+        lowest = min(lowest, center[2] - np.abs(rot[2]) @ model.geom_aabb[g, 3:])
+    return float(data.xpos[root_body, 2] - lowest)
+
+
+START_CLEARANCE = 0.002
+"""Every body starts with its lowest point this far above the ground (m), whatever its file says."""
 
 
 def _parse_reason(exc: ET.ParseError) -> str:

@@ -30,9 +30,8 @@ from metamorph.generate import (
     _write_split,
     body_files,
     check_body,
-    floor_clearance_height,
 )
-from metamorph.morphology import canonical_hash, morphology_from_xml
+from metamorph.morphology import canonical_hash, floor_clearance_height, morphology_from_xml
 
 VariantKind = Literal["dynamics", "kinematics"]
 

@@ -92,6 +92,23 @@ def test_termination_when_the_torso_falls(bodies):
     assert ended.sum() >= 3
 
 
+def test_a_robot_starts_in_its_standing_pose_just_above_the_floor():
+    from test_morphology import KNEELING_LEG
+
+    keyframe = '<keyframe><key name="home" qpos="0 0 0.4 1 0 0 0 0.3 -1.5"/></keyframe>'
+    morph = morphology_from_xml(KNEELING_LEG.format(keyframe=keyframe), name="leg")
+    task = dataclasses.replace(task_config("flat"), reset_noise=0.0)
+    env = VecEnv([morph], task, num_envs=2, nthread=1)
+    env.reset(seed=0)
+    model, data = env.models[0], env.datas[0]
+    for name, value in (("hip", 0.3), ("knee", -1.5)):
+        assert data.qpos[model.jnt_qposadr[model.joint(name).id]] == pytest.approx(value)
+    robot = [g for g in range(model.ngeom) if model.geom_bodyid[g] != 0]
+    lowest = min(data.geom_xpos[g][2] - np.abs(data.geom_xmat[g].reshape(3, 3)[2]) @ model.geom_aabb[g, 3:]
+                 for g in robot)  # fmt: skip
+    assert lowest == pytest.approx(0.002, abs=1e-6)  # START_CLEARANCE, in the standing pose
+
+
 @pytest.mark.parametrize("task", ["variable_terrain", "obstacles"])
 def test_terrain_patch_shows_the_ground_around_the_robot(task, bodies):
     env = VecEnv(bodies[:2], task, num_envs=3, nthread=1)

@@ -105,3 +105,39 @@ def test_moving_the_robot_in_the_file_changes_nothing_in_the_tree():
     text = (EXAMPLES / "biped.xml").read_text().replace('<body name="pelvis">', '<body name="pelvis" pos="3 1 2">')
     b = morphology_from_xml(text, name="moved")
     assert a.summary()["tree"] == b.summary()["tree"]
+
+
+KNEELING_LEG = """<mujoco><compiler angle="radian"/><worldbody><body name="torso" pos="0 0 0.5"><freejoint/><geom size="0.1"/>
+  <body name="thigh" pos="0 0 -0.1"><joint name="hip" axis="0 1 0" range="-1 1"/>
+    <geom type="capsule" fromto="0 0 0 0 0 -0.2" size="0.03"/>
+    <body name="shin" pos="0 0 -0.2"><joint name="knee" axis="0 1 0" range="-2.7 -0.9"/>
+      <geom type="capsule" fromto="0 0 0 0 0 -0.2" size="0.02"/></body></body></body></worldbody>
+  <actuator><motor joint="hip" gear="10"/><motor joint="knee" gear="10"/></actuator>{keyframe}</mujoco>"""
+
+
+def _joint_qpos(morph, name: str) -> float:
+    return float(morph.standing_qpos[morph.model.jnt_qposadr[morph.model.joint(name).id]])
+
+
+def test_standing_pose_comes_from_the_home_keyframe():
+    # the free joint's 7 numbers, then hip and knee, as Menagerie's quadrupeds write their 'home'
+    keyframe = '<keyframe><key name="other" qpos="0 0 1 1 0 0 0 0.5 -2"/><key name="home" qpos="0 0 0.4 1 0 0 0 0.3 -1.5"/></keyframe>'
+    morph = morphology_from_xml(KNEELING_LEG.format(keyframe=keyframe), name="leg")
+    assert _joint_qpos(morph, "hip") == pytest.approx(0.3)
+    assert _joint_qpos(morph, "knee") == pytest.approx(-1.5)
+    assert any("keyframe 'home'" in note for note in morph.notes)
+    assert morph.model.nkey == 0  # the keyframe itself is not kept
+
+
+def test_default_joint_positions_are_clamped_into_their_ranges():
+    morph = morphology_from_xml(KNEELING_LEG.format(keyframe=""), name="leg")
+    assert _joint_qpos(morph, "hip") == 0.0  # inside its range: untouched
+    assert _joint_qpos(morph, "knee") == pytest.approx(-0.9)  # 0 is outside [-2.7, -0.9]
+    assert any("clamped" in note and "'knee'" in note for note in morph.notes)
+
+
+def test_unimal_bodies_start_in_their_default_pose(unimal_files):
+    """UNIMAL files have no keyframes and every default joint position lies in its range."""
+    for path in unimal_files[:20]:
+        morph = load_morphology(path)
+        np.testing.assert_array_equal(morph.standing_qpos, morph.model.qpos0)

@@ -32,8 +32,7 @@ import numpy as np
 
 from metamorph.env.tasks import FLAT, TaskConfig, Terrain, make_terrain, patch_offsets, task_config
 from metamorph.errors import MetamorphError
-from metamorph.generate import START_CLEARANCE, floor_clearance_height
-from metamorph.morphology import Morphology, load_morphology
+from metamorph.morphology import START_CLEARANCE, Morphology, floor_clearance_height, load_morphology
 from metamorph.tokens import PROPRIO_FEATURES, JointTokens, tokenize
 from metamorph.vocabulary import Vocabulary
 
@@ -92,6 +91,7 @@ class BodyEntry:
     tree_distance: np.ndarray  # [T, T] hops between tokens in the token tree
     rows: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)  # padded per-slot rows
     noise_qpos: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int32))
+    start_qpos: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))  # at noise_qpos
     noise_dof: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int32))
     noise_lo: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
     noise_hi: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
@@ -125,6 +125,9 @@ class BodyEntry:
         joints = tokens.joint_ids[1:]
         self.noise_qpos, self.noise_dof = tokens.qpos_adr[1:], tokens.dof_adr[1:]
         limited = model.jnt_limited[joints].astype(bool)
+        standing = self.morphology.standing_qpos
+        standing = model.qpos0 if standing is None else standing
+        self.start_qpos = standing[self.noise_qpos]  # the robot's joints in its standing pose
         self.noise_lo = np.where(limited, model.jnt_range[joints, 0], -np.inf)
         self.noise_hi = np.where(limited, model.jnt_range[joints, 1], np.inf)
 
@@ -219,7 +222,7 @@ class VecEnv:
     def _prepare(self, body: Morphology | str | Path, vocabulary: Vocabulary | None) -> BodyEntry:
         morphology = body if isinstance(body, Morphology) else load_morphology(body)
         tokens = tokenize(morphology, vocabulary)
-        lift = floor_clearance_height(morphology.model, morphology.root_body)
+        lift = floor_clearance_height(morphology.model, morphology.root_body, morphology.standing_qpos)
         return BodyEntry(
             morphology, tokens, start_height=lift + START_CLEARANCE, tree_distance=tree_distances(tokens.parent)
         )
@@ -302,6 +305,7 @@ class VecEnv:
         data = self.datas[i]
         mujoco.mj_resetData(model, data)
         entry = self.bodies[body]
+        data.qpos[entry.noise_qpos] = entry.start_qpos
         noise = self.task.reset_noise
         if noise and entry.noise_qpos.size:
             qpos = data.qpos[entry.noise_qpos] + self._rng.uniform(-noise, noise, size=entry.noise_qpos.size)
