@@ -7,23 +7,34 @@ For each policy preset on UNIMAL-100, flat task, the default training shape (128
 physics-only limit (the same environments stepped with zero actions and nothing else) and the
 FLOP-only limit (model FLOPs per sample ÷ measured float32 matmul FLOP/s of this CPU), and the
 ratio of training to the smaller limit (target ≥ 0.5). Latency: one jitted call computing the
-torques of one body (target < 2 ms). Prints one JSON object.
+torques of one body (target < 2 ms).
+
+Where the time goes, per update (seconds, medians of the timed updates): collection split into
+physics (MuJoCo stepping with rewards, falls and resets), observation (building the token arrays),
+inference (the jitted policy acting, and the value bootstrap) and transfer (host arrays to JAX and
+back, and stacking the rollout); the update split into forward (the loss over every epoch's
+minibatches, no gradient), backward (value-and-gradient minus forward) and optimizer and the rest
+(the whole update minus value-and-gradient: statistics, GAE, shuffling, Adam). Memory: resident
+set after the timed updates and the process's peak. Prints one JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import psutil
 
-from metamorph.ppo import policy_inputs
-from metamorph.train import TrainConfig, Trainer
+from metamorph.ppo import policy_inputs, ppo_loss
+from metamorph.train import RewardScaler, TrainConfig, Trainer
 
 UNIMAL = Path(__file__).resolve().parents[2] / "shared" / "morphologies" / "unimal100" / "train"
 
@@ -58,6 +69,115 @@ def physics_limit(trainer: Trainer, steps: int = 30) -> float:
     for _ in range(steps):
         env.step(actions)
     return env.num_envs * steps / (time.perf_counter() - start)
+
+
+class PhaseClock:
+    """Wraps a trainer's collection pieces and adds up the time spent in each phase."""
+
+    def __init__(self, trainer: Trainer):
+        self.seconds: dict[str, float] = defaultdict(float)
+        env = trainer.env
+        self._wrap(env, "step", "env_step")
+        self._wrap(env, "_observe", "observation")
+        for name in ("_act", "_value"):
+            self._wrap(trainer, name, "inference", block=True)
+        for name in ("_global", "_local"):
+            self._wrap(trainer, name, "transfer", block=True)
+
+    def _wrap(self, owner, name: str, phase: str, block: bool = False) -> None:
+        inner = getattr(owner, name)
+
+        def timed(*args, **kwargs):
+            start = time.perf_counter()
+            out = inner(*args, **kwargs)
+            if block:
+                jax.block_until_ready(out)
+            self.seconds[phase] += time.perf_counter() - start
+            return out
+
+        setattr(owner, name, timed)
+
+    def reset(self) -> dict[str, float]:
+        out = dict(self.seconds)
+        self.seconds.clear()
+        return out
+
+
+def collection_phases(trainer: Trainer, state, updates: int) -> dict[str, float]:
+    """Median seconds per collection of each phase (physics = stepping minus observations; transfer
+    includes stacking the rollout, the rest of the collection's host work)."""
+    clock = PhaseClock(trainer)
+    obs = trainer.env.reset(seed=1)
+    key = jax.random.PRNGKey(1)
+    scaler = RewardScaler(trainer.config.num_envs, trainer.config.ppo.discount)
+    rows = []
+    for _ in range(1 + updates):  # the first collection starts every episode afresh: not timed
+        clock.reset()
+        start = time.perf_counter()
+        _, obs, key, _ = trainer._collect(state, obs, key, scaler)
+        total = time.perf_counter() - start
+        t = clock.reset()
+        step, observe = t.get("env_step", 0.0), t.get("observation", 0.0)
+        inference = t.get("inference", 0.0)
+        # transfer_and_host: moving arrays to and from JAX, rewards scaling, stacking the rollout
+        rows.append({"physics": step - observe, "observation": observe, "inference": inference,
+                     "transfer_and_host": total - step - inference, "total": total})  # fmt: skip
+    return {k: round(float(np.median([r[k] for r in rows[1:]])), 3) for k in rows[0]}
+
+
+def update_phases(trainer: Trainer, state, rollout, repeats: int) -> dict[str, float]:
+    """Median seconds of one update's forward passes, backward passes and the rest, each over the
+    same microbatches the update uses (every epoch's minibatches)."""
+    ppo = trainer.config.ppo
+    data = {k: rollout[k] for k in ("obs", "actions", "logp", "values", "rewards")}
+    num_samples = rollout["rewards"].size
+    data = jax.tree_util.tree_map(lambda x: x.reshape(num_samples, *x.shape[2:]), data)
+    data["returns"] = data["advantages"] = data.pop("rewards")
+    minibatch = num_samples // ppo.num_minibatches
+    micro = minibatch if not 0 < ppo.microbatch_size < minibatch else ppo.microbatch_size
+    while minibatch % micro:
+        micro -= 1
+    passes = ppo.epochs * ppo.num_minibatches * (minibatch // micro)
+
+    def over_passes(fn):
+        def run(params, normalizer, data):
+            stacked = jax.tree_util.tree_map(lambda x: x.reshape(-1, micro, *x.shape[1:]), data)
+            count = jax.tree_util.tree_leaves(stacked)[0].shape[0]
+
+            def body(total, i):
+                chunk = jax.tree_util.tree_map(lambda x: x[i % count], stacked)
+                return total + fn(params, normalizer, chunk), None
+
+            return jax.lax.scan(body, 0.0, jnp.arange(passes))[0]
+
+        return jax.jit(run)
+
+    apply = trainer.policy.apply
+    forward = over_passes(lambda p, n, c: ppo_loss(p, apply, n, c, ppo, minibatch)[0])
+    grad_fn = jax.grad(lambda p, n, c: ppo_loss(p, apply, n, c, ppo, minibatch)[0])
+    backward = over_passes(lambda p, n, c: optax_tree_sum(grad_fn(p, n, c)))
+    times = defaultdict(list)
+    key = jax.random.PRNGKey(2)
+    for name, fn, args in (("forward", forward, (state.params, state.normalizer, data)),
+                           ("forward_and_backward", backward, (state.params, state.normalizer, data)),
+                           ("update", trainer._update, (state, rollout, key))):  # fmt: skip
+        jax.block_until_ready(fn(*args))  # compile
+        for _ in range(repeats):
+            start = time.perf_counter()
+            jax.block_until_ready(fn(*args))
+            times[name].append(time.perf_counter() - start)
+    median = {k: float(np.median(v)) for k, v in times.items()}
+    return {
+        "forward": round(median["forward"], 3),
+        "backward": round(median["forward_and_backward"] - median["forward"], 3),
+        "optimizer_and_rest": round(median["update"] - median["forward_and_backward"], 3),
+        "total": round(median["update"], 3),
+    }
+
+
+def optax_tree_sum(tree) -> jax.Array:
+    """One number that depends on every gradient leaf (so XLA computes them all)."""
+    return sum(jnp.sum(leaf) for leaf in jax.tree_util.tree_leaves(tree))
 
 
 SHAPES = {"small": (128, 64), "metamorph": (32, 32)}
@@ -95,6 +215,13 @@ def measure(preset: str, updates: int, matmul_rate: float) -> dict:
         train_rate = len(rows) * config.steps_per_update / elapsed
         collect_share = sum(r["collect_s"] for r in rows) / elapsed
         physics = physics_limit(trainer)
+        state = trainer.state
+        collect = collection_phases(trainer, state, updates)
+        rollout = trainer._collect(state, trainer.env.reset(seed=3), jax.random.PRNGKey(3),
+                                   RewardScaler(config.num_envs, config.ppo.discount))[0]  # fmt: skip
+        update = update_phases(trainer, state, rollout, updates)
+        rss_mib = psutil.Process().memory_info().rss / 2**20
+        update_flops = config.ppo.epochs * train_flops * config.steps_per_update
 
         # latency of what a controller runs: the torque means of one body (XLA drops the value
         # head, which acting does not need)
@@ -121,6 +248,11 @@ def measure(preset: str, updates: int, matmul_rate: float) -> dict:
             # simulation and learning share the cores, so their times add even at their limits
             "best_ratio_when_times_add": round(1 / (1 / physics + 1 / flop_limit) / min(physics, flop_limit), 3),
             "policy_latency_ms_one_body": round(latency_ms, 3),
+            "update_flop_fraction": round(update_flops / matmul_rate / update["total"], 3),
+            "collect_phases_s": collect,
+            "update_phases_s": update,
+            "rss_mib_after_updates": round(rss_mib),
+            "peak_rss_mib_of_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         }
 
 

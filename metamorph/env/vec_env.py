@@ -199,7 +199,7 @@ class VecEnv:
             entry.pad(self.max_tokens, self.max_actuators)
         self._sensor_width = ROOT_SENSORS + TOKEN_SENSORS * (self.max_tokens - 1)
         self._patch = patch_offsets(self.task) if self.task.has_terrain else None
-        self._pool = ThreadPoolExecutor(self.nthread, thread_name_prefix="metamorph-env") if self.nthread > 1 else None
+        self._pool: ThreadPoolExecutor | None = None  # started by the first step, stopped by close()
         self._cache: OrderedDict[tuple[int, int], mujoco.MjModel] = OrderedDict()
         self._spares: OrderedDict[int, tuple[mujoco.MjModel, list[mujoco.MjData]]] = OrderedDict()
         self._num_spares = 0
@@ -390,6 +390,8 @@ class VecEnv:
         ctrl = np.clip(np.take_along_axis(np.nan_to_num(actions), self._act_token, axis=1), -1.0, 1.0)
         substeps = self.task.substeps
         expected_time = self._time + substeps * self.task.timestep
+        if self.nthread > 1 and self._pool is None:  # (again, after close(): a closed env still steps)
+            self._pool = ThreadPoolExecutor(self.nthread, thread_name_prefix="metamorph-env")
         if self._pool is None:
             self._step_slots(range(self.num_envs), ctrl, substeps)
         else:
