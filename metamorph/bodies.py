@@ -3,7 +3,7 @@
 - a folder of bodies (UNIMAL layout with ``xml/``, or plain ``.xml``/``.urdf`` files);
 - files joined by commas;
 - ``generate:SPACE:COUNT[:SEED]``: bodies generated into a folder you give;
-- ``real:all`` or ``real:ant,hopper``: the curated real robots of ``morphologies/real/robots.json``
+- ``real:all`` or ``real:ant,hopper``: the curated real robots of ``metamorph/data/real_robots.json``
   that ship inside installed packages (gymnasium, dm_control);
 - ``menagerie:NAME[,NAME]``: MuJoCo Menagerie robots from a local copy named by ``MENAGERIE_ROOT``
   (the PyPI package downloads robots at run time, which fails offline).
@@ -18,7 +18,8 @@ from pathlib import Path
 
 from metamorph.errors import MetamorphError
 
-REAL_ROBOTS = Path(__file__).resolve().parents[1] / "morphologies" / "real" / "robots.json"
+REAL_ROBOTS = Path(__file__).resolve().parent / "data" / "real_robots.json"
+"""The curated list ships inside the package (package data), so installed copies find it too."""
 
 
 def real_robots() -> list[dict]:

@@ -176,6 +176,7 @@ def test_resume_without_a_run_is_an_error(tmp_path: Path):
         train(TrainConfig(run_dir=tmp_path / "ghost", resume=True))
 
 
+@pytest.mark.slow  # ~65 s; test_resume_reproduces_the_uninterrupted_run guards exact resume by default
 def test_kill_9_then_resume_from_the_command_line(tmp_path: Path, unimal_files):
     """A user's run killed with SIGKILL resumes from its last checkpoint; metrics continue without
     a gap or a repeat and no checkpoint is half-written."""
@@ -220,6 +221,7 @@ def _finish(processes: list[subprocess.Popen]) -> None:
         assert process.returncode == 0, err.decode()[-2000:]
 
 
+@pytest.mark.slow  # ~230 s on 2 cores: two JAX processes compile and train side by side
 def test_two_processes_on_localhost_train_one_policy_and_resume(tmp_path: Path):
     """The multi-host path for real: two processes joined by jax.distributed.initialize (gloo on
     CPU) step their own environments and update one policy on the combined batch; process 0 writes
@@ -278,6 +280,7 @@ print(json.dumps({"devices": len(jax.devices()), "value_loss": summary["value_lo
 """
 
 
+@pytest.mark.slow  # ~60 s: a subprocess with two XLA CPU devices
 def test_data_parallel_over_two_devices_matches_one(tmp_path: Path, unimal_files):
     """XLA_FLAGS=--xla_force_host_platform_device_count=2 splits the batch over two CPU devices;
     the run must match the single-device run within float tolerance, and minibatches that cannot
