@@ -107,7 +107,7 @@ class Morphology:
     """Joint id -> id of the motor that drives it."""
     notes: tuple[str, ...] = ()
     """What normalisation changed, for the user to read (converted actuators, removed scenery)."""
-    standing_qpos: np.ndarray | None = None
+    standing_qpos: np.ndarray | None = dataclasses.field(default=None, compare=False)  # arrays: no == or hash
     """Joint positions of the start pose, laid out as ``model.qpos`` (base joints as in qpos0);
     None means ``model.qpos0``."""
 
