@@ -155,7 +155,7 @@ def update_phases(trainer: Trainer, state, rollout, repeats: int) -> dict[str, f
     apply = trainer.policy.apply
     forward = over_passes(lambda p, n, c: ppo_loss(p, apply, n, c, ppo, minibatch)[0])
     grad_fn = jax.grad(lambda p, n, c: ppo_loss(p, apply, n, c, ppo, minibatch)[0])
-    backward = over_passes(lambda p, n, c: optax_tree_sum(grad_fn(p, n, c)))
+    backward = over_passes(lambda p, n, c: leaf_sum(grad_fn(p, n, c)))
     times = defaultdict(list)
     key = jax.random.PRNGKey(2)
     for name, fn, args in (("forward", forward, (state.params, state.normalizer, data)),
@@ -175,7 +175,7 @@ def update_phases(trainer: Trainer, state, rollout, repeats: int) -> dict[str, f
     }
 
 
-def optax_tree_sum(tree) -> jax.Array:
+def leaf_sum(tree) -> jax.Array:
     """One number that depends on every gradient leaf (so XLA computes them all)."""
     return sum(jnp.sum(leaf) for leaf in jax.tree_util.tree_leaves(tree))
 
