@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import io
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
+import jax.flatten_util
 import jax.numpy as jnp
 import optax
 
@@ -95,14 +97,16 @@ def init_normalizer(obs: dict[str, Any]) -> Normalizer:
     return Normalizer(tokens, terrain)
 
 
-def update_normalizer(normalizer: Normalizer, obs: dict[str, jax.Array]) -> Normalizer:
-    """Fold a batch of observations (any leading dims) into the statistics; padding is weightless."""
+def update_normalizer(normalizer: Normalizer, obs: dict[str, jax.Array], axis: str | None = None) -> Normalizer:
+    """Fold a batch of observations (any leading dims) into the statistics; padding is weightless.
+    With ``axis`` (inside a device map), every device folds in the whole batch across that axis."""
     feature = {k: obs[k].reshape(-1, obs[k].shape[-1]) for k in TOKEN_KEYS}
     weights = obs["token_mask"].reshape(-1).astype(jnp.float32)
-    tokens = running_statistics.update(normalizer.tokens, feature, weights=weights)
+    tokens = running_statistics.update(normalizer.tokens, feature, weights=weights, pmap_axis_name=axis)
     terrain = normalizer.terrain
     if terrain is not None:
-        terrain = running_statistics.update(terrain, obs["terrain"].reshape(-1, obs["terrain"].shape[-1]))
+        terrain_batch = obs["terrain"].reshape(-1, obs["terrain"].shape[-1])
+        terrain = running_statistics.update(terrain, terrain_batch, pmap_axis_name=axis)
     return Normalizer(tokens, terrain)
 
 
@@ -184,10 +188,41 @@ def ppo_update(
 ) -> tuple[TrainState, dict]:
     """One PPO update from a rollout [U, B, ...]: statistics, GAE, then epochs × minibatches.
 
-    With a ``mesh`` (one axis, ``"batch"``), every device computes the gradient of its slice of each
-    minibatch and the slices' gradients are summed across devices: the same update as on one device
-    (minibatches are still drawn from the whole rollout), with the work split between devices."""
-    normalizer = update_normalizer(state.normalizer, rollout["obs"])
+    With a ``mesh`` of several devices (one axis, ``"batch"``, along the environments), every device
+    keeps the samples of its own environments: it folds them into the observation statistics, shuffles
+    them and takes its share of every minibatch from them; gradients and statistics are summed across
+    devices (as in Brax's PPO). Only those sums cross devices, never the rollout, so two processes on
+    two cores train nearly twice as many samples a second as one process on both. A minibatch holds
+    as many samples as on one device, drawn from every environment; which samples meet in a minibatch
+    differs, so a run matches a one-device run (within float rounding) only with one minibatch."""
+    num_samples = rollout["rewards"].size
+    update = functools.partial(
+        _device_update, apply_fn=apply_fn, optimizer=optimizer, config=config,
+        minibatch_size=num_samples // config.num_minibatches,
+        axis="batch" if mesh is not None and mesh.size > 1 else None,
+    )  # fmt: skip
+    if mesh is not None and mesh.size > 1:
+        P = jax.sharding.PartitionSpec
+        by_env = jax.tree_util.tree_map(lambda x: P("batch") if x.ndim == 1 else P(None, "batch"), rollout)
+        update = jax.shard_map(update, mesh=mesh, in_specs=(P(), by_env, P()), out_specs=P())
+    return update(state, rollout, key)
+
+
+def _psum_flat(tree, axis: str):
+    """``psum`` of a pytree as one flat vector: one exchange instead of one per leaf (between
+    processes every exchange is a round trip)."""
+    flat, unflatten = jax.flatten_util.ravel_pytree(tree)
+    return unflatten(jax.lax.psum(flat, axis))
+
+
+def _device_update(state: TrainState, rollout: dict, key: jax.Array, *, apply_fn: Callable, optimizer,
+                   config: PPOConfig, minibatch_size: int, axis: str | None) -> tuple[TrainState, dict]:  # fmt: skip
+    """`ppo_update` on one device's environments [U, B_local, ...] (all of them without ``axis``).
+
+    ``minibatch_size`` counts the whole minibatch; this device holds its share of it. With ``axis``,
+    statistics, gradients and metrics are summed over the devices along that axis."""
+    total = (lambda x: x) if axis is None else functools.partial(_psum_flat, axis=axis)
+    normalizer = update_normalizer(state.normalizer, rollout["obs"], axis)
     returns, advantages = compute_gae(
         truncation=jnp.zeros_like(rollout["rewards"]),
         termination=rollout["dones"],
@@ -199,46 +234,48 @@ def ppo_update(
     )
     data = {k: rollout[k] for k in ("obs", "actions", "logp", "values")}
     data |= {"returns": returns, "advantages": advantages}
-    num_samples = rollout["rewards"].size
-    data = jax.tree_util.tree_map(lambda x: x.reshape(num_samples, *x.shape[2:]), data)
+    local = jax.tree_util.tree_map(lambda x: x.reshape(-1, *x.shape[2:]), data)
+    local_samples = returns.size
+    share = local_samples // config.num_minibatches  # this device's samples of each minibatch
+    micro = share
+    if 0 < config.microbatch_size < share:  # the largest equal split that fits
+        micro = max(n for n in range(1, config.microbatch_size + 1) if share % n == 0)
+    if axis is not None:  # each device draws its own order
+        key = jax.random.fold_in(key, jax.lax.axis_index(axis))
     grad_fn = jax.value_and_grad(ppo_loss, has_aux=True)
 
-    minibatch_size = num_samples // config.num_minibatches
-    num_devices = 1 if mesh is None else mesh.size
-    device_share = minibatch_size // num_devices  # samples of a minibatch each device differentiates
-    micro = device_share
-    if 0 < config.microbatch_size < device_share:  # the largest equal split that fits
-        micro = max(n for n in range(1, config.microbatch_size + 1) if device_share % n == 0)
-
-    def share_gradient(params, share):
-        """Gradient and metrics of this share's part of the minibatch's mean loss, summed over
-        microbatches (and, on a mesh, over the devices' shares)."""
-        chunks = jax.tree_util.tree_map(lambda x: x.reshape(-1, micro, *x.shape[1:]), share)
-
-        def chunk_gradient(chunk):
-            (_, metrics), grads = grad_fn(params, apply_fn, normalizer, chunk, config, minibatch_size)
-            return grads, metrics
-
-        def add_chunk(total, chunk):
-            return jax.tree_util.tree_map(jnp.add, total, chunk_gradient(chunk)), None
-
-        first = jax.tree_util.tree_map(lambda x: x[0], chunks)
-        zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(chunk_gradient, first))
-        if mesh is not None:  # the running sum differs between devices until the psum
-            zeros = jax.lax.pcast(zeros, "batch", to="varying")
-        total = jax.lax.scan(add_chunk, zeros, chunks)[0]
-        return total if mesh is None else jax.lax.psum(total, "batch")
-
-    if mesh is not None:
-        replicated, split = jax.sharding.PartitionSpec(), jax.sharding.PartitionSpec("batch")
-        share_gradient = jax.shard_map(share_gradient, mesh=mesh, in_specs=(replicated, split), out_specs=replicated)
+    def chunk_gradient(params, chunk):
+        (_, metrics), grads = grad_fn(params, apply_fn, normalizer, chunk, config, minibatch_size)
+        return grads, metrics
 
     def minibatch_gradient(params, minibatch):
-        """Gradient and metrics of the minibatch's mean loss."""
+        """Gradient and metrics of the minibatch's mean loss: this device's share summed over its
+        microbatches, then over the devices."""
         if config.normalize_advantages:
             adv = minibatch["advantages"]
-            minibatch = minibatch | {"advantages": (adv - adv.mean()) / (adv.std() + 1e-8)}
-        return share_gradient(params, minibatch)
+            if axis is None:
+                mean, std = adv.mean(), adv.std()
+            else:  # one exchange: sum and sum of squares
+                adv_sum, adv_square_sum = total((adv.sum(), jnp.sum(adv**2)))
+                mean = adv_sum / minibatch_size
+                std = jnp.sqrt(jnp.maximum(adv_square_sum / minibatch_size - mean**2, 0.0))
+            minibatch = minibatch | {"advantages": (adv - mean) / (std + 1e-8)}
+        chunks = jax.tree_util.tree_map(lambda x: x.reshape(-1, micro, *x.shape[1:]), minibatch)
+        if axis is not None:
+            # Differentiate this device's own copy of the parameters, so that gradients stay local
+            # until the one sum below: differentiating the shared copy makes JAX sum the gradient
+            # over the devices for every microbatch (measured: 70 ms each between two processes).
+            params = jax.lax.pcast(params, axis, to="varying")
+
+        def add_chunk(running, chunk):
+            return jax.tree_util.tree_map(jnp.add, running, chunk_gradient(params, chunk)), None
+
+        first = jax.tree_util.tree_map(lambda x: x[0], chunks)
+        shapes = jax.eval_shape(chunk_gradient, params, first)
+        zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+        if axis is not None:  # the running sum differs between devices until the psum
+            zeros = jax.lax.pcast(zeros, axis, to="varying")
+        return total(jax.lax.scan(add_chunk, zeros, chunks)[0])
 
     def minibatch_step(carry, minibatch):
         params, opt_state = carry
@@ -248,15 +285,20 @@ def ppo_update(
         return (optax.apply_updates(params, updates), opt_state), metrics
 
     def epoch(carry, epoch_key):
-        order = jax.random.permutation(epoch_key, num_samples)
+        order = jax.random.permutation(epoch_key, local_samples)
         shuffled = jax.tree_util.tree_map(
-            lambda x: x[order].reshape(config.num_minibatches, minibatch_size, *x.shape[1:]), data
+            lambda x: x[order].reshape(config.num_minibatches, share, *x.shape[1:]), local
         )
         return jax.lax.scan(minibatch_step, carry, shuffled)
 
     epoch_keys = jax.random.split(key, config.epochs)
     (params, opt_state), metrics = jax.lax.scan(epoch, (state.params, state.opt_state), epoch_keys)
     metrics = jax.tree_util.tree_map(jnp.mean, metrics)
-    explained = 1 - jnp.var(returns - rollout["values"]) / (jnp.var(returns) + 1e-8)
-    metrics["explained_variance"] = explained
+    # explained variance of the returns over every device's samples
+    count = total(jnp.asarray(local_samples, jnp.float32))
+    errors = returns - rollout["values"]
+    mean_error, mean_return = total(errors.sum()) / count, total(returns.sum()) / count
+    error_var = total(jnp.sum((errors - mean_error) ** 2)) / count
+    return_var = total(jnp.sum((returns - mean_return) ** 2)) / count
+    metrics["explained_variance"] = 1 - error_var / (return_var + 1e-8)
     return TrainState(params, opt_state, normalizer, state.updates + 1), metrics

@@ -264,7 +264,7 @@ from metamorph.errors import MetamorphError
 from metamorph.ppo import PPOConfig
 from metamorph.train import TrainConfig, Trainer
 config = TrainConfig(bodies=sys.argv[1], total_steps=3 * 64, num_envs=4, unroll_length=16, run_dir=Path(sys.argv[2]),
-                     checkpoint_every=100, nthread=1, episode_length=20, ppo=PPOConfig(epochs=2, num_minibatches=2))
+                     checkpoint_every=100, nthread=1, episode_length=20, ppo=PPOConfig(epochs=3, num_minibatches=1))
 trainer = Trainer(config, progress=False)
 summary = trainer.run()
 refused = None
@@ -275,6 +275,7 @@ if len(jax.devices()) == 2:  # minibatches of 3 samples cannot be split between 
     except MetamorphError as error:
         refused = {"error": str(error), "written": odd.run_dir.exists()}
 print(json.dumps({"devices": len(jax.devices()), "value_loss": summary["value_loss"], "policy_loss": summary["policy_loss"],
+                  "grad_norm": summary["grad_norm"],
                   "returns": [json.loads(l)["episode_return"] for l in open(Path(sys.argv[2]) / "metrics.jsonl")],
                   "refused": refused}))
 """
@@ -282,9 +283,11 @@ print(json.dumps({"devices": len(jax.devices()), "value_loss": summary["value_lo
 
 @pytest.mark.slow  # ~60 s: a subprocess with two XLA CPU devices
 def test_data_parallel_over_two_devices_matches_one(tmp_path: Path, unimal_files):
-    """XLA_FLAGS=--xla_force_host_platform_device_count=2 splits the batch over two CPU devices;
-    the run must match the single-device run within float tolerance, and minibatches that cannot
-    be split between the devices are refused before anything is written."""
+    """XLA_FLAGS=--xla_force_host_platform_device_count=2 splits the batch over two CPU devices,
+    each updating on its own environments' samples with gradients summed across devices; with one
+    minibatch per epoch (so both see the same samples in every step) the run must match the
+    single-device run within float tolerance, and minibatches that cannot be split between the
+    devices are refused before anything is written."""
     bodies = f"{EXAMPLES / 'biped.xml'},{unimal_files[0]}"
     results = []
     for devices in (1, 2):
@@ -297,6 +300,7 @@ def test_data_parallel_over_two_devices_matches_one(tmp_path: Path, unimal_files
     assert one["devices"] == 1 and two["devices"] == 2
     assert two["value_loss"] == pytest.approx(one["value_loss"], rel=1e-3, abs=1e-5)
     assert two["policy_loss"] == pytest.approx(one["policy_loss"], rel=1e-2, abs=1e-5)
+    assert two["grad_norm"] == pytest.approx(one["grad_norm"], rel=1e-3)  # summed once across devices, not twice
     assert len(two["returns"]) == len(one["returns"])
     for returns_two, returns_one in zip(two["returns"], one["returns"], strict=True):
         assert_same_or_both_missing(returns_two, returns_one, rel=1e-3)
