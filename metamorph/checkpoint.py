@@ -9,6 +9,10 @@ A checkpoint is a folder ``RUN/checkpoints/update_NNNNNN/`` holding
 - ``meta.json``: the training config, policy config, vocabulary and observation layout — all that
   is needed to rebuild the policy from the folder alone.
 
+`load_policy` rebuilds a policy from a checkpoint folder alone (its meta.json holds the policy
+config, the vocabulary and the observation layout). If part kinds were registered after training,
+the vocabulary is extended: old ids keep their embedding rows, new kinds get fresh rows.
+
 It is written into a temporary folder and renamed into place, so a run killed at any moment
 (``kill -9`` included) leaves either the whole checkpoint or none of it. Metrics and config files
 are written the same way (or appended line by line), so nothing the user had is lost.
@@ -26,11 +30,17 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
+from metamorph.env.tasks import task_config
 from metamorph.errors import MetamorphError
 from metamorph.files import write_json_atomic
+from metamorph.policy import Policy, PolicyConfig
+from metamorph.ppo import PPOConfig, TrainState, init_normalizer, make_optimizer, policy_inputs, policy_obs
+from metamorph.tokens import PROPRIO_FEATURES, STATIC_FEATURES
+from metamorph.vocabulary import DEFAULT_VOCABULARY, Vocabulary
 
 CHECKPOINTS = "checkpoints"
 FORMAT = 2
@@ -45,9 +55,8 @@ class RunFolder:
         self.path = Path(path)  # made by `start`, so a run that fails to set up leaves no empty folder
         self.metrics = self.path / "metrics.jsonl"
 
-    def start(self, config, policy_config, provenance: dict, num_params: int, vocabulary) -> None:
-        from metamorph.train import config_to_json
-
+    def start(self, config: dict, policy_config, provenance: dict, num_params: int, vocabulary) -> None:
+        """Write config.json (``config``: the training config as JSON) and an empty metrics log."""
         self.path.mkdir(parents=True, exist_ok=True)
         if (self.path / CHECKPOINTS).is_dir() and any((self.path / CHECKPOINTS).iterdir()):
             raise MetamorphError(
@@ -56,7 +65,7 @@ class RunFolder:
         write_json_atomic(
             self.path / "config.json",
             {
-                "config": config_to_json(config),
+                "config": config,
                 "policy": dataclasses.asdict(policy_config),
                 "num_params": num_params,
                 "vocabulary": vocabulary.to_json(),
@@ -242,3 +251,92 @@ def load_latest(run: Path, target_state):
     if not _checkpoint_dirs(run):
         return None
     return restore(find_checkpoint(run), target_state)
+
+
+# ----------------------------------------------------------------------------------------------
+# A trained policy from a checkpoint
+
+
+@dataclasses.dataclass
+class LoadedPolicy:
+    policy: Policy
+    params: dict
+    normalizer: object
+    vocabulary: Vocabulary
+    meta: dict
+    checkpoint: Path
+
+    def mean_action_fn(self):
+        """A function from an environment observation to the policy's mean torques [B, T] (numpy)."""
+        clip = self.meta["config"]["ppo"]["obs_clip"]
+        mean = jax.jit(lambda obs: self.policy.apply(self.params, *policy_inputs(self.normalizer, obs, clip))[0])
+        return lambda obs: np.asarray(mean(policy_obs(obs)))
+
+
+def _dummy_obs(max_tokens: int, terrain: int) -> dict[str, np.ndarray]:
+    obs = {
+        "proprio": np.zeros((1, max_tokens, PROPRIO_FEATURES.width), np.float32),
+        "static": np.zeros((1, max_tokens, STATIC_FEATURES.width), np.float32),
+        "part_ids": np.zeros((1, max_tokens), np.int32),
+        "token_mask": np.ones((1, max_tokens), bool),
+        "act_mask": np.ones((1, max_tokens), bool),
+        "tree_distance": np.zeros((1, max_tokens, max_tokens), np.int32),
+    }
+    if terrain:
+        obs["terrain"] = np.zeros((1, terrain), np.float32)
+    return obs
+
+
+def load_policy(path: str | Path, vocabulary: Vocabulary | None = None) -> LoadedPolicy:
+    """The policy of a run (its newest checkpoint) or of a checkpoint folder."""
+    checkpoint = find_checkpoint(Path(path))
+    try:
+        meta = json.loads((checkpoint / "meta.json").read_text())
+        policy_config = PolicyConfig(**meta["policy"])
+        saved_vocabulary = Vocabulary.from_json(meta["vocabulary"], feature_source=DEFAULT_VOCABULARY)
+        task = task_config(meta["config"]["task"])
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise MetamorphError(f"{checkpoint}: checkpoint is damaged: meta.json is unreadable ({exc})") from None
+    policy = Policy(policy_config, saved_vocabulary.size)
+    obs = _dummy_obs(policy_config.max_tokens, task.patch_size)
+    normalizer = init_normalizer(obs)
+    params = policy.init(jax.random.PRNGKey(0), *policy_inputs(normalizer, obs, 10.0))
+    target = TrainState(params, None, normalizer, jnp.zeros((), jnp.int32))
+    # the optimiser state is not needed to act: restore it as saved, then drop it
+    state, *_ = restore(checkpoint, _with_opt_state(target, checkpoint))
+    vocabulary = saved_vocabulary.extended_with(vocabulary or DEFAULT_VOCABULARY)
+    # restored leaves are NumPy arrays; as JAX arrays they index with traced values (the tree bias)
+    params = jax.tree_util.tree_map(jnp.asarray, extend_part_embedding(state.params, vocabulary.size))
+    normalizer = jax.tree_util.tree_map(jnp.asarray, state.normalizer)
+    return LoadedPolicy(Policy(policy_config, vocabulary.size), params, normalizer, vocabulary, meta, checkpoint)
+
+
+def _with_opt_state(target: TrainState, checkpoint: Path) -> TrainState:
+    """The saved optimiser state's structure comes from the training config (freezing included)."""
+    config = json.loads((checkpoint / "meta.json").read_text())["config"]
+    optimizer = make_optimizer(PPOConfig(**config["ppo"]), 1, freeze=config.get("freeze", "none"))
+    return target._replace(opt_state=optimizer.init(target.params))
+
+
+def extend_part_embedding(params: dict, vocab_size: int, seed: int = 0) -> dict:
+    """Grow the part-id embedding tables to ``vocab_size`` rows; old rows are kept exactly, new rows
+    start as the mean of the trained rows plus small noise (a new kind starts as an average part)."""
+
+    def grow(tree):
+        if isinstance(tree, dict):
+            out = {}
+            for key, value in tree.items():
+                if key == "part_embedding":
+                    table = np.asarray(value["embedding"])
+                    extra = vocab_size - table.shape[0]
+                    if extra > 0:
+                        rng = np.random.default_rng(seed)
+                        rows = table[1:].mean(0) + 0.02 * rng.standard_normal((extra, table.shape[1]))
+                        table = np.concatenate([table, rows.astype(table.dtype)])
+                    out[key] = {"embedding": jnp.asarray(table)}
+                else:
+                    out[key] = grow(value)
+            return out
+        return tree
+
+    return grow(params)

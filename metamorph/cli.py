@@ -257,7 +257,8 @@ class Eval:
     def run(self) -> int:
         from rich.console import Console
 
-        from metamorph.evaluate import evaluate, load_eval_bodies, load_policy, summarise, write_report
+        from metamorph.checkpoint import load_policy
+        from metamorph.evaluate import evaluate, load_eval_bodies, summarise, write_report
         from metamorph.vocabulary import load_part_plugins
 
         if self.episodes < 1:
@@ -297,7 +298,7 @@ class Eval:
     def _run_suite(self) -> int:
         from rich.console import Console
 
-        from metamorph.evaluate import load_policy
+        from metamorph.checkpoint import load_policy
         from metamorph.suite import load_suite, run_suite
 
         suite = load_suite(self.suite)  # a bad suite fails before the policy is loaded
@@ -348,7 +349,7 @@ class Render:
     """Files or modules registering part kinds added since training."""
 
     def run(self) -> int:
-        from metamorph.evaluate import load_policy
+        from metamorph.checkpoint import load_policy
         from metamorph.render import render_video
         from metamorph.vocabulary import load_part_plugins
 

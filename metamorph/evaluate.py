@@ -1,13 +1,10 @@
 """Zero-shot evaluation: a trained policy on bodies it may never have seen.
 
-`load_policy` rebuilds a policy from a checkpoint folder alone (its meta.json holds the policy
-config, the vocabulary and the observation layout). If part kinds were registered after training,
-the vocabulary is extended: old ids keep their embedding rows, new kinds get fresh rows.
-
-`evaluate` runs deterministic episodes (the policy's mean action) batched over bodies on the same
-`VecEnv` as training — slot (body, episode) pairs, each stopping at its first episode end — and,
-for context, the same episodes with zero action and with uniformly random actions. `write_report`
-writes per-body CSV, JSON, a Markdown report and plots into a folder, atomically.
+A policy comes from a checkpoint (`metamorph.checkpoint.load_policy`). `evaluate` runs
+deterministic episodes (the policy's mean action) batched over bodies on the same `VecEnv` as
+training — slot (body, episode) pairs, each stopping at its first episode end — and, for context,
+the same episodes with zero action and with uniformly random actions. `write_report` writes
+per-body CSV, JSON, a Markdown report and plots into a folder, atomically.
 """
 
 from __future__ import annotations
@@ -18,114 +15,14 @@ import io
 import json
 from pathlib import Path
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-from metamorph.checkpoint import find_checkpoint, restore
+from metamorph.checkpoint import LoadedPolicy, load_policy
 from metamorph.errors import MetamorphError
 from metamorph.files import atomic_folder
-from metamorph.policy import Policy, PolicyConfig
-from metamorph.ppo import TrainState, init_normalizer, policy_inputs, policy_obs
-from metamorph.tokens import PROPRIO_FEATURES, STATIC_FEATURES
-from metamorph.vocabulary import DEFAULT_VOCABULARY, Vocabulary
+from metamorph.vocabulary import DEFAULT_VOCABULARY
 
-
-@dataclasses.dataclass
-class LoadedPolicy:
-    policy: Policy
-    params: dict
-    normalizer: object
-    vocabulary: Vocabulary
-    meta: dict
-    checkpoint: Path
-
-    def mean_action_fn(self):
-        """A function from an environment observation to the policy's mean torques [B, T] (numpy)."""
-        clip = self.meta["config"]["ppo"]["obs_clip"]
-        mean = jax.jit(lambda obs: self.policy.apply(self.params, *policy_inputs(self.normalizer, obs, clip))[0])
-        return lambda obs: np.asarray(mean(policy_obs(obs)))
-
-
-def _dummy_obs(max_tokens: int, terrain: int) -> dict[str, np.ndarray]:
-    obs = {
-        "proprio": np.zeros((1, max_tokens, PROPRIO_FEATURES.width), np.float32),
-        "static": np.zeros((1, max_tokens, STATIC_FEATURES.width), np.float32),
-        "part_ids": np.zeros((1, max_tokens), np.int32),
-        "token_mask": np.ones((1, max_tokens), bool),
-        "act_mask": np.ones((1, max_tokens), bool),
-        "tree_distance": np.zeros((1, max_tokens, max_tokens), np.int32),
-    }
-    if terrain:
-        obs["terrain"] = np.zeros((1, terrain), np.float32)
-    return obs
-
-
-def load_policy(path: str | Path, vocabulary: Vocabulary | None = None) -> LoadedPolicy:
-    """The policy of a run (its newest checkpoint) or of a checkpoint folder."""
-    from metamorph.env.tasks import task_config
-
-    checkpoint = find_checkpoint(Path(path))
-    try:
-        meta = json.loads((checkpoint / "meta.json").read_text())
-        policy_config = PolicyConfig(**meta["policy"])
-        saved_vocabulary = Vocabulary.from_json(meta["vocabulary"], feature_source=DEFAULT_VOCABULARY)
-        task = task_config(meta["config"]["task"])
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise MetamorphError(f"{checkpoint}: checkpoint is damaged: meta.json is unreadable ({exc})") from None
-    policy = Policy(policy_config, saved_vocabulary.size)
-    obs = _dummy_obs(policy_config.max_tokens, task.patch_size)
-    normalizer = init_normalizer(obs)
-    params = policy.init(jax.random.PRNGKey(0), *policy_inputs(normalizer, obs, 10.0))
-    target = TrainState(params, None, normalizer, jnp.zeros((), jnp.int32))
-    # the optimiser state is not needed to act: restore it as saved, then drop it
-    state, *_ = restore(checkpoint, _with_opt_state(target, checkpoint))
-    vocabulary = saved_vocabulary.extended_with(vocabulary or DEFAULT_VOCABULARY)
-    # restored leaves are NumPy arrays; as JAX arrays they index with traced values (the tree bias)
-    params = jax.tree_util.tree_map(jnp.asarray, extend_part_embedding(state.params, vocabulary.size))
-    normalizer = jax.tree_util.tree_map(jnp.asarray, state.normalizer)
-    return LoadedPolicy(Policy(policy_config, vocabulary.size), params, normalizer, vocabulary, meta, checkpoint)
-
-
-def _with_opt_state(target: TrainState, checkpoint: Path) -> TrainState:
-    """The saved optimiser state's structure comes from the training config (freezing included)."""
-    import optax
-
-    from metamorph.ppo import PPOConfig, make_optimizer
-    from metamorph.train import frozen_labels
-
-    config = json.loads((checkpoint / "meta.json").read_text())["config"]
-    optimizer = make_optimizer(PPOConfig(**config["ppo"]), 1)
-    freeze = config.get("freeze", "none")
-    if freeze != "none":
-        optimizer = optax.multi_transform(
-            {"trained": optimizer, "frozen": optax.set_to_zero()}, lambda params: frozen_labels(params, freeze)
-        )
-    return target._replace(opt_state=optimizer.init(target.params))
-
-
-def extend_part_embedding(params: dict, vocab_size: int, seed: int = 0) -> dict:
-    """Grow the part-id embedding tables to ``vocab_size`` rows; old rows are kept exactly, new rows
-    start as the mean of the trained rows plus small noise (a new kind starts as an average part)."""
-
-    def grow(tree):
-        if isinstance(tree, dict):
-            out = {}
-            for key, value in tree.items():
-                if key == "part_embedding":
-                    table = np.asarray(value["embedding"])
-                    extra = vocab_size - table.shape[0]
-                    if extra > 0:
-                        rng = np.random.default_rng(seed)
-                        rows = table[1:].mean(0) + 0.02 * rng.standard_normal((extra, table.shape[1]))
-                        table = np.concatenate([table, rows.astype(table.dtype)])
-                    out[key] = {"embedding": jnp.asarray(table)}
-                else:
-                    out[key] = grow(value)
-            return out
-        return tree
-
-    return grow(params)
+__all__ = ["LoadedPolicy", "evaluate", "load_eval_bodies", "load_policy", "summarise", "write_report"]
 
 
 # ----------------------------------------------------------------------------------------------

@@ -21,6 +21,8 @@ import jax.flatten_util
 import jax.numpy as jnp
 import optax
 
+from metamorph.errors import MetamorphError
+
 # Brax imports mujoco.mjx, which prints "Failed to import warp" to stdout when the optional
 # NVIDIA Warp backend is absent (always, on CPU); our users' terminals need not see it.
 with contextlib.redirect_stdout(io.StringIO()):
@@ -145,9 +147,37 @@ def learning_rate_schedule(config: PPOConfig, total_updates: int) -> optax.Sched
     )
 
 
-def make_optimizer(config: PPOConfig, total_updates: int) -> optax.GradientTransformation:
+FREEZE = {
+    "none": (),
+    "trunk": ("trunk", "value_trunk"),
+    "embeddings": ("token_embedding", "part_embedding", "position_embedding", "tree_bias"),
+}
+"""What ``--freeze`` keeps fixed: parameters under modules of these names."""
+
+
+def frozen_labels(params, freeze: str):
+    """'frozen' or 'trained' for every parameter leaf, by the module names in FREEZE[freeze]."""
+    if freeze not in FREEZE:
+        raise MetamorphError(f"--freeze must be one of {', '.join(FREEZE)}, got '{freeze}'")
+    names = set(FREEZE[freeze])
+
+    def label(path, _):
+        keys = {getattr(p, "key", None) for p in path}
+        return "frozen" if keys & names else "trained"
+
+    return jax.tree_util.tree_map_with_path(label, params)
+
+
+def make_optimizer(config: PPOConfig, total_updates: int, freeze: str = "none") -> optax.GradientTransformation:
+    """Adam on the schedule after global-norm clipping; parameters named by ``freeze`` stay fixed."""
     schedule = learning_rate_schedule(config, total_updates)
-    return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(schedule, eps=1e-5))
+    optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(schedule, eps=1e-5))
+    if freeze == "none":
+        return optimizer
+    frozen_labels({}, freeze)  # an unknown name is refused before any parameter exists
+    return optax.multi_transform(
+        {"trained": optimizer, "frozen": optax.set_to_zero()}, lambda params: frozen_labels(params, freeze)
+    )
 
 
 def ppo_loss(params, apply_fn: Callable, normalizer: Normalizer, batch: dict, config: PPOConfig, num_samples: int):

@@ -128,32 +128,11 @@ def config_from_json(data: dict) -> TrainConfig:
     return TrainConfig(**data)
 
 
-FREEZE = {
-    "none": (),
-    "trunk": ("trunk", "value_trunk"),
-    "embeddings": ("token_embedding", "part_embedding", "position_embedding", "tree_bias"),
-}
-
-
-def frozen_labels(params, freeze: str):
-    """'frozen' or 'trained' for every parameter leaf, by the module names in FREEZE[freeze]."""
-    if freeze not in FREEZE:
-        raise MetamorphError(f"--freeze must be one of {', '.join(FREEZE)}, got '{freeze}'")
-    names = set(FREEZE[freeze])
-
-    def label(path, _):
-        keys = {getattr(p, "key", None) for p in path}
-        return "frozen" if keys & names else "trained"
-
-    return jax.tree_util.tree_map_with_path(label, params)
-
-
 def provenance() -> dict:
     """The exact command, package versions and git commit, for config.json."""
     import brax
     import flax
     import mujoco
-    import optax
 
     from metamorph import __version__
 
@@ -257,7 +236,7 @@ class Trainer:
         self.policy_config = config.policy_config
         self.init_from = None
         if config.init_from is not None:
-            from metamorph.evaluate import load_policy
+            from metamorph.checkpoint import load_policy
 
             self.init_from = load_policy(config.init_from)
             self.vocabulary = self.init_from.vocabulary  # old ids kept, new kinds appended
@@ -293,15 +272,10 @@ class Trainer:
                 )
             self.policy_config = dataclasses.replace(self.policy_config, max_tokens=self.env.max_tokens)
         self.policy = Policy(self.policy_config, self.vocabulary.size)
-        self.optimizer = make_optimizer(config.ppo, config.total_updates)
+        if config.freeze != "none" and self.init_from is None:
+            raise MetamorphError("--freeze needs --init-from: freezing an untrained network keeps it random")
+        self.optimizer = make_optimizer(config.ppo, config.total_updates, freeze=config.freeze)
         self.learning_rate = learning_rate_schedule(config.ppo, config.total_updates)
-        if config.freeze != "none":
-            if self.init_from is None:
-                raise MetamorphError("--freeze needs --init-from: freezing an untrained network keeps it random")
-            self.optimizer = optax.multi_transform(
-                {"trained": self.optimizer, "frozen": optax.set_to_zero()},
-                lambda params: frozen_labels(params, config.freeze),
-            )
         self.mesh = jax.sharding.Mesh(np.array(devices), ("batch",))
         self._batch_sharding = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec(None, "batch"))
         self._env_sharding = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec("batch"))
@@ -386,7 +360,9 @@ class Trainer:
             if self.is_chief:
                 folder.truncate_metrics(start_update)  # killed before any checkpoint: start over
         elif self.is_chief:
-            folder.start(config, self.policy_config, provenance(), count_params(state.params), self.vocabulary)
+            folder.start(
+                config_to_json(config), self.policy_config, provenance(), count_params(state.params), self.vocabulary
+            )
         state = jax.device_put(state, self._replicated)
         writer = folder.tensorboard(purge_step=start_update * config.steps_per_update) if self.is_chief else None
         summary: dict = {}

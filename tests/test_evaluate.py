@@ -13,8 +13,9 @@ import pytest
 
 from conftest import EXAMPLES
 from metamorph.bodies import real_robot_path, real_robots, resolve
+from metamorph.checkpoint import load_policy
 from metamorph.errors import MetamorphError, MorphologyError
-from metamorph.evaluate import aggregate, evaluate, load_policy
+from metamorph.evaluate import aggregate, evaluate
 from metamorph.morphology import load_morphology
 from metamorph.tokens import tokenize
 from metamorph.vocabulary import PartKind, Vocabulary
@@ -180,7 +181,7 @@ def test_finetune_from_a_checkpoint_after_a_new_part_kind(trained_rover, tmp_pat
     assert comparison["scratch_run"].endswith("ft-scratch") and comparison["target_return"] is not None
     assert (out / "comparison.md").is_file() and (out / "comparison.png").is_file()
     # the frozen trunk is exactly the pre-trained one
-    from metamorph.evaluate import load_policy
+    from metamorph.checkpoint import load_policy
 
     before, after = load_policy(run), load_policy(out)
     old = before.params["params"]["trunk"]["layer_0"]

@@ -226,7 +226,7 @@ def test_two_processes_on_localhost_train_one_policy_and_resume(tmp_path: Path):
     """The multi-host path for real: two processes joined by jax.distributed.initialize (gloo on
     CPU) step their own environments and update one policy on the combined batch; process 0 writes
     the run; a pair killed with SIGKILL resumes from process 0's checkpoint."""
-    from metamorph.evaluate import load_policy
+    from metamorph.checkpoint import load_policy
     from metamorph.morphology import load_morphology
     from metamorph.tokens import tokenize
 
@@ -327,7 +327,8 @@ def test_training_runs_on_terrain_tasks(tmp_path: Path, unimal_files, task, posi
     if position == "tree":
         assert "tree_bias" in trainer.state.params["params"]["trunk"]
     # the checkpoint evaluates on the same task, terrain patch and position scheme included
-    from metamorph.evaluate import evaluate, load_policy
+    from metamorph.checkpoint import load_policy
+    from metamorph.evaluate import evaluate
     from metamorph.morphology import load_morphology
 
     loaded = load_policy(tmp_path / "run")
