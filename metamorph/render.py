@@ -7,12 +7,33 @@ to MP4 by the ffmpeg that the imageio-ffmpeg wheel ships, into a temporary file 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
 import numpy as np
 
 from metamorph.errors import MetamorphError
+
+
+@contextlib.contextmanager
+def _no_python_fork():
+    """Start ffmpeg without a Python-level fork of this multithreaded (JAX, MuJoCo) process.
+
+    imageio-ffmpeg passes ``preexec_fn=os.setpgrp`` (so that Ctrl-C reaches Python first), which
+    makes `subprocess` fork the whole interpreter, at-fork handlers included: JAX rightly warns that
+    this can deadlock. Without it the child is spawned directly; Ctrl-C then stops ffmpeg too, and
+    the unfinished video is removed as on any interruption."""
+    name = "IMAGEIO_FFMPEG_NO_PREVENT_SIGINT"
+    before = os.environ.get(name)
+    os.environ[name] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
 
 
 def render_video(
@@ -39,7 +60,8 @@ def render_video(
     morphology = load_morphology(body)
     config = task_config(task)
     vocabulary = loaded.vocabulary if loaded is not None else None
-    env = VecEnv([morphology], config, 1, nthread=1, autoreset=False, vocabulary=vocabulary, sampling="uniform")
+    env = VecEnv([morphology], config, 1, nthread=1, autoreset=False, vocabulary=vocabulary, sampling="uniform",
+                 scenery=True)  # fmt: skip
     obs = env.reset(seed=seed)
     model, data = env.models[0], env.datas[0]
     model.vis.global_.offwidth = max(model.vis.global_.offwidth, width)
@@ -68,7 +90,8 @@ def render_video(
     tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}{out.suffix}")
     frames, total, steps, ended = 0, 0.0, 0, False
     try:
-        with imageio.get_writer(tmp, fps=fps, codec="libx264", quality=7, macro_block_size=8) as writer:
+        encoder = {"fps": fps, "codec": "libx264", "quality": 7, "macro_block_size": 8}
+        with _no_python_fork(), imageio.get_writer(tmp, **encoder) as writer:
             for step in range(round(seconds / env.control_dt)):
                 if step % every == 0:
                     camera.lookat[:] = data.xpos[root]

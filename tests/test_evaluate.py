@@ -146,8 +146,10 @@ def test_rendered_video_shows_the_robot(trained_rover, tmp_path: Path):
         "import json, sys, numpy as np, imageio.v2 as iio\n"
         "frames = [f.astype(int) for f in iio.get_reader(sys.argv[1], 'ffmpeg')]\n"
         "f = frames[-1]\n"
-        "robot = (f[..., 2] < f[..., 0] + 25) & (f.sum(-1) > 60)\n"  # neither the blue floor nor the black sky
-        "print(json.dumps({'n': len(frames), 'shape': list(f.shape), 'std': float(f.std()), 'robot': int(robot.sum())}))"
+        "robot = (f[..., 2] < f[..., 0] + 25) & (f.sum(-1) > 60)\n"  # neither the blue floor nor the blue sky
+        "row = f[-10].sum(-1); light = row > np.median(row)\n"  # a row of floor near the bottom edge
+        "print(json.dumps({'n': len(frames), 'shape': list(f.shape), 'std': float(f.std()), 'robot': int(robot.sum()),\n"
+        "                  'sky': f[:5].mean(axis=(0, 1)).tolist(), 'floor_edges': int(np.sum(light[1:] != light[:-1]))}))"
     )
     stats = json.loads(
         subprocess.run([sys.executable, "-c", decode, str(out)], capture_output=True, text=True, check=True).stdout
@@ -155,6 +157,10 @@ def test_rendered_video_shows_the_robot(trained_rover, tmp_path: Path):
     assert stats["n"] == 25 and stats["shape"] == [240, 320, 3]
     assert stats["std"] > 10  # not blank
     assert stats["robot"] > 200  # the (grey) biped against the blue floor
+    red, _, blue = stats["sky"]
+    assert blue > red + 40 and blue > 100, stats  # a blue sky above the horizon, not black
+    assert stats["floor_edges"] >= 4, stats  # light and dark squares alternate along the floor
+    assert "os.fork()" not in result.stderr  # ffmpeg starts without forking the JAX process
     assert not list(tmp_path.glob(".walk*"))  # the temporary file was renamed into place
 
 

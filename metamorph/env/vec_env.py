@@ -30,7 +30,7 @@ from typing import Literal
 import mujoco
 import numpy as np
 
-from metamorph.env.tasks import FLAT, TaskConfig, Terrain, make_terrain, patch_offsets, task_config
+from metamorph.env.tasks import FLAT, TaskConfig, Terrain, add_scenery, make_terrain, patch_offsets, task_config
 from metamorph.errors import MetamorphError
 from metamorph.morphology import START_CLEARANCE, Morphology, floor_clearance_height, load_morphology
 from metamorph.tokens import PROPRIO_FEATURES, JointTokens, tokenize
@@ -169,6 +169,7 @@ class VecEnv:
         model_cache_size: int | None = None,
         spare_data: int | None = None,
         assignment: Sequence[int] | None = None,
+        scenery: bool = False,
     ):
         if not bodies:
             raise MetamorphError("VecEnv needs at least one body")
@@ -184,6 +185,7 @@ class VecEnv:
         self.num_envs = num_envs
         self.sampling = sampling
         self.autoreset = autoreset
+        self.scenery = scenery  # a sky and a checkered ground, for videos (`add_scenery`)
         self.nthread = max(1, nthread or 2)
         self.bodies = [self._prepare(b, vocabulary) for b in bodies]
         self.max_tokens = max(e.tokens.num_tokens for e in self.bodies)
@@ -239,7 +241,7 @@ class VecEnv:
         # UNIMAL files ask for njmax=2000 (a 203 MB arena per simulation); see ARENA_BYTES.
         spec.memory = ARENA_BYTES
         ground = self._terrains[terrain] if self.task.has_terrain else FLAT
-        ground.add_to(spec, self.task.friction)
+        ground.add_to(spec, self.task.friction, material=add_scenery(spec) if self.scenery else "")
         root = spec.bodies[entry.morphology.root_body]
         root.pos = [root.pos[0], root.pos[1], entry.start_height + ground.height_at_grid(0.0, 0.0)]
         model = spec.compile()
