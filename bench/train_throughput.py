@@ -114,7 +114,7 @@ def collection_phases(trainer: Trainer, state, updates: int) -> dict[str, float]
     for _ in range(1 + updates):  # the first collection starts every episode afresh: not timed
         clock.reset()
         start = time.perf_counter()
-        _, obs, key, _ = trainer._collect(state, obs, key, scaler)
+        _, _, obs, key, _ = trainer._collect(state, obs, key, scaler)
         total = time.perf_counter() - start
         t = clock.reset()
         step, observe = t.get("env_step", 0.0), t.get("observation", 0.0)
@@ -129,8 +129,10 @@ def update_phases(trainer: Trainer, state, rollout, repeats: int) -> dict[str, f
     """Median seconds of one update's forward passes, backward passes and the rest, each over the
     same microbatches the update uses (every epoch's minibatches)."""
     ppo = trainer.config.ppo
-    data = {k: rollout[k] for k in ("obs", "actions", "logp", "values", "rewards")}
-    num_samples = rollout["rewards"].size
+    transitions, _ = rollout
+    data = {"obs": transitions.obs, "actions": transitions.actions, "logp": transitions.log_prob,
+            "values": transitions.value, "rewards": transitions.reward}  # fmt: skip
+    num_samples = transitions.reward.size
     data = jax.tree_util.tree_map(lambda x: x.reshape(num_samples, *x.shape[2:]), data)
     data["returns"] = data["advantages"] = data.pop("rewards")
     minibatch = num_samples // ppo.num_minibatches
@@ -160,7 +162,7 @@ def update_phases(trainer: Trainer, state, rollout, repeats: int) -> dict[str, f
     key = jax.random.PRNGKey(2)
     for name, fn, args in (("forward", forward, (state.params, state.normalizer, data)),
                            ("forward_and_backward", backward, (state.params, state.normalizer, data)),
-                           ("update", trainer._update, (state, rollout, key))):  # fmt: skip
+                           ("update", trainer._update, (state, *rollout, key))):  # fmt: skip
         jax.block_until_ready(fn(*args))  # compile
         for _ in range(repeats):
             start = time.perf_counter()
@@ -218,7 +220,7 @@ def measure(preset: str, updates: int, matmul_rate: float) -> dict:
         state = trainer.state
         collect = collection_phases(trainer, state, updates)
         rollout = trainer._collect(state, trainer.env.reset(seed=3), jax.random.PRNGKey(3),
-                                   RewardScaler(config.num_envs, config.ppo.discount))[0]  # fmt: skip
+                                   RewardScaler(config.num_envs, config.ppo.discount))[:2]  # fmt: skip
         update = update_phases(trainer, state, rollout, updates)
         rss_mib = psutil.Process().memory_info().rss / 2**20
         update_flops = config.ppo.epochs * train_flops * config.steps_per_update

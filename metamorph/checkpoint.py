@@ -37,9 +37,9 @@ import orbax.checkpoint as ocp
 from metamorph.env.tasks import task_config
 from metamorph.errors import MetamorphError
 from metamorph.files import write_json_atomic
+from metamorph.observation import blank_observation, policy_obs
 from metamorph.policy import Policy, PolicyConfig
-from metamorph.ppo import PPOConfig, TrainState, init_normalizer, make_optimizer, policy_inputs, policy_obs
-from metamorph.tokens import PROPRIO_FEATURES, STATIC_FEATURES
+from metamorph.ppo import PPOConfig, TrainState, init_normalizer, make_inference_fn, make_optimizer, policy_inputs
 from metamorph.vocabulary import DEFAULT_VOCABULARY, Vocabulary
 
 CHECKPOINTS = "checkpoints"
@@ -268,23 +268,14 @@ class LoadedPolicy:
 
     def mean_action_fn(self):
         """A function from an environment observation to the policy's mean torques [B, T] (numpy)."""
-        clip = self.meta["config"]["ppo"]["obs_clip"]
-        mean = jax.jit(lambda obs: self.policy.apply(self.params, *policy_inputs(self.normalizer, obs, clip))[0])
+        policy = self.inference_fn()
+        mean = jax.jit(lambda obs: policy(obs, None, True).actions)
         return lambda obs: np.asarray(mean(policy_obs(obs)))
 
-
-def _dummy_obs(max_tokens: int, terrain: int) -> dict[str, np.ndarray]:
-    obs = {
-        "proprio": np.zeros((1, max_tokens, PROPRIO_FEATURES.width), np.float32),
-        "static": np.zeros((1, max_tokens, STATIC_FEATURES.width), np.float32),
-        "part_ids": np.zeros((1, max_tokens), np.int32),
-        "token_mask": np.ones((1, max_tokens), bool),
-        "act_mask": np.ones((1, max_tokens), bool),
-        "tree_distance": np.zeros((1, max_tokens, max_tokens), np.int32),
-    }
-    if terrain:
-        obs["terrain"] = np.zeros((1, terrain), np.float32)
-    return obs
+    def inference_fn(self):
+        """``policy(obs, key, deterministic=False)`` -> `PolicyStep` (`metamorph.ppo.make_inference_fn`)."""
+        make_policy = make_inference_fn(self.policy.apply, self.meta["config"]["ppo"]["obs_clip"])
+        return make_policy(self.params, self.normalizer)
 
 
 def load_policy(path: str | Path, vocabulary: Vocabulary | None = None) -> LoadedPolicy:
@@ -298,7 +289,7 @@ def load_policy(path: str | Path, vocabulary: Vocabulary | None = None) -> Loade
     except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
         raise MetamorphError(f"{checkpoint}: checkpoint is damaged: meta.json is unreadable ({exc})") from None
     policy = Policy(policy_config, saved_vocabulary.size)
-    obs = _dummy_obs(policy_config.max_tokens, task.patch_size)
+    obs = blank_observation(1, policy_config.max_tokens, task.patch_size)
     normalizer = init_normalizer(obs)
     params = policy.init(jax.random.PRNGKey(0), *policy_inputs(normalizer, obs, 10.0))
     target = TrainState(params, None, normalizer, jnp.zeros((), jnp.int32))

@@ -30,12 +30,33 @@ with contextlib.redirect_stdout(io.StringIO()):
     from brax.training.agents.ppo.losses import compute_gae
 
 TOKEN_KEYS = ("proprio", "static")
-OBS_KEYS = ("proprio", "static", "part_ids", "token_mask", "act_mask", "tree_distance", "terrain")
-"""The observation fields the policy reads (an environment's ``body_id`` stays on the host)."""
+"""The observation fields normalised per feature (the others are ids, masks and distances)."""
 
 
-def policy_obs(obs: dict) -> dict:
-    return {k: obs[k] for k in OBS_KEYS if k in obs}
+class Transition(NamedTuple):
+    """One control step of every environment: leaves [B, ...]; a rollout stacks them to [U, B, ...]."""
+
+    obs: dict
+    """The observation acted on (`metamorph.observation` schema)."""
+    actions: Any
+    """[B, T] the sampled torques (padding and unactuated tokens included; masks drop them)."""
+    log_prob: Any
+    """[B] log-density of the actions under the acting policy."""
+    value: Any
+    """[B] the value estimate of ``obs``."""
+    reward: Any
+    """[B] scaled reward; at a time-limit cut-off it includes γ·V(final observation)."""
+    done: Any
+    """[B] 1.0 where the episode ended after this step (a fall or a cut-off)."""
+
+
+class PolicyStep(NamedTuple):
+    actions: jax.Array
+    """[B, T] torques: the mean (deterministic) or a sample."""
+    log_prob: jax.Array
+    """[B] log-density of ``actions`` over the actuated tokens."""
+    value: jax.Array
+    """[B] value estimate."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,6 +142,25 @@ def policy_inputs(normalizer: Normalizer, obs: dict[str, jax.Array], clip: float
     if normalizer.terrain is not None:
         net_obs["terrain"] = running_statistics.normalize(obs["terrain"], normalizer.terrain, max_abs_value=clip)
     return features, net_obs
+
+
+def make_inference_fn(apply_fn: Callable, obs_clip: float) -> Callable:
+    """``make_policy(params, normalizer)`` -> ``policy(obs, key, deterministic=False)`` -> `PolicyStep`.
+
+    The one way observations become torques: collection (sampled), value bootstrapping, evaluation,
+    rendering and deployment (the mean) all call it. ``obs`` is a batch in the observation schema;
+    ``key`` may be None when deterministic."""
+
+    def make_policy(params, normalizer: Normalizer) -> Callable[..., PolicyStep]:
+        def policy(obs: dict, key: jax.Array | None = None, deterministic: bool = False) -> PolicyStep:
+            features, net_obs = policy_inputs(normalizer, obs, obs_clip)
+            mean, log_std, value = apply_fn(params, features, net_obs)
+            actions = mean if deterministic else mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
+            return PolicyStep(actions, log_prob(mean, log_std, actions, obs["act_mask"]), value)
+
+        return policy
+
+    return make_policy
 
 
 def log_prob(mean: jax.Array, log_std: jax.Array, actions: jax.Array, act_mask: jax.Array) -> jax.Array:
@@ -209,14 +249,16 @@ def ppo_loss(params, apply_fn: Callable, normalizer: Normalizer, batch: dict, co
 
 def ppo_update(
     state: TrainState,
-    rollout: dict,
+    rollout: Transition,
+    bootstrap_value: jax.Array,
     key: jax.Array,
     apply_fn: Callable,
     optimizer: optax.GradientTransformation,
     config: PPOConfig,
     mesh: jax.sharding.Mesh | None = None,
 ) -> tuple[TrainState, dict]:
-    """One PPO update from a rollout [U, B, ...]: statistics, GAE, then epochs × minibatches.
+    """One PPO update from a rollout [U, B, ...] and the values of the observations after its last
+    step [B]: statistics, GAE, then epochs × minibatches.
 
     With a ``mesh`` of several devices (one axis, ``"batch"``, along the environments), every device
     keeps the samples of its own environments: it folds them into the observation statistics, shuffles
@@ -225,7 +267,7 @@ def ppo_update(
     two cores train nearly twice as many samples a second as one process on both. A minibatch holds
     as many samples as on one device, drawn from every environment; which samples meet in a minibatch
     differs, so a run matches a one-device run (within float rounding) only with one minibatch."""
-    num_samples = rollout["rewards"].size
+    num_samples = rollout.reward.size
     update = functools.partial(
         _device_update, apply_fn=apply_fn, optimizer=optimizer, config=config,
         minibatch_size=num_samples // config.num_minibatches,
@@ -233,9 +275,9 @@ def ppo_update(
     )  # fmt: skip
     if mesh is not None and mesh.size > 1:
         P = jax.sharding.PartitionSpec
-        by_env = jax.tree_util.tree_map(lambda x: P("batch") if x.ndim == 1 else P(None, "batch"), rollout)
-        update = jax.shard_map(update, mesh=mesh, in_specs=(P(), by_env, P()), out_specs=P())
-    return update(state, rollout, key)
+        by_env = jax.tree_util.tree_map(lambda x: P(None, "batch"), rollout)
+        update = jax.shard_map(update, mesh=mesh, in_specs=(P(), by_env, P("batch"), P()), out_specs=P())
+    return update(state, rollout, bootstrap_value, key)
 
 
 def _psum_flat(tree, axis: str):
@@ -245,25 +287,35 @@ def _psum_flat(tree, axis: str):
     return unflatten(jax.lax.psum(flat, axis))
 
 
-def _device_update(state: TrainState, rollout: dict, key: jax.Array, *, apply_fn: Callable, optimizer,
-                   config: PPOConfig, minibatch_size: int, axis: str | None) -> tuple[TrainState, dict]:  # fmt: skip
+def _device_update(
+    state: TrainState,
+    rollout: Transition,
+    bootstrap_value: jax.Array,
+    key: jax.Array,
+    *,
+    apply_fn: Callable,
+    optimizer: optax.GradientTransformation,
+    config: PPOConfig,
+    minibatch_size: int,
+    axis: str | None,
+) -> tuple[TrainState, dict]:
     """`ppo_update` on one device's environments [U, B_local, ...] (all of them without ``axis``).
 
     ``minibatch_size`` counts the whole minibatch; this device holds its share of it. With ``axis``,
     statistics, gradients and metrics are summed over the devices along that axis."""
     total = (lambda x: x) if axis is None else functools.partial(_psum_flat, axis=axis)
-    normalizer = update_normalizer(state.normalizer, rollout["obs"], axis)
+    normalizer = update_normalizer(state.normalizer, rollout.obs, axis)
     returns, advantages = compute_gae(
-        truncation=jnp.zeros_like(rollout["rewards"]),
-        termination=rollout["dones"],
-        rewards=rollout["rewards"],
-        values=rollout["values"],
-        bootstrap_value=rollout["bootstrap_value"],
+        truncation=jnp.zeros_like(rollout.reward),
+        termination=rollout.done,
+        rewards=rollout.reward,
+        values=rollout.value,
+        bootstrap_value=bootstrap_value,
         lambda_=config.gae_lambda,
         discount=config.discount,
     )
-    data = {k: rollout[k] for k in ("obs", "actions", "logp", "values")}
-    data |= {"returns": returns, "advantages": advantages}
+    data = {"obs": rollout.obs, "actions": rollout.actions, "logp": rollout.log_prob, "values": rollout.value,
+            "returns": returns, "advantages": advantages}  # fmt: skip
     local = jax.tree_util.tree_map(lambda x: x.reshape(-1, *x.shape[2:]), data)
     local_samples = returns.size
     share = local_samples // config.num_minibatches  # this device's samples of each minibatch
@@ -326,7 +378,7 @@ def _device_update(state: TrainState, rollout: dict, key: jax.Array, *, apply_fn
     metrics = jax.tree_util.tree_map(jnp.mean, metrics)
     # explained variance of the returns over every device's samples
     count = total(jnp.asarray(local_samples, jnp.float32))
-    errors = returns - rollout["values"]
+    errors = returns - rollout.value
     mean_error, mean_return = total(errors.sum()) / count, total(returns.sum()) / count
     error_var = total(jnp.sum((errors - mean_error) ** 2)) / count
     return_var = total(jnp.sum((returns - mean_return) ** 2)) / count

@@ -31,16 +31,17 @@ import numpy as np
 import optax
 
 from metamorph.errors import MetamorphError
+from metamorph.observation import policy_obs
 from metamorph.policy import POLICY_PRESETS, Policy, PolicyConfig, count_params
 from metamorph.ppo import (
     PPOConfig,
     TrainState,
+    Transition,
     init_normalizer,
     learning_rate_schedule,
-    log_prob,
+    make_inference_fn,
     make_optimizer,
     policy_inputs,
-    policy_obs,
     ppo_update,
 )
 
@@ -280,25 +281,17 @@ class Trainer:
         self._batch_sharding = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec(None, "batch"))
         self._env_sharding = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec("batch"))
         self._replicated = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec())
-        self._act = jax.jit(self._act_impl)
-        self._value = jax.jit(self._value_impl)
+        self.make_policy = make_inference_fn(self.policy.apply, config.ppo.obs_clip)
+        # jitted once: acting (sampled), values for bootstrapping, the update
+        self._act = jax.jit(lambda params, normalizer, obs, key: self.make_policy(params, normalizer)(obs, key))
+        self._value = jax.jit(
+            lambda params, normalizer, obs: self.make_policy(params, normalizer)(obs, None, True).value
+        )
         self._update = jax.jit(
-            lambda state, rollout, key: ppo_update(
-                state, rollout, key, self.policy.apply, self.optimizer, config.ppo, mesh=self.mesh
+            lambda state, rollout, bootstrap_value, key: ppo_update(
+                state, rollout, bootstrap_value, key, self.policy.apply, self.optimizer, config.ppo, mesh=self.mesh
             )
         )
-
-    # -- pieces jitted once ------------------------------------------------------------------
-
-    def _act_impl(self, params, normalizer, obs, key):
-        features, net_obs = policy_inputs(normalizer, obs, self.config.ppo.obs_clip)
-        mean, log_std, value = self.policy.apply(params, features, net_obs)
-        actions = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
-        return actions, log_prob(mean, log_std, actions, obs["act_mask"]), value
-
-    def _value_impl(self, params, normalizer, obs):
-        features, net_obs = policy_inputs(normalizer, obs, self.config.ppo.obs_clip)
-        return self.policy.apply(params, features, net_obs)[2]
 
     def init_state(self, obs: dict, key: jax.Array) -> TrainState:
         normalizer = init_normalizer(obs)
@@ -371,10 +364,10 @@ class Trainer:
         self.state = state
         for update in range(start_update, last):
             started = time.perf_counter()
-            rollout, obs, key, episodes = self._collect(state, obs, key, scaler)
+            rollout, bootstrap_value, obs, key, episodes = self._collect(state, obs, key, scaler)
             collected = time.perf_counter()
             key, update_key = jax.random.split(key)
-            state, metrics = self._update(state, rollout, update_key)
+            state, metrics = self._update(state, rollout, bootstrap_value, update_key)
             self.state = state
             metrics = {k: float(_host(v)) for k, v in metrics.items()}
             _return_free_heap()
@@ -412,15 +405,17 @@ class Trainer:
         return summary
 
     def _collect(self, state: TrainState, obs: dict, key: jax.Array, scaler: RewardScaler):
+        """``unroll_length`` steps of every environment: (rollout `Transition` [U, B, ...], values of
+        the observations after the last step [B], that observation, the key, finished episodes)."""
         config, env = self.config, self.env
-        steps: list[dict] = []
+        steps: list[Transition] = []
         episodes: list[tuple[float, int, float]] = []  # (return, length, distance)
         for _ in range(config.unroll_length):
             key, act_key = jax.random.split(key)
             obs_j = {k: self._global(v, self._env_sharding) for k, v in policy_obs(obs).items()}
-            actions, logp, value = self._act(state.params, state.normalizer, obs_j, act_key)
-            actions_np = self._local(actions)
-            next_obs, reward, terminated, truncated, info = env.step(actions_np)
+            acted = self._act(state.params, state.normalizer, obs_j, act_key)
+            actions = self._local(acted.actions)
+            next_obs, reward, terminated, truncated, info = env.step(actions)
             reward = reward.astype(np.float64)
             scaled = scaler(reward, terminated | truncated) if config.reward_scaling else reward
             if truncated.any():  # a time-limit cut: bootstrap with the value of where the episode stopped
@@ -432,24 +427,20 @@ class Trainer:
                 ret, length, dist = info["episode_return"], info["episode_length"], info["episode_distance"]
                 episodes += [(float(ret[i]), int(length[i]), float(dist[i])) for i in ended]
             steps.append(
-                {
-                    "obs": policy_obs(obs),
-                    "actions": actions_np,
-                    "logp": self._local(logp),
-                    "values": self._local(value),
-                    "rewards": scaled.astype(np.float32),
-                    "dones": (terminated | truncated).astype(np.float32),
-                }
+                Transition(
+                    obs=policy_obs(obs),
+                    actions=actions,
+                    log_prob=self._local(acted.log_prob),
+                    value=self._local(acted.value),
+                    reward=scaled.astype(np.float32),
+                    done=(terminated | truncated).astype(np.float32),
+                )
             )
             obs = next_obs
         obs_j = {k: self._global(v, self._env_sharding) for k, v in policy_obs(obs).items()}
-        bootstrap = self._local(self._value(state.params, state.normalizer, obs_j))
-        rollout = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *steps)
-        rollout["bootstrap_value"] = bootstrap
-        rollout = jax.tree_util.tree_map(
-            lambda x: self._global(x, self._batch_sharding if x.ndim >= 2 else self._env_sharding), rollout
-        )
-        return rollout, obs, key, episodes
+        bootstrap = self._global(self._local(self._value(state.params, state.normalizer, obs_j)), self._env_sharding)
+        rollout = jax.tree_util.tree_map(lambda *xs: self._global(np.stack(xs), self._batch_sharding), *steps)
+        return rollout, bootstrap, obs, key, episodes
 
 
 def _return_free_heap() -> None:
@@ -490,11 +481,7 @@ def evaluate_policy(trainer: Trainer, state: TrainState, steps: int, seed: int =
     env = trainer.env
     obs = env.reset(seed=seed)
     total = np.zeros(env.num_envs)
-    mean_fn = jax.jit(
-        lambda params, normalizer, obs: trainer.policy.apply(
-            params, *policy_inputs(normalizer, obs, trainer.config.ppo.obs_clip)
-        )[0]
-    )
+    mean_fn = jax.jit(lambda params, normalizer, obs: trainer.make_policy(params, normalizer)(obs, None, True).actions)
     for _ in range(steps):
         actions = np.asarray(mean_fn(state.params, state.normalizer, policy_obs(obs)))
         obs, reward, *_ = env.step(actions)

@@ -46,6 +46,25 @@ def test_observations_equal_the_tokenizer(bodies):
         assert (obs["proprio"][i, n:] == 0).all() and (obs["static"][i, n:] == 0).all()
 
 
+@pytest.mark.parametrize("task", ["flat", "variable_terrain"])
+def test_observations_follow_the_one_schema(bodies, task):
+    """Every field of `metamorph.observation` in its shape and dtype, at reset and after steps, and
+    the Gymnasium wrapper's spaces hold its observations."""
+    from metamorph.env.gym import MorphologyEnv
+    from metamorph.observation import check_observation
+
+    env = VecEnv(bodies[:2], task, num_envs=2, nthread=1, sampling="uniform")
+    obs = env.reset(seed=0)
+    check_observation(obs, env.max_tokens, env.task.patch_size)
+    obs, *_ = env.step(_random_actions(env, np.random.default_rng(0)))
+    check_observation(obs, env.max_tokens, env.task.patch_size)
+    env.close()
+    single = MorphologyEnv(bodies[0], task)
+    observation, _ = single.reset(seed=0)
+    assert single.observation_space.contains(observation)
+    single.close()
+
+
 def test_reward_is_torso_displacement_over_time(bodies):
     env = VecEnv(bodies, "flat", num_envs=4, nthread=1)
     env.reset(seed=1)

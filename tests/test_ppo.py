@@ -14,6 +14,7 @@ from metamorph.policy import Policy, PolicyConfig
 from metamorph.ppo import (
     PPOConfig,
     TrainState,
+    Transition,
     init_normalizer,
     learning_rate_schedule,
     log_prob,
@@ -52,7 +53,7 @@ def setup(config: PPOConfig, lr: float, seed: int = 0, optimizer: optax.Gradient
     params = policy.init(jax.random.PRNGKey(seed), features, net_obs)
     optimizer = optimizer or optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(lr))
     state = TrainState(params, optimizer.init(params), normalizer, jnp.zeros((), jnp.int32))
-    update = jax.jit(lambda s, r, k: ppo_update(s, r, k, policy.apply, optimizer, config))
+    update = jax.jit(lambda s, r, k: ppo_update(s, r[0], r[1], k, policy.apply, optimizer, config))
 
     @jax.jit
     def act(state, key):
@@ -64,17 +65,18 @@ def setup(config: PPOConfig, lr: float, seed: int = 0, optimizer: optax.Gradient
     return obs, state, update, act
 
 
-def rollout_of(obs, actions, logp, values, rewards, dones, bootstrap):
+def rollout_of(obs, actions, logp, values, rewards, dones, bootstrap) -> tuple[Transition, np.ndarray]:
+    """A rollout [U, B, ...] of the same observation, and the bootstrap values [B]."""
     U = rewards.shape[0]
-    return {
-        "obs": jax.tree_util.tree_map(lambda x: np.broadcast_to(x, (U, *x.shape)).copy(), obs),
-        "actions": actions,
-        "logp": logp,
-        "values": values,
-        "rewards": rewards.astype(np.float32),
-        "dones": dones.astype(np.float32),
-        "bootstrap_value": bootstrap,
-    }
+    rollout = Transition(
+        obs=jax.tree_util.tree_map(lambda x: np.broadcast_to(x, (U, *x.shape)).copy(), obs),
+        actions=actions,
+        log_prob=logp,
+        value=values,
+        reward=rewards.astype(np.float32),
+        done=dones.astype(np.float32),
+    )
+    return rollout, bootstrap
 
 
 def test_constant_reward_value_converges_to_discounted_sum():
@@ -116,10 +118,11 @@ def test_reward_of_one_joint_raises_its_mean_only_through_actuated_tokens():
     key, k1, k2 = jax.random.split(key, 3)
     actions, logp, values, _ = (np.asarray(x)[None] for x in act(state, k1))
     rollout = rollout_of(obs, actions, logp, values, actions[..., 1], np.ones((1, B)), np.zeros(B, np.float32))
-    garbage = {**rollout, "actions": rollout["actions"].copy()}
-    garbage["actions"][..., 0] = 123.0  # the root: unactuated
-    garbage["actions"][..., 3] = -55.0  # padding
-    garbage["obs"] = {**rollout["obs"], "proprio": rollout["obs"]["proprio"].copy()}
+    transitions, bootstrap = rollout
+    garbage_actions = transitions.actions.copy()
+    garbage_actions[..., 0] = 123.0  # the root: unactuated
+    garbage_actions[..., 3] = -55.0  # padding
+    garbage = (transitions._replace(actions=garbage_actions), bootstrap)
     a, _ = update(state, rollout, k2)
     b, _ = update(state, garbage, k2)
     jax.tree_util.tree_map(lambda x, y: np.testing.assert_array_equal(np.asarray(x), np.asarray(y)), a.params, b.params)

@@ -19,7 +19,7 @@ from gymnasium import spaces
 from metamorph.env.tasks import TaskConfig
 from metamorph.env.vec_env import VecEnv
 from metamorph.morphology import Morphology
-from metamorph.tokens import PROPRIO_FEATURES, STATIC_FEATURES
+from metamorph.observation import observation_fields
 
 
 class MorphologyEnv(gymnasium.Env):
@@ -35,33 +35,18 @@ class MorphologyEnv(gymnasium.Env):
         # token index of each motor, in the model's actuator order
         self._actuator_token = np.zeros(self._vec.max_actuators, np.int64)
         self._actuator_token[tokens.actuator_ids[tokens.act_mask]] = np.flatnonzero(tokens.act_mask)
-        inf = np.float32(np.inf)
-        fields = {
-            "proprio": spaces.Box(-inf, inf, (T, PROPRIO_FEATURES.width), np.float32),
-            "static": spaces.Box(-inf, inf, (T, STATIC_FEATURES.width), np.float32),
-            "part_ids": spaces.Box(0, np.iinfo(np.int32).max, (T,), np.int32),
-            "token_mask": spaces.MultiBinary(T),
-            "act_mask": spaces.MultiBinary(T),
-            "tree_distance": spaces.Box(0, T, (T, T), np.int32),
-        }
-        if self._vec.task.has_terrain:
-            fields["terrain"] = spaces.Box(-inf, inf, (self._vec.task.patch_size,), np.float32)
-        self.observation_space = spaces.Dict(fields)
+        self._fields = observation_fields(self._vec.task.has_terrain)
+        patch = self._vec.task.patch_size
+        self.observation_space = spaces.Dict({f.name: _space(f.dtype, f.shape(T, patch)) for f in self._fields})
         self.action_space = spaces.Box(-1.0, 1.0, (self._vec.max_actuators,), np.float32)
 
     def _single(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        T = self._tokens
-        out = {  # copies: the batch environment shares its body arrays between steps
-            "proprio": obs["proprio"][0, :T].copy(),
-            "static": obs["static"][0, :T].copy(),
-            "part_ids": obs["part_ids"][0, :T].copy(),
-            "token_mask": obs["token_mask"][0, :T].astype(np.int8),
-            "act_mask": obs["act_mask"][0, :T].astype(np.int8),
-            "tree_distance": obs["tree_distance"][0, :T, :T].copy(),
+        """The one environment's observation (one body: no padding), as copies since the batch
+        environment shares its body arrays between steps; masks as 0/1 for MultiBinary."""
+        return {
+            f.name: obs[f.name][0].astype(np.int8) if f.dtype is np.bool_ else obs[f.name][0].copy()
+            for f in self._fields
         }
-        if "terrain" in obs:
-            out["terrain"] = obs["terrain"][0].copy()
-        return out
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
@@ -88,3 +73,11 @@ class MorphologyEnv(gymnasium.Env):
 
     def close(self):
         self._vec.close()
+
+
+def _space(dtype: type, shape: tuple[int, ...]) -> spaces.Space:
+    if dtype is np.bool_:
+        return spaces.MultiBinary(shape)
+    if np.issubdtype(dtype, np.integer):
+        return spaces.Box(0, np.iinfo(dtype).max, shape, dtype)
+    return spaces.Box(-np.inf, np.inf, shape, dtype)

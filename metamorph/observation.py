@@ -1,0 +1,73 @@
+"""The observation schema: what every environment hands the policy, defined once.
+
+A batch observation is a dict of arrays over B environments and T token slots (the longest body
+of the batch; shorter bodies are padded). Environments produce exactly these fields (`VecEnv`
+checks it in its tests), the policy and PPO read them (`POLICY_FIELDS`), checkpoints build a
+blank one to restore a network (`blank_observation`), and the Gymnasium wrapper derives its
+spaces from them. Adding a field is adding an `ObservationField` here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+
+from metamorph.tokens import PROPRIO_FEATURES, STATIC_FEATURES
+
+
+@dataclasses.dataclass(frozen=True)
+class ObservationField:
+    name: str
+    dtype: type
+    shape: Callable[[int, int], tuple[int, ...]]
+    """Shape of one environment's value, given (tokens T, terrain patch points P)."""
+    doc: str
+    terrain_only: bool = False
+    """Present only on tasks with terrain."""
+
+
+OBSERVATION_FIELDS: tuple[ObservationField, ...] = (
+    ObservationField("proprio", np.float32, lambda T, P: (T, PROPRIO_FEATURES.width),
+                     "per-token proprioception (`PROPRIO_FEATURES`); zero on padding"),
+    ObservationField("static", np.float32, lambda T, P: (T, STATIC_FEATURES.width),
+                     "per-token static morphology features (`STATIC_FEATURES`); zero on padding"),
+    ObservationField("part_ids", np.int32, lambda T, P: (T,), "vocabulary id of each token's part kind; 0 on padding"),
+    ObservationField("token_mask", np.bool_, lambda T, P: (T,), "true for the body's tokens, false for padding"),
+    ObservationField("act_mask", np.bool_, lambda T, P: (T,), "true where the token's joint has a motor"),
+    ObservationField("tree_distance", np.int32, lambda T, P: (T, T), "hops between two tokens in the body's tree"),
+    ObservationField("terrain", np.float32, lambda T, P: (P,), "ground heights around the torso", terrain_only=True),
+)  # fmt: skip
+
+POLICY_FIELDS: tuple[str, ...] = tuple(f.name for f in OBSERVATION_FIELDS)
+"""What the policy reads. Environments may add host-side fields (``body_id``) that stay off it."""
+
+
+def observation_fields(has_terrain: bool) -> tuple[ObservationField, ...]:
+    return tuple(f for f in OBSERVATION_FIELDS if has_terrain or not f.terrain_only)
+
+
+def policy_obs(obs: dict) -> dict:
+    """The fields of an environment's observation that the policy reads."""
+    return {k: obs[k] for k in POLICY_FIELDS if k in obs}
+
+
+def blank_observation(batch: int, tokens: int, patch: int) -> dict[str, np.ndarray]:
+    """Zeros in the schema's shapes with every token real and actuated: enough to build a network
+    (its parameter shapes) without a body."""
+    obs = {
+        f.name: np.zeros((batch, *f.shape(tokens, patch)), f.dtype) for f in observation_fields(has_terrain=patch > 0)
+    }
+    obs["token_mask"][:] = True
+    obs["act_mask"][:] = True
+    return obs
+
+
+def check_observation(obs: dict, tokens: int, patch: int) -> None:
+    """Raise AssertionError unless ``obs`` holds every field of the schema in its shape and dtype."""
+    for f in observation_fields(has_terrain=patch > 0):
+        assert f.name in obs, f"observation lacks '{f.name}'"
+        value = obs[f.name]
+        assert value.shape[1:] == f.shape(tokens, patch), f"'{f.name}' has shape {value.shape}"
+        assert value.dtype == f.dtype, f"'{f.name}' has dtype {value.dtype}, not {np.dtype(f.dtype)}"
