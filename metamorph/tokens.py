@@ -12,8 +12,8 @@ Each token has
 - a part id from the `Vocabulary` (geom type × joint type × actuator type);
 - proprioception (`PROPRIO_FEATURES`), computed from a MuJoCo state by `proprioception`.
 
-`pad_tokens` pads a body's tokens to a fixed length with a token mask and an action mask, which
-is what environments and the policy consume.
+`pad_tokens` pads a body's tokens to a fixed length with a token mask and an action mask: `VecEnv`
+pads every body of a batch with it.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ import numpy as np
 from metamorph.env.tasks import FLAT, TaskConfig, Terrain, add_scenery, make_terrain, patch_offsets, task_config
 from metamorph.errors import MetamorphError
 from metamorph.morphology import START_CLEARANCE, Morphology, floor_clearance_height, load_morphology
-from metamorph.tokens import PROPRIO_FEATURES, JointTokens, tokenize
+from metamorph.tokens import PROPRIO_FEATURES, JointTokens, pad_tokens, tokenize
 from metamorph.vocabulary import Vocabulary
 
 ROOT_SENSORS = 13  # torso: position (3), orientation (4), velocimeter (3), gyro (3)
@@ -111,11 +111,12 @@ class BodyEntry:
         lo[0], hi[0] = 0.0, 1.0  # the root has no joint: its joint_pos column stays 0
         act_token = np.zeros(max_actuators, np.int32)
         act_token[tokens.actuator_ids[tokens.act_mask]] = np.flatnonzero(tokens.act_mask)
+        body = pad_tokens(tokens, max_tokens)  # the one padding of token features and masks
         self.rows = {
-            "static": padded(tokens.static_features, 0.0, (tokens.static_features.shape[1],), np.float32),
-            "part_ids": padded(tokens.part_ids, 0),
-            "token_mask": padded(np.ones(n, bool), False),
-            "act_mask": padded(tokens.act_mask, False),
+            "static": body.static_features.astype(np.float32),
+            "part_ids": body.part_ids.astype(np.int32),
+            "token_mask": body.token_mask,
+            "act_mask": body.act_mask,
             "tree_distance": tree,
             "lo": padded(lo, 0.0),
             "hi": padded(hi, 1.0),
