@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
-from metamorph.env.tasks import task_config
+from metamorph.env.tasks import TaskConfig, task_config, task_from_json
 from metamorph.errors import MetamorphError
 from metamorph.files import write_json_atomic
 from metamorph.observation import blank_observation, policy_obs
@@ -55,8 +55,9 @@ class RunFolder:
         self.path = Path(path)  # made by `start`, so a run that fails to set up leaves no empty folder
         self.metrics = self.path / "metrics.jsonl"
 
-    def start(self, config: dict, policy_config, provenance: dict, num_params: int, vocabulary) -> None:
-        """Write config.json (``config``: the training config as JSON) and an empty metrics log."""
+    def start(self, config: dict, policy_config, provenance: dict, num_params: int, vocabulary, task: dict) -> None:
+        """Write config.json (``config``: the training config as JSON; ``task``: the task with the
+        run's overrides, as JSON) and an empty metrics log."""
         self.path.mkdir(parents=True, exist_ok=True)
         if (self.path / CHECKPOINTS).is_dir() and any((self.path / CHECKPOINTS).iterdir()):
             raise MetamorphError(
@@ -66,6 +67,7 @@ class RunFolder:
             self.path / "config.json",
             {
                 "config": config,
+                "task": task,
                 "policy": dataclasses.asdict(policy_config),
                 "num_params": num_params,
                 "vocabulary": vocabulary.to_json(),
@@ -271,6 +273,19 @@ class LoadedPolicy:
         policy = self.inference_fn()
         mean = jax.jit(lambda obs: policy(obs, None, True).actions)
         return lambda obs: np.asarray(mean(policy_obs(obs)))
+
+    def task(self) -> TaskConfig:
+        """The task the policy was trained on, with the run's overrides (episode length, alive bonus…);
+        runs from before 2026-12-01 saved only its name and the overrides in their config."""
+        if "task" in self.meta:
+            return task_from_json(self.meta["task"])
+        config = self.meta["config"]
+        task = task_config(config["task"])
+        if config.get("episode_length"):
+            task = dataclasses.replace(task, episode_length=config["episode_length"])
+        if config.get("alive_bonus") is not None:
+            task = dataclasses.replace(task, alive_bonus=config["alive_bonus"])
+        return task
 
     def inference_fn(self):
         """``policy(obs, key, deterministic=False)`` -> `PolicyStep` (`metamorph.ppo.make_inference_fn`)."""

@@ -258,6 +258,7 @@ class Eval:
         from rich.console import Console
 
         from metamorph.checkpoint import load_policy
+        from metamorph.env import task_config
         from metamorph.evaluate import evaluate, load_eval_bodies, summarise, write_report
         from metamorph.vocabulary import load_part_plugins
 
@@ -270,8 +271,9 @@ class Eval:
         run_dir = loaded.checkpoint.parent.parent
         trained = loaded.meta["config"]
         bodies, failed, spec = load_eval_bodies(loaded, self.bodies, run_dir)
-        task = self.task or trained["task"]
-        results = evaluate(loaded, bodies, task, self.episodes, self.seed, self.episode_length, self.nthread)
+        task_used = task_config(self.task) if self.task else loaded.task()  # the run's task, overrides included
+        task = task_used.name
+        results = evaluate(loaded, bodies, task_used, self.episodes, self.seed, self.episode_length, self.nthread)
         slug = "".join(
             c if c.isalnum() or c in "-_" else "-" for c in (self.bodies if self.bodies != "train" else "train")
         )
@@ -355,7 +357,7 @@ class Render:
 
         load_part_plugins(self.parts)
         loaded = load_policy(self.checkpoint)
-        task = self.task or loaded.meta["config"]["task"]
+        task = self.task or loaded.task()  # the run's task, overrides included
         info = render_video(
             loaded, self.body, self.out, task, self.seconds, self.fps, self.width, self.height, self.seed
         )

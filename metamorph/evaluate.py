@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from metamorph.checkpoint import LoadedPolicy, load_policy
+from metamorph.env.tasks import TaskConfig
 from metamorph.errors import MetamorphError
 from metamorph.files import atomic_folder
 from metamorph.vocabulary import DEFAULT_VOCABULARY
@@ -39,38 +40,47 @@ class BodyResult:
     velocity: list[float]  # mean forward velocity over the episode (m/s)
 
 
-def run_episodes(env, act, max_steps: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Step every slot until its first episode ends: (return, length, fell) per slot."""
+def run_episodes(env, act, max_steps: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Step every slot until its first episode ends: (return, length, fell, summed forward
+    velocity) per slot; the last over the length is the mean forward velocity, whatever other
+    terms (an alive bonus) the task's reward has."""
     obs = env.reset(seed=seed)
     total = np.zeros(env.num_envs)
+    forward = np.zeros(env.num_envs)
     length = np.zeros(env.num_envs, np.int64)
     fell = np.zeros(env.num_envs, bool)
     live = np.ones(env.num_envs, bool)
     for _ in range(max_steps):
         actions = act(obs)
-        obs, reward, terminated, truncated, _ = env.step(actions)
+        obs, reward, terminated, truncated, info = env.step(actions)
         total += np.where(live, reward, 0.0)
+        forward += np.where(live, info["reward_terms"]["forward_velocity"], 0.0)
         length += live
         fell |= live & terminated
         live &= ~(terminated | truncated)
         if not live.any():
             break
-    return total, length, fell
+    return total, length, fell, forward
 
 
 def evaluate(
     loaded: LoadedPolicy | None,
     bodies: list,
-    task: str = "flat",
+    task: str | TaskConfig | None = None,
     episodes: int = 5,
     seed: int = 0,
     episode_length: int | None = None,
     nthread: int = 2,
 ) -> dict[str, list[BodyResult]]:
-    """Results per body for the policy (if given), zero action and random actions."""
+    """Results per body for the policy (if given), zero action and random actions, on ``task``: a
+    task's name, a `TaskConfig`, or None for the task the policy was trained on (with its run's
+    overrides; flat without a policy)."""
     from metamorph.env import VecEnv, task_config
 
-    config = task_config(task)
+    if task is None:
+        config = loaded.task() if loaded is not None else task_config("flat")
+    else:
+        config = task_config(task) if isinstance(task, str) else task
     if episode_length:
         config = dataclasses.replace(config, episode_length=episode_length)
     assignment = np.repeat(np.arange(len(bodies)), episodes)
@@ -89,7 +99,7 @@ def evaluate(
         actors = {"policy": loaded.mean_action_fn(), **actors}
     results = {}
     for name, act in actors.items():
-        total, length, fell = run_episodes(env, act, config.episode_length, seed)
+        total, length, fell, forward = run_episodes(env, act, config.episode_length, seed)
         per_body = []
         for b, entry in enumerate(env.bodies):
             rows = assignment == b
@@ -100,7 +110,7 @@ def evaluate(
                     returns=total[rows].tolist(),
                     lengths=length[rows].tolist(),
                     falls=fell[rows].tolist(),
-                    velocity=(total[rows] / np.maximum(length[rows], 1)).tolist(),
+                    velocity=(forward[rows] / np.maximum(length[rows], 1)).tolist(),
                 )
             )
         results[name] = per_body

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from metamorph.env.tasks import TaskConfig
 from metamorph.errors import MetamorphError
 
 
@@ -40,7 +41,7 @@ def render_video(
     loaded,
     body: Path,
     out: Path,
-    task: str = "flat",
+    task: str | TaskConfig = "flat",
     seconds: float = 10.0,
     fps: int = 25,
     width: int = 640,
@@ -58,7 +59,7 @@ def render_video(
     from metamorph.morphology import load_morphology
 
     morphology = load_morphology(body)
-    config = task_config(task)
+    config = task_config(task) if isinstance(task, str) else task
     vocabulary = loaded.vocabulary if loaded is not None else None
     env = VecEnv([morphology], config, 1, nthread=1, autoreset=False, vocabulary=vocabulary, sampling="uniform",
                  scenery=True)  # fmt: skip

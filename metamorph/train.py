@@ -24,12 +24,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
+from metamorph.env.tasks import task_to_json
 from metamorph.errors import MetamorphError
 from metamorph.observation import policy_obs
 from metamorph.policy import POLICY_PRESETS, Policy, PolicyConfig, count_params
@@ -67,6 +69,8 @@ class TrainConfig:
     """Position information: learned (depth-first index), none, or tree (tree-distance attention bias)."""
     sampling: str = "balanced"
     """Body sampling at reset: uniform, or balanced by running episode length (MetaMorph)."""
+    backend: str = "mujoco"
+    """Simulation backend (`metamorph.env.backend.BACKENDS`): mujoco, native MuJoCo on CPU threads."""
     episode_length: int | None = None
     """Override the task's episode length (control steps)."""
     alive_bonus: float | None = None
@@ -203,15 +207,34 @@ class RewardScaler:
         self.mean, self.var, self.count = (float(v) for v in state["moments"])
 
 
+class Collected(NamedTuple):
+    """What one collection hands the update and the logs."""
+
+    rollout: Transition
+    """[U, B, ...] the steps taken."""
+    bootstrap_value: jax.Array
+    """[B] values of the observations after the last step."""
+    obs: dict
+    """The observation to act on next."""
+    key: jax.Array
+    episodes: list[tuple[float, int, float]]
+    """(return, length, forward distance) of every episode that ended (this process's environments)."""
+    reward_terms: dict[str, float]
+    """Each reward term's mean per environment step (this process's environments)."""
+
+
 class Trainer:
     """Builds everything a run needs; `run()` trains until ``total_steps``."""
 
     def __init__(self, config: TrainConfig, progress: bool = True):
         from metamorph.checkpoint import RunFolder
-        from metamorph.env import VecEnv, task_config
+        from metamorph.env import task_config
+        from metamorph.env.backend import BACKENDS, make_env
         from metamorph.vocabulary import DEFAULT_VOCABULARY
 
-        samples = config.steps_per_update  # checked before anything is written or generated
+        if config.backend not in BACKENDS:  # checked before anything is written or generated
+            raise MetamorphError(f"unknown --backend '{config.backend}'; known: {', '.join(BACKENDS)}")
+        samples = config.steps_per_update
         if config.ppo.num_minibatches < 1 or samples % config.ppo.num_minibatches:
             raise MetamorphError(
                 f"--ppo.num-minibatches {config.ppo.num_minibatches} must divide the {samples} samples of an update"
@@ -256,7 +279,9 @@ class Trainer:
         # other processes generate the same bodies (same seed) into a folder of their own
         bodies_home = self.folder.path if self.is_chief else Path(tempfile.mkdtemp(prefix="metamorph-bodies-"))
         self.body_files = resolve_bodies(config.bodies, bodies_home)
-        self.env = VecEnv(
+        self.task = task  # with the run's overrides: saved in config.json for eval, render and finetune
+        self.env = make_env(
+            config.backend,
             self.body_files,
             task,
             config.num_envs,
@@ -353,9 +378,9 @@ class Trainer:
             if self.is_chief:
                 folder.truncate_metrics(start_update)  # killed before any checkpoint: start over
         elif self.is_chief:
-            folder.start(
-                config_to_json(config), self.policy_config, provenance(), count_params(state.params), self.vocabulary
-            )
+            num_params = count_params(state.params)
+            folder.start(config_to_json(config), self.policy_config, provenance(), num_params, self.vocabulary,
+                         task_to_json(self.task))  # fmt: skip
         state = jax.device_put(state, self._replicated)
         writer = folder.tensorboard(purge_step=start_update * config.steps_per_update) if self.is_chief else None
         summary: dict = {}
@@ -364,10 +389,11 @@ class Trainer:
         self.state = state
         for update in range(start_update, last):
             started = time.perf_counter()
-            rollout, bootstrap_value, obs, key, episodes = self._collect(state, obs, key, scaler)
+            collected_data = self._collect(state, obs, key, scaler)
+            obs, key, episodes = collected_data.obs, collected_data.key, collected_data.episodes
             collected = time.perf_counter()
             key, update_key = jax.random.split(key)
-            state, metrics = self._update(state, rollout, bootstrap_value, update_key)
+            state, metrics = self._update(state, collected_data.rollout, collected_data.bootstrap_value, update_key)
             self.state = state
             metrics = {k: float(_host(v)) for k, v in metrics.items()}
             _return_free_heap()
@@ -386,6 +412,8 @@ class Trainer:
                 "episode_length": float(np.mean([n for _, n, _ in episodes])) if episodes else None,
                 "episode_distance": float(np.mean([d for _, _, d in episodes])) if episodes else None,
                 "diverged_total": env.diverged_total,
+                # each reward term's mean per environment step of this rollout (before reward scaling)
+                **{f"reward_{name}": value for name, value in collected_data.reward_terms.items()},
                 # the rate of this update's last optimizer step
                 "learning_rate": float(self.learning_rate((update + 1) * config.ppo.optimizer_steps_per_update - 1)),
                 **metrics,
@@ -404,18 +432,20 @@ class Trainer:
         env.close()
         return summary
 
-    def _collect(self, state: TrainState, obs: dict, key: jax.Array, scaler: RewardScaler):
-        """``unroll_length`` steps of every environment: (rollout `Transition` [U, B, ...], values of
-        the observations after the last step [B], that observation, the key, finished episodes)."""
+    def _collect(self, state: TrainState, obs: dict, key: jax.Array, scaler: RewardScaler) -> Collected:
+        """``unroll_length`` steps of every environment."""
         config, env = self.config, self.env
         steps: list[Transition] = []
         episodes: list[tuple[float, int, float]] = []  # (return, length, distance)
+        term_sums: dict[str, float] = {}
         for _ in range(config.unroll_length):
             key, act_key = jax.random.split(key)
             obs_j = {k: self._global(v, self._env_sharding) for k, v in policy_obs(obs).items()}
             acted = self._act(state.params, state.normalizer, obs_j, act_key)
             actions = self._local(acted.actions)
             next_obs, reward, terminated, truncated, info = env.step(actions)
+            for name, value in info["reward_terms"].items():
+                term_sums[name] = term_sums.get(name, 0.0) + float(np.sum(value))
             reward = reward.astype(np.float64)
             scaled = scaler(reward, terminated | truncated) if config.reward_scaling else reward
             if truncated.any():  # a time-limit cut: bootstrap with the value of where the episode stopped
@@ -440,7 +470,9 @@ class Trainer:
         obs_j = {k: self._global(v, self._env_sharding) for k, v in policy_obs(obs).items()}
         bootstrap = self._global(self._local(self._value(state.params, state.normalizer, obs_j)), self._env_sharding)
         rollout = jax.tree_util.tree_map(lambda *xs: self._global(np.stack(xs), self._batch_sharding), *steps)
-        return rollout, bootstrap, obs, key, episodes
+        samples = config.unroll_length * env.num_envs
+        terms = {name: total / samples for name, total in term_sums.items()}
+        return Collected(rollout, bootstrap, obs, key, episodes, terms)
 
 
 def _return_free_heap() -> None:

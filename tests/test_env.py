@@ -258,3 +258,21 @@ def test_gymnasium_wrapper_passes_env_checker(task, unimal_files):
     assert obs["proprio"].shape == (12, 15)
     _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
     assert isinstance(reward, float) and isinstance(terminated, bool) and isinstance(truncated, bool)
+
+
+def test_vecenv_is_the_mujoco_backend_and_unknown_backends_are_refused(bodies, tmp_path):
+    """`VecEnv` implements the backend protocol that training, evaluation and rendering rely on, and
+    `metamorph train --backend` refuses a name it does not know before writing anything."""
+    from metamorph.env.backend import BACKENDS, SimulationBackend, make_env
+    from metamorph.errors import MetamorphError
+    from metamorph.train import TrainConfig, Trainer
+
+    env = make_env("mujoco", bodies[:1], "flat", 2, nthread=1)
+    env.reset(seed=0)
+    assert isinstance(env, SimulationBackend) and BACKENDS["mujoco"] is VecEnv
+    env.close()
+    with pytest.raises(MetamorphError, match="unknown simulation backend 'mjx'; known: mujoco"):
+        make_env("mjx", bodies[:1], "flat", 2)
+    with pytest.raises(MetamorphError, match="unknown --backend 'warp'"):
+        Trainer(TrainConfig(backend="warp", run_dir=tmp_path / "run"), progress=False)
+    assert not (tmp_path / "run").exists()

@@ -334,3 +334,28 @@ def test_training_runs_on_terrain_tasks(tmp_path: Path, unimal_files, task, posi
     loaded = load_policy(tmp_path / "run")
     results = evaluate(loaded, [load_morphology(unimal_files[0])], task, episodes=1, episode_length=15, nthread=1)
     assert np.isfinite(results["policy"][0].returns).all()
+
+
+def test_run_keeps_its_task_and_logs_each_reward_term(tmp_path: Path, unimal_files):
+    """The task with the run's overrides is saved in the run and comes back with the policy, so
+    eval and render use it; every reward term is logged on its own, and the reward is their sum."""
+    from metamorph.checkpoint import load_policy
+    from metamorph.evaluate import evaluate
+    from metamorph.morphology import load_morphology
+
+    config = tiny_config(tmp_path / "run", unimal_files, alive_bonus=0.25, total_steps=2 * 4 * 8)
+    Trainer(config, progress=False).run()
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    for row in rows:
+        assert 0 < row["reward_alive"] <= 0.25  # the bonus, on steps that did not end in a fall
+        assert np.isfinite(row["reward_forward_velocity"])
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())["task"]
+    assert saved["alive_bonus"] == 0.25 and saved["episode_length"] == 20 and saved["name"] == "flat"
+    loaded = load_policy(tmp_path / "run")
+    task = loaded.task()
+    assert (task.alive_bonus, task.episode_length, task.patch_shape) == (0.25, 20, (9, 5))
+    # eval on the run's task: the return counts the bonus, the velocity does not
+    result = evaluate(loaded, [load_morphology(unimal_files[0])], None, episodes=1, nthread=1)["zero"][0]
+    assert result.lengths[0] <= 20
+    bonus = 0.25 * (result.lengths[0] - result.falls[0])
+    assert result.returns[0] == pytest.approx(bonus + result.velocity[0] * result.lengths[0], abs=1e-4)

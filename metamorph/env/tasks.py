@@ -140,6 +140,26 @@ TASKS: dict[str, Callable[[], TaskConfig]] = {
 """Registry of tasks: name -> default_config()."""
 
 
+def reward_terms(task: TaskConfig, forward_velocity, fell) -> dict:
+    """The task's reward as named terms, each already scaled; the reward is their sum and each term
+    is logged on its own (``reward_<name>`` in ``metrics.jsonl``). Plain arithmetic on arrays, so
+    every simulation backend (NumPy on CPU, JAX on accelerators) computes the same reward."""
+    return {
+        "forward_velocity": forward_velocity,  # torso x velocity over the control step (m/s)
+        "alive": task.alive_bonus * (1.0 - fell),  # for every step that does not end in a fall
+    }
+
+
+def task_to_json(task: TaskConfig) -> dict:
+    return dataclasses.asdict(task)
+
+
+def task_from_json(data: dict) -> TaskConfig:
+    """A task saved by `task_to_json` (JSON turns tuples into lists)."""
+    tuples = {f.name for f in dataclasses.fields(TaskConfig) if isinstance(f.default, tuple)}
+    return TaskConfig(**{k: tuple(v) if k in tuples else v for k, v in data.items()})
+
+
 def task_config(name: str) -> TaskConfig:
     if name not in TASKS:
         raise MetamorphError(f"unknown task '{name}'; known: {', '.join(TASKS)}")

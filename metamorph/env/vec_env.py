@@ -30,7 +30,16 @@ from typing import Literal
 import mujoco
 import numpy as np
 
-from metamorph.env.tasks import FLAT, TaskConfig, Terrain, add_scenery, make_terrain, patch_offsets, task_config
+from metamorph.env.tasks import (
+    FLAT,
+    TaskConfig,
+    Terrain,
+    add_scenery,
+    make_terrain,
+    patch_offsets,
+    reward_terms,
+    task_config,
+)
 from metamorph.errors import MetamorphError
 from metamorph.morphology import START_CLEARANCE, Morphology, floor_clearance_height, load_morphology
 from metamorph.tokens import PROPRIO_FEATURES, JointTokens, pad_tokens, tokenize
@@ -404,22 +413,22 @@ class VecEnv:
                 job.result()
 
         x, y, z = self._sensors[:, 0], self._sensors[:, 1], self._sensors[:, 2]
-        reward = (x - self._prev_x) / self.task.control_dt
+        forward_velocity = (x - self._prev_x) / self.task.control_dt
         self._prev_x = x.copy()
         # MuJoCo resets a simulation whose accelerations blow up (and warns); its clock restarts at 0
         diverged = (self._time < expected_time - 0.5 * self.task.timestep) | ~np.isfinite(self._sensors).all(axis=1)
-        reward = np.where(diverged, 0.0, reward)
         self._steps += 1
         slots = np.arange(self.num_envs)
         height = z - self._ground(slots, x, y)
         terminated = diverged | (height < self.task.fall_fraction * self._init_height)
-        if self.task.alive_bonus:
-            reward = reward + np.where(terminated, 0.0, self.task.alive_bonus)
+        terms = reward_terms(self.task, forward_velocity, terminated)
+        terms = {name: np.where(diverged, 0.0, value) for name, value in terms.items()}  # a diverged step earns nothing
+        reward = sum(terms.values())
         truncated = (self._steps >= self.task.episode_length) & ~terminated
         self._returns += reward
         obs = self._observe()
         done = terminated | truncated
-        info: dict = {"diverged": diverged, "body_id": self.body_ids.copy()}
+        info: dict = {"diverged": diverged, "body_id": self.body_ids.copy(), "reward_terms": terms}
         if done.any():
             info["final_obs"] = {k: v.copy() for k, v in obs.items()}
             info["episode_return"] = np.where(done, self._returns, np.nan)
