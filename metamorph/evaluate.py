@@ -136,15 +136,16 @@ def load_eval_bodies(loaded: LoadedPolicy, spec: str, run_dir: Path) -> tuple[li
         resolved, generate_into=generated or (run_dir / "eval" / "generated" / resolved.replace(":", "-"))
     )
     covered = loaded.policy.config.max_tokens if loaded.policy.config.position == "learned" else 10**9
-    names = {}
+    curated = {}
     if resolved.startswith("real:"):  # curated names: gymnasium's and dm_control's hopper share a file name
-        names = {real_robot_path(r): r["name"] for r in real_robots() if r["status"] == "ok"}
+        curated = {real_robot_path(r): r for r in real_robots() if r["status"] == "ok"}
     bodies = []
     for path in files:
         try:
             morphology = load_morphology(path)
-            if path in names:
-                morphology = dataclasses.replace(morphology, name=names[path])
+            if path in curated:  # its curated name, and its source's fall rule
+                entry = curated[path]
+                morphology = dataclasses.replace(morphology, name=entry["name"], fall_height=entry.get("fall_height"))
             n = tokenize(morphology, loaded.vocabulary).num_tokens
             if n > covered:
                 raise MetamorphError(f"{path}: {n} tokens, more than the {covered} this policy's positions cover")

@@ -110,6 +110,10 @@ class Morphology:
     standing_qpos: np.ndarray | None = dataclasses.field(default=None, compare=False)  # arrays: no == or hash
     """Joint positions of the start pose, laid out as ``model.qpos`` (base joints as in qpos0);
     None means ``model.qpos0``."""
+    fall_height: float | None = dataclasses.field(default=None, compare=False)
+    """The robot's own fall rule, when its source gives one: the episode ends when the torso is lower
+    than this above the ground (m); 0 never ends it. None: the task's rule (a fraction of the start
+    height). Set for the curated real robots from their source environments (`real_robots.json`)."""
 
     @property
     def label(self) -> str:

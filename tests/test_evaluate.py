@@ -15,7 +15,7 @@ from conftest import EXAMPLES
 from metamorph.bodies import real_robot_path, real_robots, resolve
 from metamorph.checkpoint import load_policy
 from metamorph.errors import MetamorphError, MorphologyError
-from metamorph.evaluate import aggregate, evaluate
+from metamorph.evaluate import aggregate, evaluate, load_eval_bodies
 from metamorph.morphology import load_morphology
 from metamorph.tokens import tokenize
 from metamorph.vocabulary import PartKind, Vocabulary
@@ -93,6 +93,46 @@ def test_every_curated_real_robot_loads_or_says_why_not():
     assert {name for name, _ in excluded} == {"quadruped", "dog", "rodent"}
     with pytest.raises(MetamorphError, match="unknown robot"):
         resolve("real:robocop")
+
+
+def test_real_robots_stand_on_the_ground_and_fall_by_their_own_rule():
+    """The ground collides with every robot whatever its file's geom defaults: gymnasium's ant sets
+    conaffinity 0 for its geoms, and a ground that inherited it let the ant (and dm_control's
+    walker) fall through the floor within 15 steps whatever acted. Under zero torque the ant now
+    rests on the floor for a whole short episode, in contact with it; and each curated robot
+    carries the fall rule of its source environment (gymnasium's healthy height)."""
+    import dataclasses
+
+    import mujoco
+
+    from metamorph.env import VecEnv
+
+    by_name = {r["name"]: r for r in real_robots()}
+    assert by_name["ant"]["fall_height"] == 0.2 and by_name["walker2d"]["fall_height"] == 0.8
+    assert by_name["half_cheetah"]["fall_height"] == 0 and "fall_height" not in by_name["walker"]
+    for name in ("ant", "walker"):
+        body = dataclasses.replace(load_morphology(real_robot_path(by_name[name])), fall_height=0.0)
+        env = VecEnv([body], "flat", 1, nthread=1, autoreset=False, sampling="uniform")
+        env.reset(seed=0)
+        model, data = env.models[0], env.datas[0]
+        ground = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, "terrain")
+        assert model.geom_conaffinity[ground] == 1 and model.geom_contype[ground] == 1
+        for _ in range(100):
+            *_, terminated, _, _ = env.step(np.zeros((1, env.max_tokens)))
+            assert not terminated[0], name
+        root = env.bodies[0].tokens.root_body
+        touching = {int(model.geom_bodyid[g]) for c in data.contact[: data.ncon] for g in (c.geom1, c.geom2)}
+        assert data.ncon > 0 and 0 in touching, name  # the world's ground holds the robot up
+        assert data.xpos[root][2] > 0.1, name  # above the floor, not through it
+        env.close()
+    from types import SimpleNamespace
+
+    loaded = SimpleNamespace(  # what load_eval_bodies reads of a loaded policy
+        meta={"config": {"bodies": "real:ant"}}, vocabulary=None,
+        policy=SimpleNamespace(config=SimpleNamespace(position="none", max_tokens=32)),
+    )  # fmt: skip
+    bodies, failed, _ = load_eval_bodies(loaded, "real:ant,walker2d", Path("."))
+    assert {b.name: b.fall_height for b in bodies} == {"ant": 0.2, "walker2d": 0.8} and not failed
 
 
 def test_menagerie_needs_a_local_copy(monkeypatch, tmp_path: Path):

@@ -170,6 +170,19 @@ def task_config(name: str) -> TaskConfig:
 # Ground
 
 
+CONTACT_ATTRIBUTES = ("contype", "conaffinity", "condim", "margin", "gap", "priority", "solmix", "solref", "solimp")
+
+
+def _collide_as_mujoco_default(geom) -> None:
+    """Give a ground geom MuJoCo's own contact settings. A geom added to a robot's spec takes that
+    file's geom defaults: gymnasium's ant and dm_control's walker set ``conaffinity="0"`` for their
+    own geoms (so that limbs do not collide with each other), and a ground that inherited it let
+    those robots fall through the floor."""
+    blank = mujoco.MjSpec().worldbody.add_geom()
+    for attribute in CONTACT_ATTRIBUTES:
+        setattr(geom, attribute, getattr(blank, attribute))
+
+
 @dataclasses.dataclass(frozen=True)
 class Terrain:
     """Ground heights on a regular grid: ``heights[i, j]`` at x = x0 + i·res, y = y0 + j·res.
@@ -246,6 +259,9 @@ class Terrain:
             spec.worldbody.add_geom(name=f"{name}_box{k}", type=mujoco.mjtGeom.mjGEOM_BOX, size=[hx, hy, half_z],
                                     pos=[cx, cy, top - half_z], friction=[friction, 0.1, 0.1],
                                     rgba=[0.55, 0.4, 0.3, 1.0])  # fmt: skip
+        for geom in spec.geoms:
+            if geom.name == name or geom.name.startswith(f"{name}_box"):
+                _collide_as_mujoco_default(geom)
 
     def height_at_grid(self, x: float, y: float) -> float:
         """Ground height without boxes."""

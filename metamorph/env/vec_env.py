@@ -285,6 +285,7 @@ class VecEnv:
         self._lo, self._hi, self._wrap = self._rows["lo"], self._rows["hi"], self._rows["wrap"]
         self._sensors = np.zeros((B, self._sensor_width))
         self._init_height = np.zeros(B)
+        self._fall_height = np.zeros(B)  # the torso's height above ground below which a slot has fallen
         self._prev_x = np.zeros(B)
         self._steps = np.zeros(B, np.int32)
         self._returns = np.zeros(B)
@@ -334,6 +335,8 @@ class VecEnv:
         x, y, z = data.sensordata[:3]
         ground = self._terrains[terrain].height_at_grid(x, y) if self.task.has_terrain else 0.0
         self._init_height[i] = z - ground
+        own = self.bodies[body].morphology.fall_height
+        self._fall_height[i] = self.task.fall_fraction * (z - ground) if own is None else own
         self._prev_x[i] = self._start_x[i] = x
         self._steps[i] = 0
         self._returns[i] = 0.0
@@ -420,7 +423,7 @@ class VecEnv:
         self._steps += 1
         slots = np.arange(self.num_envs)
         height = z - self._ground(slots, x, y)
-        terminated = diverged | (height < self.task.fall_fraction * self._init_height)
+        terminated = diverged | (height < self._fall_height)
         terms = reward_terms(self.task, forward_velocity, terminated)
         terms = {name: np.where(diverged, 0.0, value) for name, value in terms.items()}  # a diverged step earns nothing
         reward = sum(terms.values())
@@ -556,6 +559,9 @@ class VecEnv:
         self.body_ids[:], self.terrain_ids[:] = state["body_ids"], state["terrain_ids"]
         self._steps[:], self._returns[:], self._start_x[:] = state["steps"], state["returns"], state["start_x"]
         self._prev_x[:], self._init_height[:], self._time[:] = state["prev_x"], state["init_height"], state["time"]
+        for i, body in enumerate(self.body_ids):
+            own = self.bodies[int(body)].morphology.fall_height
+            self._fall_height[i] = self.task.fall_fraction * self._init_height[i] if own is None else own
         self._episodes[:], self._mean_length[:] = state["episodes"], state["mean_length"]
         self._mean_return[:] = state["mean_return"]
         self.diverged_total = int(state["diverged_total"])
