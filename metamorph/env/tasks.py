@@ -19,6 +19,7 @@ robot, turned to its heading, relative to the torso).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable
 
@@ -173,14 +174,19 @@ def task_config(name: str) -> TaskConfig:
 CONTACT_ATTRIBUTES = ("contype", "conaffinity", "condim", "margin", "gap", "priority", "solmix", "solref", "solimp")
 
 
+@functools.cache
+def _mujoco_default_contact() -> dict:
+    blank = mujoco.MjSpec().worldbody.add_geom()
+    return {attribute: getattr(blank, attribute) for attribute in CONTACT_ATTRIBUTES}
+
+
 def _collide_as_mujoco_default(geom) -> None:
     """Give a ground geom MuJoCo's own contact settings. A geom added to a robot's spec takes that
     file's geom defaults: gymnasium's ant and dm_control's walker set ``conaffinity="0"`` for their
     own geoms (so that limbs do not collide with each other), and a ground that inherited it let
     those robots fall through the floor."""
-    blank = mujoco.MjSpec().worldbody.add_geom()
-    for attribute in CONTACT_ATTRIBUTES:
-        setattr(geom, attribute, getattr(blank, attribute))
+    for attribute, value in _mujoco_default_contact().items():
+        setattr(geom, attribute, value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -231,8 +237,8 @@ class Terrain:
         centre = [self.x0 + (nx - 1) * self.resolution / 2, self.y0 + (ny - 1) * self.resolution / 2, low]
         if high - low < 1e-9:
             size = [nx * self.resolution, ny * self.resolution, 0.05]
-            spec.worldbody.add_geom(name=name, type=mujoco.mjtGeom.mjGEOM_PLANE, size=size, pos=centre,
-                                    friction=[friction, 0.1, 0.1], rgba=rgba, material=material)  # fmt: skip
+            ground = spec.worldbody.add_geom(name=name, type=mujoco.mjtGeom.mjGEOM_PLANE, size=size, pos=centre,
+                                             friction=[friction, 0.1, 0.1], rgba=rgba, material=material)  # fmt: skip
         else:
             elevation = high - low
             # MuJoCo heightfield rows run along y and columns along x; data is scaled to [0, 1]
@@ -244,7 +250,7 @@ class Terrain:
                 ncol=nx,
                 userdata=data.ravel().tolist(),
             )
-            spec.worldbody.add_geom(
+            ground = spec.worldbody.add_geom(
                 name=name,
                 type=mujoco.mjtGeom.mjGEOM_HFIELD,
                 hfieldname=name,
@@ -253,15 +259,14 @@ class Terrain:
                 rgba=rgba,
                 material=material,
             )
+        _collide_as_mujoco_default(ground)
         for k, (cx, cy, hx, hy, top) in enumerate(self.boxes):
             base = float(self.height_at_grid(cx, cy))
             half_z = (top - base) / 2 + 0.05  # sink 0.05 m into the ground so no gap shows
-            spec.worldbody.add_geom(name=f"{name}_box{k}", type=mujoco.mjtGeom.mjGEOM_BOX, size=[hx, hy, half_z],
-                                    pos=[cx, cy, top - half_z], friction=[friction, 0.1, 0.1],
-                                    rgba=[0.55, 0.4, 0.3, 1.0])  # fmt: skip
-        for geom in spec.geoms:
-            if geom.name == name or geom.name.startswith(f"{name}_box"):
-                _collide_as_mujoco_default(geom)
+            box = spec.worldbody.add_geom(name=f"{name}_box{k}", type=mujoco.mjtGeom.mjGEOM_BOX, size=[hx, hy, half_z],
+                                          pos=[cx, cy, top - half_z], friction=[friction, 0.1, 0.1],
+                                          rgba=[0.55, 0.4, 0.3, 1.0])  # fmt: skip
+            _collide_as_mujoco_default(box)
 
     def height_at_grid(self, x: float, y: float) -> float:
         """Ground height without boxes."""

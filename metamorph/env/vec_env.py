@@ -308,6 +308,12 @@ class VecEnv:
             self._cdf = np.cumsum(weights / weights.sum())
         return int(min(np.searchsorted(self._cdf, self._rng.random(), side="right"), len(self.bodies) - 1))
 
+    def _fall_threshold(self, body: int, start_height: float) -> float:
+        """The torso height above the ground below which a slot holding ``body`` has fallen: the
+        body's own rule (real robots) or the task's fraction of its start height."""
+        own = self.bodies[body].morphology.fall_height
+        return self.task.fall_fraction * start_height if own is None else own
+
     def _reset_slot(self, i: int) -> None:
         body = self._draw_body() if self.assignment is None else int(self.assignment[i])
         terrain = int(self._rng.integers(len(self._terrains))) if self.task.has_terrain else 0
@@ -335,8 +341,7 @@ class VecEnv:
         x, y, z = data.sensordata[:3]
         ground = self._terrains[terrain].height_at_grid(x, y) if self.task.has_terrain else 0.0
         self._init_height[i] = z - ground
-        own = self.bodies[body].morphology.fall_height
-        self._fall_height[i] = self.task.fall_fraction * (z - ground) if own is None else own
+        self._fall_height[i] = self._fall_threshold(body, self._init_height[i])
         self._prev_x[i] = self._start_x[i] = x
         self._steps[i] = 0
         self._returns[i] = 0.0
@@ -560,8 +565,7 @@ class VecEnv:
         self._steps[:], self._returns[:], self._start_x[:] = state["steps"], state["returns"], state["start_x"]
         self._prev_x[:], self._init_height[:], self._time[:] = state["prev_x"], state["init_height"], state["time"]
         for i, body in enumerate(self.body_ids):
-            own = self.bodies[int(body)].morphology.fall_height
-            self._fall_height[i] = self.task.fall_fraction * self._init_height[i] if own is None else own
+            self._fall_height[i] = self._fall_threshold(int(body), self._init_height[i])
         self._episodes[:], self._mean_length[:] = state["episodes"], state["mean_length"]
         self._mean_return[:] = state["mean_return"]
         self.diverged_total = int(state["diverged_total"])
