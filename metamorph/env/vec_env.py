@@ -21,6 +21,7 @@ drawn anew); ``info["final_obs"]`` holds the observation it ended on, for bootst
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -579,7 +580,8 @@ class VecEnv:
             self._pool = None
 
     def __del__(self):
-        self.close()
+        if not sys.is_finalizing():  # at interpreter exit the pool's threads are already gone
+            self.close()
 
     @property
     def control_dt(self) -> float:
