@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
-from metamorph.env.tasks import TaskConfig, task_config, task_from_json
+from metamorph.env.tasks import TaskConfig, task_config, task_from_json, task_with_overrides
 from metamorph.errors import MetamorphError
 from metamorph.files import write_json_atomic
 from metamorph.observation import blank_observation, policy_obs
@@ -280,12 +280,7 @@ class LoadedPolicy:
         if "task" in self.meta:
             return task_from_json(self.meta["task"])
         config = self.meta["config"]
-        task = task_config(config["task"])
-        if config.get("episode_length"):
-            task = dataclasses.replace(task, episode_length=config["episode_length"])
-        if config.get("alive_bonus") is not None:
-            task = dataclasses.replace(task, alive_bonus=config["alive_bonus"])
-        return task
+        return task_with_overrides(config["task"], config.get("episode_length"), config.get("alive_bonus"))
 
     def inference_fn(self):
         """``policy(obs, key, deterministic=False)`` -> `PolicyStep` (`metamorph.ppo.make_inference_fn`)."""
@@ -309,7 +304,7 @@ def load_policy(path: str | Path, vocabulary: Vocabulary | None = None) -> Loade
     params = policy.init(jax.random.PRNGKey(0), *policy_inputs(normalizer, obs, 10.0))
     target = TrainState(params, None, normalizer, jnp.zeros((), jnp.int32))
     # the optimiser state is not needed to act: restore it as saved, then drop it
-    state, *_ = restore(checkpoint, _with_opt_state(target, checkpoint))
+    state, *_ = restore(checkpoint, _with_opt_state(target, meta["config"]))
     vocabulary = saved_vocabulary.extended_with(vocabulary or DEFAULT_VOCABULARY)
     # restored leaves are NumPy arrays; as JAX arrays they index with traced values (the tree bias)
     params = jax.tree_util.tree_map(jnp.asarray, extend_part_embedding(state.params, vocabulary.size))
@@ -317,9 +312,8 @@ def load_policy(path: str | Path, vocabulary: Vocabulary | None = None) -> Loade
     return LoadedPolicy(Policy(policy_config, vocabulary.size), params, normalizer, vocabulary, meta, checkpoint)
 
 
-def _with_opt_state(target: TrainState, checkpoint: Path) -> TrainState:
+def _with_opt_state(target: TrainState, config: dict) -> TrainState:
     """The saved optimiser state's structure comes from the training config (freezing included)."""
-    config = json.loads((checkpoint / "meta.json").read_text())["config"]
     optimizer = make_optimizer(PPOConfig(**config["ppo"]), 1, freeze=config.get("freeze", "none"))
     return target._replace(opt_state=optimizer.init(target.params))
 

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from metamorph.env.tasks import task_to_json
+from metamorph.env.tasks import task_to_json, task_with_overrides
 from metamorph.errors import MetamorphError
 from metamorph.observation import policy_obs
 from metamorph.policy import POLICY_PRESETS, Policy, PolicyConfig, count_params
@@ -271,11 +271,7 @@ class Trainer:
                 raise MetamorphError(
                     f"--init-from {config.init_from}: trained without terrain input; --task {config.task} has it"
                 )
-        task = task_config(config.task)
-        if config.episode_length:
-            task = dataclasses.replace(task, episode_length=config.episode_length)
-        if config.alive_bonus is not None:
-            task = dataclasses.replace(task, alive_bonus=config.alive_bonus)
+        task = task_with_overrides(config.task, config.episode_length, config.alive_bonus)
         # other processes generate the same bodies (same seed) into a folder of their own
         bodies_home = self.folder.path if self.is_chief else Path(tempfile.mkdtemp(prefix="metamorph-bodies-"))
         self.body_files = resolve_bodies(config.bodies, bodies_home)

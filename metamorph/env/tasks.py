@@ -151,6 +151,16 @@ def reward_terms(task: TaskConfig, forward_velocity, fell) -> dict:
     }
 
 
+def task_with_overrides(name: str, episode_length: int | None = None, alive_bonus: float | None = None) -> TaskConfig:
+    """A registered task with a run's overrides (``--episode-length``, ``--alive-bonus``) applied."""
+    task = task_config(name)
+    if episode_length:
+        task = dataclasses.replace(task, episode_length=episode_length)
+    if alive_bonus is not None:
+        task = dataclasses.replace(task, alive_bonus=alive_bonus)
+    return task
+
+
 def task_to_json(task: TaskConfig) -> dict:
     return dataclasses.asdict(task)
 
