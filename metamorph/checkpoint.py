@@ -280,7 +280,9 @@ class LoadedPolicy:
         if "task" in self.meta:
             return task_from_json(self.meta["task"])
         config = self.meta["config"]
-        return task_with_overrides(config["task"], config.get("episode_length"), config.get("alive_bonus"))
+        return task_with_overrides(
+            config["task"], config.get("episode_length"), config.get("alive_bonus"), config.get("reset_noise")
+        )
 
     def inference_fn(self):
         """``policy(obs, key, deterministic=False)`` -> `PolicyStep` (`metamorph.ppo.make_inference_fn`)."""

@@ -66,6 +66,9 @@ def check_value(name: str, kind: Any, value: Any, where: str) -> Any:
     options = typing.get_args(kind) if isinstance(kind, types.UnionType) else (kind,)
     if value is None and type(None) in options:
         return None
+    # TOML has no null: "none" unsets an optional number (a grid can then compare a value with the default)
+    if value == "none" and type(None) in options and not {str, Path} & set(options):
+        return None
     for option in options:
         if option is bool and isinstance(value, bool):
             return value

@@ -52,6 +52,9 @@ class PolicyConfig:
     """Width of the terrain-patch encoder (terrain tasks only)."""
     init_log_std: float = -0.5
     """Initial log standard deviation of the Gaussian policy (one learned scalar)."""
+    action_std: float | None = None
+    """A fixed standard deviation of the Gaussian policy instead of a learned one (MetaMorph: 0.9,
+    with no entropy bonus); the policy then has no log-std parameter."""
     max_tokens: int = 32
     """Longest body (in tokens) the learned position embedding covers."""
     max_tree_distance: int = 16
@@ -60,6 +63,8 @@ class PolicyConfig:
     def __post_init__(self):
         if self.position not in ("learned", "none", "tree"):
             raise MetamorphError(f"policy position must be learned, none or tree, got '{self.position}'")
+        if self.action_std is not None and not self.action_std > 0:
+            raise MetamorphError(f"policy action_std must be positive, got {self.action_std}")
         if self.d_model % self.num_heads:
             raise MetamorphError(f"d_model {self.d_model} must be divisible by num_heads {self.num_heads}")
 
@@ -163,7 +168,10 @@ class Policy(nn.Module):
         mean = TokenDecoder(c.decoder_hidden, out_scale=0.01, name="action_decoder")(tokens)
         token_values = TokenDecoder(c.decoder_hidden, name="value_decoder")(value_tokens)
         value = jnp.sum(token_values * mask, axis=1) / jnp.maximum(jnp.sum(mask, axis=1), 1)
-        log_std = self.param("log_std", nn.initializers.constant(c.init_log_std), ())
+        if c.action_std is None:
+            log_std = self.param("log_std", nn.initializers.constant(c.init_log_std), ())
+        else:
+            log_std = jnp.log(jnp.asarray(c.action_std, mean.dtype))
         return mean, jnp.broadcast_to(log_std, mean.shape), value
 
 

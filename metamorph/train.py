@@ -75,6 +75,10 @@ class TrainConfig:
     """Override the task's episode length (control steps)."""
     alive_bonus: float | None = None
     """Override the task's reward for every step that does not end in a fall."""
+    reset_noise: float | None = None
+    """Override the task's reset noise (± rad or m on joint positions; std of joint velocities)."""
+    action_std: float | None = None
+    """A fixed action standard deviation (MetaMorph: 0.9) instead of the preset's learned log-std."""
     seed: int = 0
     """Seeds the environments, the policy's initialisation and its sampling."""
     run_dir: Path | None = None
@@ -107,7 +111,7 @@ class TrainConfig:
     def policy_config(self) -> PolicyConfig:
         if self.model not in POLICY_PRESETS:
             raise MetamorphError(f"unknown model preset '{self.model}'; known: {', '.join(POLICY_PRESETS)}")
-        return dataclasses.replace(POLICY_PRESETS[self.model](), position=self.position)
+        return dataclasses.replace(POLICY_PRESETS[self.model](), position=self.position, action_std=self.action_std)
 
     @property
     def steps_per_update(self) -> int:
@@ -271,7 +275,7 @@ class Trainer:
                 raise MetamorphError(
                     f"--init-from {config.init_from}: trained without terrain input; --task {config.task} has it"
                 )
-        task = task_with_overrides(config.task, config.episode_length, config.alive_bonus)
+        task = task_with_overrides(config.task, config.episode_length, config.alive_bonus, config.reset_noise)
         # other processes generate the same bodies (same seed) into a folder of their own
         bodies_home = self.folder.path if self.is_chief else Path(tempfile.mkdtemp(prefix="metamorph-bodies-"))
         self.body_files = resolve_bodies(config.bodies, bodies_home)

@@ -166,6 +166,21 @@ def test_sweep_from_flags_and_its_configurations():
     assert trials[5].overrides["total-steps"] == 1000
 
 
+def test_a_grid_can_compare_an_optional_field_with_its_default(tmp_path: Path):
+    """TOML has no null: "none" unsets an optional number, and the trial's flags say so to tyro."""
+    from metamorph.configs import as_flags
+
+    path = tmp_path / "std.toml"
+    path.write_text('[sweep]\nseeds = [0]\n[grid]\naction-std = ["none", 0.9]\nreset-noise = [0.005]\n')
+    configs, trials, _ = plan(load_spec(path))
+    assert configs == [{"action-std": None, "reset-noise": 0.005}, {"action-std": 0.9, "reset-noise": 0.005}]
+    learned, fixed = (parse_train_args(as_flags(trial.overrides)) for trial in trials)
+    assert learned.action_std is None and learned.policy_config.action_std is None
+    assert fixed.policy_config.action_std == 0.9 and fixed.reset_noise == 0.005
+    path.write_text('[sweep]\nseeds = [0]\n[grid]\nposition = ["none"]\n')  # a string field keeps "none"
+    assert plan(load_spec(path))[0] == [{"position": "none"}]
+
+
 def test_random_draws_are_shared_by_seeds_and_reproducible(tmp_path: Path):
     path = tmp_path / "r.toml"
     path.write_text('[sweep]\nseeds = [0, 1]\nsamples = 5\nseed = 7\n[random]\n"ppo.learning-rate" = { log_uniform = [1e-5, 1e-2] }\n'

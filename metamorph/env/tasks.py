@@ -92,6 +92,8 @@ class TaskConfig:
             raise MetamorphError(f"task '{self.name}': timestep, substeps and episode_length must be positive")
         if not 0 <= self.fall_fraction < 1:
             raise MetamorphError(f"task '{self.name}': fall_fraction must be in [0, 1)")
+        if self.reset_noise < 0:
+            raise MetamorphError(f"task '{self.name}': reset_noise must be ≥ 0, got {self.reset_noise}")
 
     @property
     def control_dt(self) -> float:
@@ -151,13 +153,18 @@ def reward_terms(task: TaskConfig, forward_velocity, fell) -> dict:
     }
 
 
-def task_with_overrides(name: str, episode_length: int | None = None, alive_bonus: float | None = None) -> TaskConfig:
-    """A registered task with a run's overrides (``--episode-length``, ``--alive-bonus``) applied."""
+def task_with_overrides(
+    name: str, episode_length: int | None = None, alive_bonus: float | None = None, reset_noise: float | None = None
+) -> TaskConfig:
+    """A registered task with a run's overrides (``--episode-length``, ``--alive-bonus``,
+    ``--reset-noise``) applied."""
     task = task_config(name)
     if episode_length:
         task = dataclasses.replace(task, episode_length=episode_length)
     if alive_bonus is not None:
         task = dataclasses.replace(task, alive_bonus=alive_bonus)
+    if reset_noise is not None:
+        task = dataclasses.replace(task, reset_noise=reset_noise)
     return task
 
 
