@@ -543,8 +543,15 @@ def main(argv: list[str] | None = None) -> int:
                 description="metamorph: one transformer policy that controls any robot body.",
             )
         if not hasattr(command, "run"):
+            from metamorph.launch import die_with_launcher, launch_processes, processes_to_launch
             from metamorph.train import train
 
+            die_with_launcher()
+            processes = processes_to_launch(command.processes, command.coordinator, command.resume, command.run_dir)
+            if processes > 1:
+                return launch_processes(
+                    args[1:], processes, command.num_envs, command.run_dir, command.task, command.resume
+                )
             train(command)
             return 0
         return command.run()

@@ -100,6 +100,9 @@ class TrainConfig:
     freeze: str = "none"
     """With --init-from: none, trunk (train only the decoders and log-std) or embeddings (freeze the
     token, part and position embeddings)."""
+    processes: int = 1
+    """Local processes to split the run among, each on one core with its share of --num-envs (the
+    total), joined by jax.distributed as in multi-host training (`metamorph.launch`)."""
     coordinator: str | None = None
     """Multi-host: address of process 0 (host:port) for jax.distributed.initialize."""
     num_processes: int = 1

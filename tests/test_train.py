@@ -243,16 +243,29 @@ def test_two_processes_on_localhost_train_one_policy_and_resume(tmp_path: Path):
     assert count == 8 * 64 * tokenize(load_morphology(EXAMPLES / "biped.xml")).num_tokens
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["update_000004", "update_000008"]
 
+    # `--processes 2` starts such a pair itself; killing it (launcher and all) leaves a run that a
+    # plain --resume continues with the same two processes
+    import psutil
+
     resumed = tmp_path / "resumed"
-    processes = _start_pair(resumed, 40 * 64)
+    train = [sys.executable, "-m", "metamorph", "train", "--run-dir", str(resumed)]
+    launcher = subprocess.Popen([*train, "--bodies", str(EXAMPLES / "biped.xml"), "--total-steps", str(40 * 64),
+                                 "--num-envs", "4", "--processes", "2", "--unroll-length", "16", "--checkpoint-every",
+                                 "4", "--episode-length", "30"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
     deadline = time.time() + 240
     while time.time() < deadline and not (resumed / "checkpoints" / "update_000004").exists():
         time.sleep(0.2)
-    for process in processes:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+    children = psutil.Process(launcher.pid).children()
+    assert len(children) == 2
+    launcher.send_signal(signal.SIGKILL)  # the launcher alone: its processes must not train on as orphans
+    launcher.wait()
+    psutil.wait_procs(children, timeout=10)
+    assert not [child for child in children if child.is_running() and child.status() != psutil.STATUS_ZOMBIE]
     assert (resumed / "checkpoints" / "update_000004").exists()
-    _finish(_start_pair(resumed, 40 * 64, "--resume"))
+    config = json.loads((resumed / "config.json").read_text())["config"]
+    assert (config["processes"], config["num_processes"], config["num_envs"]) == (2, 2, 2)  # 4 environments in all
+    result = subprocess.run([*train, "--resume"], capture_output=True, text=True, timeout=400)
+    assert result.returncode == 0, result.stderr[-2000:]
     updates = [json.loads(line)["update"] for line in (resumed / "metrics.jsonl").read_text().splitlines()]
     assert updates == list(range(1, 41))
 
