@@ -391,9 +391,9 @@ class Finetune:
 
     def run(self) -> int:
         import json as json_module
-        import time
 
         from metamorph.checkpoint import find_checkpoint
+        from metamorph.files import default_run_dir
         from metamorph.finetune import finetune
         from metamorph.train import config_from_json
         from metamorph.vocabulary import load_part_plugins
@@ -401,7 +401,7 @@ class Finetune:
         load_part_plugins(self.parts)
         checkpoint = find_checkpoint(self.checkpoint)
         source = config_from_json(json_module.loads((checkpoint / "meta.json").read_text())["config"])
-        run_dir = self.run_dir or Path("runs") / f"finetune-{time.strftime('%Y%m%d-%H%M%S')}"
+        run_dir = self.run_dir or default_run_dir("finetune")
         config = dataclasses.replace(
             source, bodies=self.bodies, task=self.task or source.task, total_steps=self.total_steps,
             run_dir=run_dir, resume=False, init_from=checkpoint, freeze=self.freeze, seed=self.seed,
@@ -543,15 +543,15 @@ def main(argv: list[str] | None = None) -> int:
                 description="metamorph: one transformer policy that controls any robot body.",
             )
         if not hasattr(command, "run"):
+            from metamorph.files import default_run_dir
             from metamorph.launch import die_with_launcher, launch_processes, processes_to_launch
             from metamorph.train import train
 
             die_with_launcher()
             processes = processes_to_launch(command.processes, command.coordinator, command.resume, command.run_dir)
             if processes > 1:
-                return launch_processes(
-                    args[1:], processes, command.num_envs, command.run_dir, command.task, command.resume
-                )
+                run_dir = command.run_dir or default_run_dir(command.task)  # one folder for every process
+                return launch_processes(args[1:], processes, command.num_envs, run_dir, command.resume)
             train(command)
             return 0
         return command.run()

@@ -6,11 +6,17 @@ import contextlib
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from metamorph.errors import MetamorphError
+
+
+def default_run_dir(name: str) -> Path:
+    """``runs/NAME-YYYYmmdd-HHMMSS``: where a run goes when no --run-dir is given."""
+    return Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 @contextlib.contextmanager

@@ -30,12 +30,21 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def child_environment() -> dict[str, str]:
-    """One thread for XLA and the numeric libraries; METAMORPH_LAUNCHER names the launcher's pid."""
-    env = dict(os.environ, METAMORPH_LAUNCHER=str(os.getpid()))
-    xla = env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-    env.update({"XLA_FLAGS": xla.strip(), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
+def thread_environment(threads: int) -> dict[str, str]:
+    """This process's environment for a child that may use ``threads`` threads (XLA and the numeric
+    libraries); used for launched processes and for sweep trials."""
+    env = dict(os.environ)
+    xla = env.get("XLA_FLAGS", "")
+    if threads == 1:  # XLA's CPU thread pool otherwise spans every core of the machine
+        xla += " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    env.update({"XLA_FLAGS": xla.strip(), "OMP_NUM_THREADS": str(threads),
+                "OPENBLAS_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)})  # fmt: skip
     return env
+
+
+def child_environment() -> dict[str, str]:
+    """One thread; METAMORPH_LAUNCHER names the launcher's pid (`die_with_launcher`)."""
+    return thread_environment(1) | {"METAMORPH_LAUNCHER": str(os.getpid())}
 
 
 def die_with_launcher() -> None:
@@ -68,9 +77,7 @@ def processes_to_launch(processes: int, coordinator: str | None, resume: bool, r
     return processes
 
 
-def launch_processes(
-    train_args: list[str], processes: int, num_envs: int, run_dir: Path | None, task: str, resume: bool = False
-) -> int:
+def launch_processes(train_args: list[str], processes: int, num_envs: int, run_dir: Path, resume: bool = False) -> int:
     """Run ``metamorph train train_args`` as ``processes`` local processes; the exit status of the run.
 
     ``num_envs`` is the run's total: each process steps its share on one thread and, where the
@@ -79,7 +86,6 @@ def launch_processes(
     and its status is returned."""
     if num_envs % processes and not resume:
         raise MetamorphError(f"--num-envs {num_envs} must divide among --processes {processes}")
-    run_dir = run_dir or Path("runs") / f"{task}-{time.strftime('%Y%m%d-%H%M%S')}"
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     address = f"127.0.0.1:{_free_port()}"
     # later flags win: these replace any the user gave for how one process runs (a resume keeps the

@@ -59,6 +59,7 @@ import numpy as np
 from metamorph.configs import Overrides, apply_overrides, as_flags, check_overrides, read_toml, train_fields
 from metamorph.errors import MetamorphError
 from metamorph.files import write_json_atomic
+from metamorph.launch import thread_environment
 
 DISTRIBUTIONS = ("uniform", "log_uniform", "int_uniform", "choice")
 OBJECTIVES = ("train_return", "suite")
@@ -519,13 +520,7 @@ class Slot:
     threads: int
 
     def environment(self) -> dict[str, str]:
-        env = dict(os.environ)
-        xla = env.get("XLA_FLAGS", "")
-        if self.threads == 1:  # XLA's CPU thread pool otherwise spans every core of the machine
-            xla += " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-        env.update({"XLA_FLAGS": xla.strip(), "OMP_NUM_THREADS": str(self.threads),
-                    "OPENBLAS_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads)})  # fmt: skip
-        return env
+        return thread_environment(self.threads)
 
 
 def slots(workers: int, threads: int | None) -> list[Slot]:

@@ -33,6 +33,7 @@ import optax
 
 from metamorph.env.tasks import task_to_json, task_with_overrides
 from metamorph.errors import MetamorphError
+from metamorph.files import default_run_dir
 from metamorph.observation import policy_obs
 from metamorph.policy import POLICY_PRESETS, Policy, PolicyConfig, count_params
 from metamorph.ppo import (
@@ -261,7 +262,7 @@ class Trainer:
         self.config = config
         self.is_chief = jax.process_index() == 0  # writes the run folder and checkpoints
         self.progress = progress and self.is_chief
-        run_dir = config.run_dir or Path("runs") / f"{config.task}-{time.strftime('%Y%m%d-%H%M%S')}"
+        run_dir = config.run_dir or default_run_dir(config.task)
         self.folder = RunFolder(run_dir)
         self.vocabulary = DEFAULT_VOCABULARY
         self.policy_config = config.policy_config
