@@ -11,10 +11,24 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import Literal
 
 import numpy as np
 
+from metamorph.errors import MetamorphError
 from metamorph.tokens import PROPRIO_FEATURES, STATIC_FEATURES
+
+ObservationFrame = Literal["torso", "world"]
+OBSERVATION_FRAMES: tuple[str, ...] = ("torso", "world")
+"""Where links' poses and velocities in ``proprio`` are measured: ``torso``, relative to the torso
+and in its frame (the root token: its own velocity in its own frame); ``world``, in the world frame
+with positions' x and y taken from the torso's (MetaMorph's choice), so every token sees which way is
+up and which way is forward. A policy reads the frame it was trained on (`PolicyConfig.frame`)."""
+
+
+def check_frame(frame: str) -> None:
+    if frame not in OBSERVATION_FRAMES:
+        raise MetamorphError(f"observation frame must be one of {', '.join(OBSERVATION_FRAMES)}, got '{frame}'")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from metamorph.errors import MetamorphError
+from metamorph.observation import ObservationFrame, check_frame
 
 PositionKind = Literal["learned", "none", "tree"]
 
@@ -55,6 +56,9 @@ class PolicyConfig:
     action_std: float | None = None
     """A fixed standard deviation of the Gaussian policy instead of a learned one (MetaMorph: 0.9,
     with no entropy bonus); the policy then has no log-std parameter."""
+    frame: ObservationFrame = "torso"
+    """Frame of the links' poses and velocities the policy reads (`metamorph.observation`): the
+    environments that train, evaluate and render it measure them in this frame."""
     max_tokens: int = 32
     """Longest body (in tokens) the learned position embedding covers."""
     max_tree_distance: int = 16
@@ -63,6 +67,7 @@ class PolicyConfig:
     def __post_init__(self):
         if self.position not in ("learned", "none", "tree"):
             raise MetamorphError(f"policy position must be learned, none or tree, got '{self.position}'")
+        check_frame(self.frame)
         if self.action_std is not None and not self.action_std > 0:
             raise MetamorphError(f"policy action_std must be positive, got {self.action_std}")
         if self.d_model % self.num_heads:

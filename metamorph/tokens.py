@@ -88,6 +88,7 @@ PROPRIO_FEATURES = FeatureLayout(
     [
         Feature("joint_pos", 1, "joint position scaled to [0, 1] over its range (root: 0)"),
         Feature("joint_vel", 1, "joint velocity (root: 0)"),
+        # frames: `metamorph.observation.OBSERVATION_FRAMES`; these docs give the default, torso
         Feature("body_pos", 3, "link origin in the torso frame (root: 0, 0, height above z=0)"),
         Feature("body_quat", 4, "link orientation in the torso frame (root: in the world), w ≥ 0"),
         Feature("body_linvel", 3, "link linear velocity relative to the torso, torso frame (root: its own)"),
@@ -386,14 +387,16 @@ def body_velocities(model: mujoco.MjModel, data: mujoco.MjData, bodies: np.ndarr
     return linear, angular
 
 
-def proprioception(tokens: JointTokens, model: mujoco.MjModel, data: mujoco.MjData) -> np.ndarray:
+def proprioception(tokens: JointTokens, model: mujoco.MjModel, data: mujoco.MjData, frame: str = "torso") -> np.ndarray:
     """Per-token proprioception [T, PROPRIO_FEATURES.width] from a state whose kinematics and
     velocities are computed (after `mujoco.mj_forward` or `mujoco.mj_step1`).
 
-    Link velocities are relative to the torso as seen from the torso frame (MuJoCo's frame
-    sensors with the torso as reference frame compute the same, which is how environments get them
-    in C): v = Rᵀ(v_link − v_torso − ω_torso × (x_link − x_torso)), ω = Rᵀ(ω_link − ω_torso).
-    The root token carries the torso's own velocities in its frame.
+    ``frame="torso"``: link velocities are relative to the torso as seen from the torso frame
+    (MuJoCo's frame sensors with the torso as reference frame compute the same, which is how
+    environments get them in C): v = Rᵀ(v_link − v_torso − ω_torso × (x_link − x_torso)),
+    ω = Rᵀ(ω_link − ω_torso). The root token carries the torso's own velocities in its frame.
+    ``frame="world"``: poses and velocities in the world frame, positions' x and y relative to the
+    torso's (`metamorph.observation.OBSERVATION_FRAMES`).
     """
     out = np.zeros((tokens.num_tokens, PROPRIO_FEATURES.width), np.float32)
     root = tokens.root_body
@@ -408,16 +411,23 @@ def proprioception(tokens: JointTokens, model: mujoco.MjModel, data: mujoco.MjDa
     out[joint, PROPRIO_FEATURES["joint_vel"].start] = data.qvel[tokens.dof_adr[joint]]
 
     offset = data.xpos[bodies] - data.xpos[root]
-    quat = _quat_mul(_quat_conj(data.xquat[root])[None], data.xquat[bodies])
     linear, angular = body_velocities(model, data, np.concatenate([[root], bodies]))
     torso_lin, torso_ang, linear, angular = linear[0], angular[0], linear[1:], angular[1:]
-    out[:, PROPRIO_FEATURES["body_pos"]] = offset @ torso_rot
-    out[:, PROPRIO_FEATURES["body_linvel"]] = (linear - torso_lin - np.cross(torso_ang, offset)) @ torso_rot
-    out[:, PROPRIO_FEATURES["body_angvel"]] = (angular - torso_ang) @ torso_rot
+    if frame == "world":
+        out[:, PROPRIO_FEATURES["body_pos"]] = np.concatenate([offset[:, :2], data.xpos[bodies, 2:]], axis=1)
+        quat = data.xquat[bodies].copy()
+        out[:, PROPRIO_FEATURES["body_linvel"]] = linear
+        out[:, PROPRIO_FEATURES["body_angvel"]] = angular
+    else:
+        quat = _quat_mul(_quat_conj(data.xquat[root])[None], data.xquat[bodies])
+        out[:, PROPRIO_FEATURES["body_pos"]] = offset @ torso_rot
+        out[:, PROPRIO_FEATURES["body_linvel"]] = (linear - torso_lin - np.cross(torso_ang, offset)) @ torso_rot
+        out[:, PROPRIO_FEATURES["body_angvel"]] = (angular - torso_ang) @ torso_rot
     is_root = ~joint
     out[is_root, PROPRIO_FEATURES["body_pos"]] = (0.0, 0.0, data.xpos[root, 2])
-    out[is_root, PROPRIO_FEATURES["body_linvel"]] = torso_lin @ torso_rot
-    out[is_root, PROPRIO_FEATURES["body_angvel"]] = torso_ang @ torso_rot
+    if frame != "world":
+        out[is_root, PROPRIO_FEATURES["body_linvel"]] = torso_lin @ torso_rot
+        out[is_root, PROPRIO_FEATURES["body_angvel"]] = torso_ang @ torso_rot
     quat[is_root] = data.xquat[root]
     quat *= np.where(quat[:, :1] < 0, -1.0, 1.0)
     out[:, PROPRIO_FEATURES["body_quat"]] = quat

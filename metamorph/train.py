@@ -68,6 +68,10 @@ class TrainConfig:
     """Policy preset: small (CPU) or metamorph (MetaMorph's sizes)."""
     position: str = "learned"
     """Position information: learned (depth-first index), none, or tree (tree-distance attention bias)."""
+    frame: str = "torso"
+    """Frame of the links' poses and velocities the policy sees: torso (relative to the torso, in its
+    frame) or world (MetaMorph's; x and y relative to the torso). Evaluation and rendering use the
+    run's frame."""
     sampling: str = "balanced"
     """Body sampling at reset: uniform, or balanced by running episode length (MetaMorph)."""
     backend: str = "mujoco"
@@ -115,7 +119,9 @@ class TrainConfig:
     def policy_config(self) -> PolicyConfig:
         if self.model not in POLICY_PRESETS:
             raise MetamorphError(f"unknown model preset '{self.model}'; known: {', '.join(POLICY_PRESETS)}")
-        return dataclasses.replace(POLICY_PRESETS[self.model](), position=self.position, action_std=self.action_std)
+        return dataclasses.replace(
+            POLICY_PRESETS[self.model](), position=self.position, frame=self.frame, action_std=self.action_std
+        )
 
     @property
     def steps_per_update(self) -> int:
@@ -293,6 +299,7 @@ class Trainer:
             sampling=config.sampling,
             max_tokens=None,
             vocabulary=self.vocabulary,
+            frame=self.policy_config.frame,
         )
         if self.env.max_tokens > self.policy_config.max_tokens:
             if self.init_from is not None and self.policy_config.position == "learned":

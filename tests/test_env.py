@@ -16,7 +16,7 @@ from metamorph.env.gym import MorphologyEnv
 from metamorph.env.tasks import make_terrain
 from metamorph.errors import MetamorphError
 from metamorph.morphology import morphology_from_xml
-from metamorph.tokens import proprioception
+from metamorph.tokens import PROPRIO_FEATURES, proprioception
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +28,9 @@ def _random_actions(env: VecEnv, rng: np.random.Generator) -> np.ndarray:
     return rng.uniform(-1, 1, size=(env.num_envs, env.max_tokens))
 
 
-def test_observations_equal_the_tokenizer(bodies):
-    env = VecEnv(bodies, "flat", num_envs=8, nthread=2, sampling="uniform")
+@pytest.mark.parametrize("frame", ["torso", "world"])
+def test_observations_equal_the_tokenizer(bodies, frame):
+    env = VecEnv(bodies, "flat", num_envs=8, nthread=2, sampling="uniform", frame=frame)
     obs = env.reset(seed=0)
     rng = np.random.default_rng(0)
     for _ in range(15):
@@ -41,8 +42,11 @@ def test_observations_equal_the_tokenizer(bodies):
         np.testing.assert_array_equal(obs["part_ids"][i, :n], entry.tokens.part_ids)
         assert obs["token_mask"][i].sum() == n and not obs["token_mask"][i, n:].any()
         np.testing.assert_array_equal(obs["act_mask"][i, :n], entry.tokens.act_mask)
-        expected = proprioception(entry.tokens, env.models[i], env.datas[i])
+        expected = proprioception(entry.tokens, env.models[i], env.datas[i], frame)
         np.testing.assert_allclose(obs["proprio"][i, :n], expected, atol=2e-5, rtol=1e-5)
+        if frame == "world":  # a free root's velocity coordinates are the torso's world velocity
+            linvel = PROPRIO_FEATURES["body_linvel"]
+            np.testing.assert_allclose(obs["proprio"][i, 0, linvel], env.datas[i].qvel[:3], atol=2e-5, rtol=1e-5)
         assert (obs["proprio"][i, n:] == 0).all() and (obs["static"][i, n:] == 0).all()
 
 

@@ -349,16 +349,18 @@ def test_training_runs_on_terrain_tasks(tmp_path: Path, unimal_files, task, posi
     assert np.isfinite(results["policy"][0].returns).all()
 
 
-def test_run_keeps_its_task_and_logs_each_reward_term(tmp_path: Path, unimal_files):
+def test_run_keeps_its_task_and_logs_each_reward_term(tmp_path: Path, unimal_files, monkeypatch):
     """The task with the run's overrides is saved in the run and comes back with the policy, so
-    eval and render use it; every reward term is logged on its own, and the reward is their sum."""
+    eval and render use it, as does the observation frame; every reward term is logged on its own,
+    and the reward is their sum."""
+    import metamorph.env
     from metamorph.checkpoint import load_policy
     from metamorph.evaluate import evaluate
     from metamorph.morphology import load_morphology
     from metamorph.observation import blank_observation, policy_obs
 
     config = tiny_config(tmp_path / "run", unimal_files, alive_bonus=0.25, reset_noise=0.02, action_std=0.9,
-                         total_steps=2 * 4 * 8)  # fmt: skip
+                         frame="world", total_steps=2 * 4 * 8)  # fmt: skip
     Trainer(config, progress=False).run()
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     for row in rows:
@@ -374,8 +376,12 @@ def test_run_keeps_its_task_and_logs_each_reward_term(tmp_path: Path, unimal_fil
     assert loaded.policy.config.action_std == 0.9 and "log_std" not in loaded.params["params"]
     step = loaded.inference_fn()(policy_obs(blank_observation(1, 4, 0)), None, True)  # the mean: 4 actuated tokens
     assert float(step.log_prob[0]) == pytest.approx(4 * (-np.log(0.9) - 0.5 * np.log(2 * np.pi)), rel=1e-5)
-    # eval on the run's task: the return counts the bonus, the velocity does not
+    # eval on the run's task, seen in the run's frame: the return counts the bonus, the velocity does not
+    assert loaded.policy.config.frame == "world"
+    frames, env_class = [], metamorph.env.VecEnv
+    monkeypatch.setattr(metamorph.env, "VecEnv", lambda *a, **k: frames.append(k["frame"]) or env_class(*a, **k))
     result = evaluate(loaded, [load_morphology(unimal_files[0])], None, episodes=1, nthread=1)["zero"][0]
+    assert frames == ["world"]
     assert result.lengths[0] <= 20
     bonus = 0.25 * (result.lengths[0] - result.falls[0])
     assert result.returns[0] == pytest.approx(bonus + result.velocity[0] * result.lengths[0], abs=1e-4)

@@ -19,7 +19,7 @@ from gymnasium import spaces
 from metamorph.env.tasks import TaskConfig
 from metamorph.env.vec_env import VecEnv
 from metamorph.morphology import Morphology
-from metamorph.observation import observation_fields
+from metamorph.observation import ObservationFrame, observation_fields
 
 
 class MorphologyEnv(gymnasium.Env):
@@ -27,8 +27,10 @@ class MorphologyEnv(gymnasium.Env):
 
     metadata: ClassVar[dict] = {"render_modes": []}
 
-    def __init__(self, body: Morphology | str | Path, task: TaskConfig | str = "flat"):
-        self._vec = VecEnv([body], task, num_envs=1, nthread=1, sampling="uniform", autoreset=False)
+    def __init__(
+        self, body: Morphology | str | Path, task: TaskConfig | str = "flat", frame: ObservationFrame = "torso"
+    ):
+        self._vec = VecEnv([body], task, num_envs=1, nthread=1, sampling="uniform", autoreset=False, frame=frame)
         tokens = self._vec.bodies[0].tokens
         self._tokens = tokens.num_tokens
         T = self._tokens

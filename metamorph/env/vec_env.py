@@ -43,6 +43,7 @@ from metamorph.env.tasks import (
 )
 from metamorph.errors import MetamorphError
 from metamorph.morphology import START_CLEARANCE, Morphology, floor_clearance_height, load_morphology
+from metamorph.observation import ObservationFrame, check_frame
 from metamorph.tokens import PROPRIO_FEATURES, JointTokens, pad_tokens, tokenize
 from metamorph.vocabulary import Vocabulary
 
@@ -55,11 +56,18 @@ TOKEN_SENSORS = PROPRIO_FEATURES.width  # a joint token: jointpos, jointvel, fra
 ARENA_BYTES = 2**20
 
 
-def add_proprio_sensors(spec: mujoco.MjSpec, morphology: Morphology, tokens: JointTokens) -> None:
+def add_proprio_sensors(
+    spec: mujoco.MjSpec, morphology: Morphology, tokens: JointTokens, frame: ObservationFrame = "torso"
+) -> None:
     """Replace the spec's sensors with the ones that compute `PROPRIO_FEATURES`, token by token.
 
     Layout of ``sensordata``: the root's 13 numbers, then 15 per joint token in token order, which
-    is the proprioception row of that token as it is."""
+    is the proprioception row of that token (``frame="world"``: before positions are made relative
+    to the torso's x and y in `VecEnv._observe`).
+
+    ``frame`` (`metamorph.observation.OBSERVATION_FRAMES`): ``torso`` measures links relative to the
+    torso in its frame and the root with a velocimeter and gyro; ``world`` measures all in the world."""
+    check_frame(frame)
     for sensor in list(spec.sensors):
         spec.delete(sensor)
     # sensors name what they measure: give unnamed joints and bodies a name (ids follow spec order)
@@ -80,15 +88,20 @@ def add_proprio_sensors(spec: mujoco.MjSpec, morphology: Morphology, tokens: Joi
 
     add(s.mjSENS_FRAMEPOS, xbody, torso)
     add(s.mjSENS_FRAMEQUAT, xbody, torso)
-    add(s.mjSENS_VELOCIMETER, mujoco.mjtObj.mjOBJ_SITE, site.name)
-    add(s.mjSENS_GYRO, mujoco.mjtObj.mjOBJ_SITE, site.name)
+    if frame == "torso":
+        add(s.mjSENS_VELOCIMETER, mujoco.mjtObj.mjOBJ_SITE, site.name)
+        add(s.mjSENS_GYRO, mujoco.mjtObj.mjOBJ_SITE, site.name)
+    else:
+        add(s.mjSENS_FRAMELINVEL, xbody, torso)
+        add(s.mjSENS_FRAMEANGVEL, xbody, torso)
+    reference = (xbody, torso) if frame == "torso" else (None, "")
     for i in range(1, tokens.num_tokens):
         joint = spec.joints[int(tokens.joint_ids[i])].name
         body = spec.bodies[int(tokens.body_ids[i])].name
         add(s.mjSENS_JOINTPOS, mujoco.mjtObj.mjOBJ_JOINT, joint)
         add(s.mjSENS_JOINTVEL, mujoco.mjtObj.mjOBJ_JOINT, joint)
         for kind in (s.mjSENS_FRAMEPOS, s.mjSENS_FRAMEQUAT, s.mjSENS_FRAMELINVEL, s.mjSENS_FRAMEANGVEL):
-            add(kind, xbody, body, xbody, torso)
+            add(kind, xbody, body, *reference)
 
 
 @dataclasses.dataclass
@@ -181,6 +194,7 @@ class VecEnv:
         spare_data: int | None = None,
         assignment: Sequence[int] | None = None,
         scenery: bool = False,
+        frame: ObservationFrame = "torso",
     ):
         if not bodies:
             raise MetamorphError("VecEnv needs at least one body")
@@ -197,6 +211,8 @@ class VecEnv:
         self.sampling = sampling
         self.autoreset = autoreset
         self.scenery = scenery  # a sky and a checkered ground, for videos (`add_scenery`)
+        check_frame(frame)
+        self.frame = frame  # where links' poses and velocities are measured (`add_proprio_sensors`)
         self.nthread = max(1, nthread or 2)
         self.bodies = [self._prepare(b, vocabulary) for b in bodies]
         self.max_tokens = max(e.tokens.num_tokens for e in self.bodies)
@@ -247,7 +263,7 @@ class VecEnv:
             return self._cache[key]
         entry = self.bodies[body]
         spec = entry.morphology.spec.copy()
-        add_proprio_sensors(spec, entry.morphology, entry.tokens)
+        add_proprio_sensors(spec, entry.morphology, entry.tokens, self.frame)
         spec.option.timestep = self.task.timestep
         # UNIMAL files ask for njmax=2000 (a 203 MB arena per simulation); see ARENA_BYTES.
         spec.memory = ARENA_BYTES
@@ -472,6 +488,9 @@ class VecEnv:
         proprio = np.zeros((B, T, TOKEN_SENSORS))
         proprio[:, 1:] = self._sensors[:, ROOT_SENSORS:].reshape(B, T - 1, TOKEN_SENSORS)
         root = self._sensors[:, :ROOT_SENSORS]
+        if self.frame == "world":  # link positions: x and y from the torso's, height from z = 0
+            x_and_y = slice(PROPRIO_FEATURES["body_pos"].start, PROPRIO_FEATURES["body_pos"].start + 2)
+            proprio[:, :, x_and_y] -= root[:, None, :2] * self._token_mask[..., None]  # padding stays 0
         proprio[:, 0, PROPRIO_FEATURES["body_pos"]] = np.stack([np.zeros(B), np.zeros(B), root[:, 2]], axis=1)
         proprio[:, 0, PROPRIO_FEATURES["body_quat"]] = root[:, 3:7]
         proprio[:, 0, PROPRIO_FEATURES["body_linvel"]] = root[:, 7:10]
