@@ -7,6 +7,9 @@
   that ship inside installed packages (gymnasium, dm_control);
 - ``menagerie:NAME[,NAME]``: MuJoCo Menagerie robots from a local copy named by ``MENAGERIE_ROOT``
   (the PyPI package downloads robots at run time, which fails offline).
+
+Any of them may end in a Python slice over its files in their listed (sorted) order, to split one
+set into training and held-out bodies: ``unimal100/train[:80]`` and ``unimal100/train[80:]``.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 from pathlib import Path
 
 from metamorph.errors import MetamorphError
@@ -41,11 +45,24 @@ def real_robot_path(entry: dict) -> Path:
     return path
 
 
+_SELECTION = re.compile(r"^(?P<spec>.+)\[(?P<start>-?\d*):(?P<stop>-?\d*)\]$")
+
+
+def split_selection(spec: str) -> tuple[str, slice | None]:
+    """``SPEC[START:STOP]`` -> (SPEC, slice); a spec without a selection -> (spec, None)."""
+    match = _SELECTION.match(spec)
+    if match is None:
+        return spec, None
+    start, stop = (int(match[k]) if match[k] else None for k in ("start", "stop"))
+    return match["spec"], slice(start, stop)
+
+
 def check_spec(spec: str) -> None:
     """Refuse a body spec that cannot resolve, without generating or loading anything: unknown robots,
     design spaces or forms, missing files and folders, MENAGERIE_ROOT unset."""
     from metamorph.design import design_space
 
+    spec, _ = split_selection(spec)
     if spec.startswith("generate:"):
         design_space(_generate_parts(spec)[1])
     else:
@@ -61,6 +78,17 @@ def _generate_parts(spec: str) -> tuple[str, str, int, int]:
 
 def resolve(spec: str, generate_into: Path | None = None) -> tuple[list[Path], list[tuple[str, str]]]:
     """(files to load, [(name, reason)] of bodies excluded up front)."""
+    base, selection = split_selection(spec)
+    files, excluded = _resolve(base, generate_into)
+    if selection is not None:
+        chosen = files[selection]
+        if not chosen:
+            raise MetamorphError(f"--bodies {spec}: selects none of the {len(files)} bodies of {base}")
+        files = chosen
+    return files, excluded
+
+
+def _resolve(spec: str, generate_into: Path | None) -> tuple[list[Path], list[tuple[str, str]]]:
     from metamorph.generate import body_files
 
     if spec.startswith("real:"):

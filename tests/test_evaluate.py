@@ -95,6 +95,20 @@ def test_every_curated_real_robot_loads_or_says_why_not():
         resolve("real:robocop")
 
 
+def test_a_body_set_splits_into_training_and_held_out_bodies(unimal_dir, tmp_path):
+    """``SPEC[START:STOP]`` slices any spec's files in their listed order: the two halves of a
+    split are disjoint and cover the set; a selection of nothing is refused in one line."""
+    everything, _ = resolve(str(unimal_dir))
+    train, _ = resolve(f"{unimal_dir}[:80]")
+    held_out, _ = resolve(f"{unimal_dir}[80:]")
+    assert train == everything[:80] and held_out == everything[80:]
+    assert resolve(f"{unimal_dir}[-5:]")[0] == everything[-5:]
+    generated, _ = resolve("generate:unimal:4:7[1:3]", generate_into=tmp_path / "bodies")
+    assert len(generated) == 2 and all(path.is_file() for path in generated)
+    with pytest.raises(MetamorphError, match=r"\[100:\]: selects none of the 100 bodies"):
+        resolve(f"{unimal_dir}[100:]")
+
+
 def test_real_robots_stand_on_the_ground_and_fall_by_their_own_rule():
     """The ground collides with every robot whatever its file's geom defaults: gymnasium's ant sets
     conaffinity 0 for its geoms, and a ground that inherited it let the ant (and dm_control's

@@ -35,6 +35,7 @@ def test_shipped_train_configs_load_and_default_is_the_default():
     terrain = parse_train_args(["--config", str(REPO / "train" / "terrain.toml")])
     assert terrain.task == "variable_terrain" and terrain.position == "tree"
     assert parse_train_args(["--config", str(REPO / "train" / "unimal100-flat-5m.toml")]).total_steps == 5_000_000
+    assert parse_train_args(["--config", str(REPO / "train" / "unimal80-flat.toml")]).bodies.endswith("train[:80]")
 
 
 def test_config_file_plus_flags_resolves_like_flags_alone(tmp_path: Path):
@@ -340,6 +341,8 @@ def test_shipped_suites_load(monkeypatch):
         pytest.skip("eval/generalisation.toml names ../shared's UNIMAL-100 (CI has ../shared)")
     suite = load_suite(REPO / "eval" / "generalisation.toml")
     assert [s.name for s in suite.sets] == ["heldout-generated", "unimal100"]
+    heldout = load_suite(REPO / "eval" / "heldout.toml")
+    assert [s.name for s in heldout.sets] == ["unimal80-train", "unimal20-heldout", "heldout-generated"]
     assert load_suite(REPO / "eval" / "real.toml").sets[0].episodes == 3
     with pytest.raises(MetamorphError, match=r"variants.toml: sets\[0\] \(kinematics\): bodies/unimal100-kinematics"):
         load_suite(REPO / "eval" / "variants.toml")  # made by the commands in its header
