@@ -21,6 +21,7 @@ are written the same way (or appended line by line), so nothing the user had is 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
 import shutil
@@ -273,6 +274,15 @@ class LoadedPolicy:
         policy = self.inference_fn()
         mean = jax.jit(lambda obs: policy(obs, None, True).actions)
         return lambda obs: np.asarray(mean(policy_obs(obs)))
+
+    def sampled_action_fn(self, seed: int = 0):
+        """Like `mean_action_fn`, but each call draws the torques from the policy's Gaussian, as in
+        training: how much of a policy's motion comes from its exploration noise."""
+        policy = self.inference_fn()
+        base = jax.random.PRNGKey(seed)
+        sample = jax.jit(lambda obs, step: policy(obs, jax.random.fold_in(base, step), False).actions)
+        steps = itertools.count()
+        return lambda obs: np.asarray(sample(policy_obs(obs), next(steps)))
 
     def task(self) -> TaskConfig:
         """The task the policy was trained on, with the run's overrides (episode length, alive bonus…);

@@ -241,7 +241,10 @@ class Eval:
     task: str | None = None
     """Task (default: the one the policy was trained on)."""
     episodes: int = 5
-    """Deterministic episodes per body."""
+    """Episodes per body."""
+    sampled: bool = False
+    """The policy samples its torques from its Gaussian, as in training, instead of acting with its
+    mean (the default): how much of its motion comes from exploration noise."""
     seed: int = 0
     episode_length: int | None = None
     """Override the task's episode length."""
@@ -273,17 +276,20 @@ class Eval:
         bodies, failed, spec = load_eval_bodies(loaded, self.bodies, run_dir)
         task_used = task_config(self.task) if self.task else loaded.task()  # the run's task, overrides included
         task = task_used.name
-        results = evaluate(loaded, bodies, task_used, self.episodes, self.seed, self.episode_length, self.nthread)
+        results = evaluate(loaded, bodies, task_used, self.episodes, self.seed, self.episode_length, self.nthread,
+                           sampled=self.sampled)  # fmt: skip
         slug = "".join(
             c if c.isalnum() or c in "-_" else "-" for c in (self.bodies if self.bodies != "train" else "train")
         )
-        out = self.out or run_dir / "eval" / f"{slug[:60]}-{task}-seed{self.seed}"
+        sampled = "-sampled" if self.sampled else ""
+        out = self.out or run_dir / "eval" / f"{slug[:60]}-{task}{sampled}-seed{self.seed}"
         header = {
             "checkpoint": str(loaded.checkpoint),
             "trained_on": trained["bodies"],
             "bodies": spec,
             "task": task,
             "episodes_per_body": self.episodes,
+            "actions": "sampled" if self.sampled else "mean",
             "seed": self.seed,
             "episode_length": self.episode_length,
             "vocabulary_size": loaded.vocabulary.size,
@@ -305,8 +311,9 @@ class Eval:
 
         suite = load_suite(self.suite)  # a bad suite fails before the policy is loaded
         loaded = load_policy(self.checkpoint)
-        out = self.out or loaded.checkpoint.parent.parent / "eval" / f"suite-{suite.name}-seed{suite.seed}"
-        summary = run_suite(loaded, suite, out, self.nthread)
+        sampled = "-sampled" if self.sampled else ""
+        out = self.out or loaded.checkpoint.parent.parent / "eval" / f"suite-{suite.name}{sampled}-seed{suite.seed}"
+        summary = run_suite(loaded, suite, out, self.nthread, self.sampled)
         sets = {name: entry["actors"] for name, entry in summary["sets"].items()}
         title = f"suite {suite.name}: {summary['overall']['num_bodies']} bodies in {len(sets)} sets"
         Console().print(_summary_table(title, {**sets, "overall": summary["overall"]["actors"]}))

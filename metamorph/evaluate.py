@@ -71,10 +71,11 @@ def evaluate(
     seed: int = 0,
     episode_length: int | None = None,
     nthread: int = 2,
+    sampled: bool = False,
 ) -> dict[str, list[BodyResult]]:
     """Results per body for the policy (if given), zero action and random actions, on ``task``: a
     task's name, a `TaskConfig`, or None for the task the policy was trained on (with its run's
-    overrides; flat without a policy)."""
+    overrides; flat without a policy). The policy acts with its mean, or with ``sampled`` actions."""
     from metamorph.env import VecEnv, task_config
 
     if task is None:
@@ -97,7 +98,8 @@ def evaluate(
         "random": lambda obs: rng.uniform(-1, 1, (env.num_envs, env.max_tokens)),
     }
     if loaded is not None:
-        actors = {"policy": loaded.mean_action_fn(), **actors}
+        act = loaded.sampled_action_fn(seed) if sampled else loaded.mean_action_fn()
+        actors = {"policy": act, **actors}
     results = {}
     for name, act in actors.items():
         total, length, fell, forward = run_episodes(env, act, config.episode_length, seed)

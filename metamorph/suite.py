@@ -118,9 +118,10 @@ def load_suite(path: str | Path) -> Suite:
     return Suite(name, path, tuple(parsed), seed)
 
 
-def run_suite(loaded, suite: Suite, out: Path, nthread: int = 2) -> dict:
-    """Evaluate every set of ``suite`` with a loaded policy; write the combined report into ``out``
-    atomically and return its summary (``sets`` and ``overall``, per actor)."""
+def run_suite(loaded, suite: Suite, out: Path, nthread: int = 2, sampled: bool = False) -> dict:
+    """Evaluate every set of ``suite`` with a loaded policy (acting with its mean, or ``sampled``
+    actions); write the combined report into ``out`` atomically and return its summary (``sets``
+    and ``overall``, per actor)."""
     from metamorph.env import task_config
     from metamorph.evaluate import BodyResult, evaluate, load_eval_bodies, summarise, write_report
     from metamorph.files import atomic_folder
@@ -129,17 +130,18 @@ def run_suite(loaded, suite: Suite, out: Path, nthread: int = 2) -> dict:
     trained_task = loaded.task()  # with the run's overrides
     pooled: dict[str, list[BodyResult]] = {}
     summary: dict = {"suite": suite.name, "source": str(suite.source), "checkpoint": str(loaded.checkpoint),
-                     "seed": suite.seed, "sets": {}}  # fmt: skip
+                     "seed": suite.seed, "actions": "sampled" if sampled else "mean", "sets": {}}  # fmt: skip
     with atomic_folder(out) as tmp:
         for body_set in suite.sets:
             bodies, failed, spec = load_eval_bodies(loaded, body_set.bodies, run_dir)
             task_used = task_config(body_set.task) if body_set.task else trained_task
             task = task_used.name
             results = evaluate(
-                loaded, bodies, task_used, body_set.episodes, suite.seed, body_set.episode_length, nthread
+                loaded, bodies, task_used, body_set.episodes, suite.seed, body_set.episode_length, nthread, sampled
             )
             header = {"checkpoint": str(loaded.checkpoint), "trained_on": loaded.meta["config"]["bodies"],
-                      "bodies": spec, "task": task, "episodes_per_body": body_set.episodes, "seed": suite.seed,
+                      "bodies": spec, "task": task, "episodes_per_body": body_set.episodes,
+                      "actions": summary["actions"], "seed": suite.seed,
                       "episode_length": body_set.episode_length, "suite": suite.name, "set": body_set.name}  # fmt: skip
             write_report(results, failed, tmp / body_set.name, header)
             summary["sets"][body_set.name] = {

@@ -34,6 +34,22 @@ def test_trained_policy_beats_zero_action_on_its_bodies(trained_rover):
     assert rover.name == "wheelbot" and np.mean(rover.velocity) > 0.2
 
 
+def test_sampled_evaluation_draws_reproducible_noisy_torques(trained_rover):
+    """--sampled: the policy acts with draws from its Gaussian, the same draws for the same seed,
+    not its mean; the baselines are unchanged."""
+    run, *_ = trained_rover
+    loaded = load_policy(run)
+    bodies = [load_morphology(EXAMPLES / "biped.xml")]
+    mean = evaluate(loaded, bodies, "flat", episodes=2, episode_length=30, nthread=1)
+    sampled = evaluate(loaded, bodies, "flat", episodes=2, episode_length=30, nthread=1, sampled=True)
+    again = evaluate(loaded, bodies, "flat", episodes=2, episode_length=30, nthread=1, sampled=True)
+    other = evaluate(loaded, bodies, "flat", episodes=2, episode_length=30, seed=1, nthread=1, sampled=True)
+    assert sampled["policy"][0].returns == again["policy"][0].returns
+    assert sampled["policy"][0].returns != mean["policy"][0].returns
+    assert sampled["policy"][0].returns != other["policy"][0].returns
+    assert sampled["zero"][0].returns == mean["zero"][0].returns
+
+
 def test_report_files_exist_and_agree(trained_rover, tmp_path: Path):
     run, *_ = trained_rover
     out = tmp_path / "report"
