@@ -6,7 +6,8 @@ Warp on accelerators) is a new module whose class implements `SimulationBackend`
 `BACKENDS`; ``metamorph train --backend NAME`` then selects it. What a backend must keep the same as
 `VecEnv` (tested for `VecEnv` in ``tests/test_env.py``):
 
-- observations in the schema of `metamorph.observation`, torques in [-1, 1] per token;
+- observations in the schema of `metamorph.observation`, in the frame its ``frame`` keyword names
+  (`OBSERVATION_FRAMES`), torques in [-1, 1] per token;
 - the task's reward as the sum of `metamorph.env.tasks.reward_terms`, each term also in
   ``info["reward_terms"]``; ``terminated`` for a fall, ``truncated`` at the episode length;
 - on a step that ends an episode: ``info["final_obs"]``, ``info["episode_return"]``,
@@ -33,6 +34,8 @@ class SimulationBackend(Protocol):
 
     task: TaskConfig
     num_envs: int
+    frame: str
+    """Where links' poses and velocities are measured (`metamorph.observation.OBSERVATION_FRAMES`)."""
     max_tokens: int
     """Token slots per observation (the longest body)."""
     max_actuators: int

@@ -47,7 +47,7 @@ from metamorph.observation import ObservationFrame, check_frame
 from metamorph.tokens import PROPRIO_FEATURES, JointTokens, pad_tokens, tokenize
 from metamorph.vocabulary import Vocabulary
 
-ROOT_SENSORS = 13  # torso: position (3), orientation (4), velocimeter (3), gyro (3)
+ROOT_SENSORS = 13  # torso: position (3), orientation (4), linear and angular velocity (3 + 3)
 TOKEN_SENSORS = PROPRIO_FEATURES.width  # a joint token: jointpos, jointvel, framepos/quat/linvel/angvel
 # Each simulation's arena (MuJoCo's stack and contact buffers). Most used after 300 steps of random
 # torques, measured: UNIMAL-100 67 kB on flat ground, 105 kB on variable terrain; real robots up to
