@@ -68,10 +68,10 @@ class TrainConfig:
     """Policy preset: small (CPU) or metamorph (MetaMorph's sizes)."""
     position: str = "learned"
     """Position information: learned (depth-first index), none, or tree (tree-distance attention bias)."""
-    frame: str = "torso"
-    """Frame of the links' poses and velocities the policy sees: torso (relative to the torso, in its
-    frame) or world (MetaMorph's; x and y relative to the torso). Evaluation and rendering use the
-    run's frame."""
+    frame: str = "world"
+    """Frame of the links' poses and velocities the policy sees: world (MetaMorph's; x and y relative
+    to the torso; the default since 2026-12-01, see the observation-frame sweep) or torso (relative to
+    the torso, in its frame). Evaluation and rendering use the run's frame."""
     sampling: str = "balanced"
     """Body sampling at reset: uniform, or balanced by running episode length (MetaMorph)."""
     backend: str = "mujoco"
