@@ -122,7 +122,8 @@ class Generate:
     out: Path = Path("bodies")
     """Folder to create; it must not exist yet (or be empty)."""
     space: str = "unimal"
-    """Design space: unimal (MetaMorph's rules) or rich (other torsos, limb shapes, slides, asymmetry)."""
+    """Design space: unimal (MetaMorph's rules), unimal-like (those rules with UNIMAL-100's limb
+    lengths and counts) or rich (other torsos, limb shapes, slides, asymmetry)."""
     split: float | None = None
     """Fraction of bodies for train/; the rest go to heldout/ (no tree in both)."""
     workers: int = 0

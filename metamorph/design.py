@@ -7,6 +7,8 @@ of it. `DESIGN_SPACES` is the registry; each entry's `default_config()` gives it
   limbs of radius 0.05 and length 0.2–0.4 grown from the torso's lower hemisphere or from a limb's
   middle or end; mirrored about the xz plane; 1–2 hinges a limb with ranges from the UNIMAL set;
   gears 150–300; densities 500–1000; 2–10 limbs).
+- ``unimal-like``: the same rules with UNIMAL-100's proportions (limb segments of 0.25, 0.35 or
+  0.45 m, 4–10 limbs), for training sets meant to look like the benchmark's bodies.
 - ``rich``: beyond UNIMAL: box, capsule and ellipsoid torsos, capsule or cylinder limbs of varied
   radius, limbs attached anywhere along their parent, steeper and shallower angles, deeper chains,
   telescoping (slide) joints and, optionally, asymmetric bodies.
@@ -137,6 +139,12 @@ def unimal_space() -> DesignSpace:
     return DesignSpace()
 
 
+def unimal_like_space() -> DesignSpace:
+    """The unimal rules with UNIMAL-100's proportions: its files' limb segments are 0.25, 0.35 or
+    0.45 m long (MetaMorph's 0.2/0.3/0.4 plus the radius) and its bodies have 4–10 limbs."""
+    return DesignSpace(name="unimal-like", limb_lengths=(0.25, 0.35, 0.45), limb_count=(4, 10))
+
+
 def rich_space() -> DesignSpace:
     return DesignSpace(
         name="rich",
@@ -162,7 +170,11 @@ def rich_space() -> DesignSpace:
     )
 
 
-DESIGN_SPACES: dict[str, Callable[[], DesignSpace]] = {"unimal": unimal_space, "rich": rich_space}
+DESIGN_SPACES: dict[str, Callable[[], DesignSpace]] = {
+    "unimal": unimal_space,
+    "unimal-like": unimal_like_space,
+    "rich": rich_space,
+}
 """Registry of design spaces: name -> default_config()."""
 
 

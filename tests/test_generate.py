@@ -185,6 +185,15 @@ def test_standing_check_keeps_bodies_the_fall_rule_does_not_end(tmp_path: Path):
         assert not terminated.any()
 
 
+def test_unimal_like_space_has_unimal100_proportions():
+    """UNIMAL-100's limb segments are 0.25, 0.35 or 0.45 m and its bodies have 4-10 limbs."""
+    space = design_space("unimal-like")
+    plans = [sample_plan(space, np.random.default_rng([3, i])) for i in range(100)]
+    assert {limb.length for p in plans for limb in p.limbs} == {0.25, 0.35, 0.45}
+    assert all(4 <= len(p.limbs) <= 10 for p in plans)
+    assert min(len(p.limbs) for p in plans) < max(len(p.limbs) for p in plans)
+
+
 def test_rich_space_goes_beyond_unimal():
     space = rich_space()
     plans = [sample_plan(space, np.random.default_rng([5, i])) for i in range(200)]
