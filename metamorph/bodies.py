@@ -10,6 +10,10 @@
 
 Any of them may end in a Python slice over its files in their listed (sorted) order, to split one
 set into training and held-out bodies: ``unimal100/train[:80]`` and ``unimal100/train[80:]``.
+
+Specs joined by ``+`` train or evaluate on the union of their bodies, in order:
+``unimal100/train[:80]+generate:unimal-like:1000`` adds generated bodies to 80 benchmark bodies. A
+generated part is written into its own subfolder of the folder a single spec would use.
 """
 
 from __future__ import annotations
@@ -45,6 +49,23 @@ def real_robot_path(entry: dict) -> Path:
     return path
 
 
+JOIN = "+"
+
+
+def split_join(spec: str) -> list[str]:
+    """``A+B+C`` -> [A, B, C]; an empty part is refused."""
+    parts = spec.split(JOIN)
+    if len(parts) > 1 and not all(parts):
+        raise MetamorphError(f"--bodies {spec}: an empty part around '{JOIN}'")
+    return parts
+
+
+def part_folder(part: str) -> str:
+    """The subfolder a joined spec's generated part is written into: the part with every character
+    that is not safe in a file name replaced by '-'."""
+    return re.sub(r"[^A-Za-z0-9_.]+", "-", part).strip("-")
+
+
 _SELECTION = re.compile(r"^(?P<spec>.+)\[(?P<start>-?\d*):(?P<stop>-?\d*)\]$")
 
 
@@ -62,6 +83,11 @@ def check_spec(spec: str) -> None:
     design spaces or forms, missing files and folders, MENAGERIE_ROOT unset."""
     from metamorph.design import design_space
 
+    parts = split_join(spec)
+    if len(parts) > 1:
+        for part in parts:
+            check_spec(part)
+        return
     spec, _ = split_selection(spec)
     if spec.startswith("generate:"):
         design_space(_generate_parts(spec)[1])
@@ -78,6 +104,15 @@ def _generate_parts(spec: str) -> tuple[str, str, int, int]:
 
 def resolve(spec: str, generate_into: Path | None = None) -> tuple[list[Path], list[tuple[str, str]]]:
     """(files to load, [(name, reason)] of bodies excluded up front)."""
+    parts = split_join(spec)
+    if len(parts) > 1:
+        files, excluded = [], []
+        for part in parts:
+            into = None if generate_into is None else generate_into / part_folder(part)
+            part_files, part_excluded = resolve(part, into)
+            files += part_files
+            excluded += part_excluded
+        return files, excluded
     base, selection = split_selection(spec)
     files, excluded = _resolve(base, generate_into)
     if selection is not None:

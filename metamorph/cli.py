@@ -238,7 +238,8 @@ class Eval:
     """A run folder (its newest checkpoint) or a checkpoint folder."""
     bodies: str = "train"
     """train (the run's own bodies), a folder, files joined by commas, generate:SPACE:COUNT[:SEED],
-    real:all / real:NAME,… (robots shipped in gymnasium and dm_control) or menagerie:NAME."""
+    real:all / real:NAME,… (robots shipped in gymnasium and dm_control) or menagerie:NAME; any of
+    them sliced (SPEC[:80]) or joined with + (A+B)."""
     task: str | None = None
     """Task (default: the one the policy was trained on)."""
     episodes: int = 5
@@ -381,7 +382,8 @@ class Finetune:
     checkpoint: tyro.conf.Positional[Path]
     """A run folder (its newest checkpoint) or a checkpoint folder."""
     bodies: str
-    """The new bodies: a folder, files joined by commas, generate:SPACE:COUNT[:SEED] or real:NAME,…"""
+    """The new bodies: a folder, files joined by commas, generate:SPACE:COUNT[:SEED] or real:NAME,…;
+    sliced (SPEC[:80]) or joined with + (A+B)."""
     total_steps: int = 300_000
     """Environment steps of fine-tuning (and of the run from scratch)."""
     freeze: str = "none"

@@ -128,16 +128,15 @@ MOVING_SPEED = 0.1
 def load_eval_bodies(loaded: LoadedPolicy, spec: str, run_dir: Path) -> tuple[list, list[tuple[str, str]], str]:
     """The bodies a ``--bodies`` spec names, loaded and checked against the policy: (bodies, [(name,
     error)] of those that could not be evaluated, the spec resolved: ``train`` is the run's own)."""
-    from metamorph.bodies import real_robot_path, real_robots, resolve
+    from metamorph.bodies import part_folder, real_robot_path, real_robots, resolve
     from metamorph.morphology import load_morphology
     from metamorph.tokens import tokenize
 
     trained = loaded.meta["config"]
     resolved = trained["bodies"] if spec == "train" else spec
-    generated = run_dir / "bodies" if resolved.startswith("generate:") and spec == "train" else None
-    files, failed = resolve(
-        resolved, generate_into=generated or (run_dir / "eval" / "generated" / resolved.replace(":", "-"))
-    )
+    # the run's own bodies were generated into its folder; other generated sets go under eval/
+    generate_into = run_dir / "bodies" if spec == "train" else run_dir / "eval" / "generated" / part_folder(resolved)
+    files, failed = resolve(resolved, generate_into=generate_into)
     covered = loaded.policy.config.max_tokens if loaded.policy.config.position == "learned" else 10**9
     curated = {}
     if resolved.startswith("real:"):  # curated names: gymnasium's and dm_control's hopper share a file name

@@ -55,7 +55,8 @@ class TrainConfig:
 
     bodies: str = "generate:unimal:100"
     """Bodies to train on: a folder (UNIMAL layout or plain .xml/.urdf files), files joined by commas,
-    or generate:SPACE:COUNT[:SEED] to generate them (written into the run folder)."""
+    or generate:SPACE:COUNT[:SEED] to generate them (written into the run folder); any of them
+    sliced (SPEC[:80]) or several joined with + (A+B: the union)."""
     task: str = "flat"
     """Task: flat, variable_terrain or obstacles."""
     total_steps: int = 1_000_000

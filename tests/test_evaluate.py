@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import EXAMPLES
-from metamorph.bodies import real_robot_path, real_robots, resolve
+from metamorph.bodies import check_spec, real_robot_path, real_robots, resolve
 from metamorph.checkpoint import load_policy
 from metamorph.errors import MetamorphError, MorphologyError
 from metamorph.evaluate import aggregate, evaluate, load_eval_bodies
@@ -123,6 +123,22 @@ def test_a_body_set_splits_into_training_and_held_out_bodies(unimal_dir, tmp_pat
     assert len(generated) == 2 and all(path.is_file() for path in generated)
     with pytest.raises(MetamorphError, match=r"\[100:\]: selects none of the 100 bodies"):
         resolve(f"{unimal_dir}[100:]")
+
+
+def test_joined_specs_give_the_union_of_their_bodies(unimal_dir, tmp_path):
+    """``A+B`` resolves to A's files then B's; each generated part gets its own folder, so a run
+    that resumes finds the same bodies; an empty or unknown part is refused in one line."""
+    everything, _ = resolve(str(unimal_dir))
+    joined, _ = resolve(f"{unimal_dir}[:3]+generate:unimal:2:7+{unimal_dir}[-1:]", generate_into=tmp_path / "b")
+    assert joined[:3] == everything[:3] and joined[-1] == everything[-1] and len(joined) == 6
+    assert joined[3].is_relative_to(tmp_path / "b" / "generate-unimal-2-7")
+    again, _ = resolve(f"{unimal_dir}[:3]+generate:unimal:2:7+{unimal_dir}[-1:]", generate_into=tmp_path / "b")
+    assert again == joined
+    check_spec(f"{unimal_dir}+generate:unimal-like:5")
+    with pytest.raises(MetamorphError, match="an empty part around"):
+        resolve(f"{unimal_dir}+")
+    with pytest.raises(MetamorphError, match="unknown design space 'nope'"):
+        check_spec(f"{unimal_dir}+generate:nope:5")
 
 
 def test_real_robots_stand_on_the_ground_and_fall_by_their_own_rule():
