@@ -143,6 +143,8 @@ class Generate:
     (0.6 keeps bodies that the tasks' fall rule, 0.5, does not end while standing still)."""
     min_settle_seconds: float = 0.5
     """Shortest settle simulated; with --min-stand-fraction use 2 so slow sagging is seen."""
+    min_floor_contacts: int = 0
+    """Reject bodies that rest on fewer links than this (3: a stance that reset noise does not tip over)."""
 
     def run(self) -> int:
         from metamorph.design import design_space
@@ -153,6 +155,7 @@ class Generate:
             max_tokens=self.max_tokens,
             min_stand_fraction=self.min_stand_fraction,
             min_settle_seconds=self.min_settle_seconds,
+            min_floor_contacts=self.min_floor_contacts,
         )
         if self.variants_of is not None:
             body_files(self.variants_of)  # a bad source folder fails before any work starts

@@ -12,7 +12,7 @@ import pytest
 
 from metamorph.design import UNIMAL_JOINT_RANGES_DEG, DesignSpace, design_space, rich_space, sample_plan, unimal_space
 from metamorph.errors import MetamorphError
-from metamorph.generate import Validity, check_body, generate_bodies, write_body_set
+from metamorph.generate import Validity, _with_floor, check_body, generate_bodies, write_body_set
 from metamorph.morphology import canonical_hash, load_morphology, morphology_from_xml
 from metamorph.tokens import tokenize
 from metamorph.variants import write_variants
@@ -183,6 +183,28 @@ def test_standing_check_keeps_bodies_the_fall_rule_does_not_end(tmp_path: Path):
     for _ in range(150):  # 3 s
         obs, _, terminated, _, _ = env.step(np.zeros(obs["act_mask"].shape, np.float32))
         assert not terminated.any()
+
+
+def test_floor_contact_check_keeps_bodies_resting_on_enough_links():
+    """With min_floor_contacts 3 every kept body, settled on the floor under zero torque, touches it
+    with at least 3 of its links; bodies resting on fewer are counted under 'few_contacts'."""
+    validity = Validity(min_floor_contacts=3)
+    result = generate_bodies(design_space("unimal"), 4, seed=5, workers=1, validity=validity)
+    assert result.rejections["few_contacts"] > 0
+    for body in result.bodies:
+        morphology = morphology_from_xml(body.xml, name=body.name)
+        model = _with_floor(morphology)
+        data = mujoco.MjData(model)
+        mujoco.mj_step(model, data, nstep=round(4.0 / model.opt.timestep))
+        floor = model.geom("validity_floor").id
+        links = {
+            int(model.geom_bodyid[c.geom1 + c.geom2 - floor])
+            for c in data.contact[: data.ncon]
+            if floor in (c.geom1, c.geom2)
+        }
+        assert len(links) >= 3, body.name
+    with pytest.raises(MetamorphError, match="few_contacts"):
+        generate_bodies(design_space("unimal"), 1, workers=1, validity=Validity(min_floor_contacts=40, max_attempts=5))
 
 
 def test_unimal_like_space_has_unimal100_proportions():
