@@ -261,6 +261,9 @@ class Eval:
     suite: Path | None = None
     """An evaluation suite (eval/NAME.toml): evaluate all its body sets into one report
     (default folder RUN/eval/suite-<name>-seed<seed>); --bodies, --task and --episodes are the suite's."""
+    baseline_cache: Path | None = None
+    """A folder that keeps zero- and random-torque results: evaluating more policies on the same
+    bodies, task, episodes and seed runs only the policy's episodes (`metamorph sweep` uses one)."""
 
     def run(self) -> int:
         from rich.console import Console
@@ -282,7 +285,7 @@ class Eval:
         task_used = task_config(self.task) if self.task else loaded.task()  # the run's task, overrides included
         task = task_used.name
         results = evaluate(loaded, bodies, task_used, self.episodes, self.seed, self.episode_length, self.nthread,
-                           sampled=self.sampled)  # fmt: skip
+                           sampled=self.sampled, baseline_cache=self.baseline_cache)  # fmt: skip
         slug = "".join(
             c if c.isalnum() or c in "-_" else "-" for c in (self.bodies if self.bodies != "train" else "train")
         )
@@ -318,7 +321,7 @@ class Eval:
         loaded = load_policy(self.checkpoint)
         sampled = "-sampled" if self.sampled else ""
         out = self.out or loaded.checkpoint.parent.parent / "eval" / f"suite-{suite.name}{sampled}-seed{suite.seed}"
-        summary = run_suite(loaded, suite, out, self.nthread, self.sampled)
+        summary = run_suite(loaded, suite, out, self.nthread, self.sampled, self.baseline_cache)
         sets = {name: entry["actors"] for name, entry in summary["sets"].items()}
         title = f"suite {suite.name}: {summary['overall']['num_bodies']} bodies in {len(sets)} sets"
         Console().print(_summary_table(title, {**sets, "overall": summary["overall"]["actors"]}))

@@ -5,12 +5,16 @@ deterministic episodes (the policy's mean action) batched over bodies on the sam
 training — slot (body, episode) pairs, each stopping at its first episode end — and, for context,
 the same episodes with zero action and with uniformly random actions. `write_report` writes
 per-body CSV, JSON, a Markdown report and plots into a folder, atomically.
+
+The baselines do not depend on the policy, so a sweep that scores many policies on one suite can
+keep them in a cache folder (`baseline_cache`) and run only the policy's episodes after the first.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -20,7 +24,7 @@ import numpy as np
 from metamorph.checkpoint import LoadedPolicy, load_policy
 from metamorph.env.tasks import TaskConfig
 from metamorph.errors import MetamorphError
-from metamorph.files import atomic_folder
+from metamorph.files import atomic_folder, write_json_atomic
 from metamorph.vocabulary import DEFAULT_VOCABULARY
 
 __all__ = ["LoadedPolicy", "evaluate", "load_eval_bodies", "load_policy", "summarise", "write_report"]
@@ -63,6 +67,44 @@ def run_episodes(env, act, max_steps: int, seed: int) -> tuple[np.ndarray, np.nd
     return total, length, fell, forward
 
 
+BASELINES = ("zero", "random")
+"""The actors that do not look at the observation: their episodes are the same for every policy."""
+
+
+def baseline_key(env, config: TaskConfig, episodes: int, seed: int) -> str:
+    """What the baselines' episodes depend on, hashed: every body's compiled model, the task, the
+    episodes, the seed, the observation frame (kept to be safe: the sensors differ), and the code
+    that builds, steps and scores the simulations."""
+    import mujoco
+
+    import metamorph.env.tasks
+    import metamorph.env.vec_env
+
+    digest = hashlib.sha256()
+    header = {"mujoco": mujoco.__version__, "task": dataclasses.asdict(config), "episodes": episodes, "seed": seed,
+              "frame": env.frame, "max_tokens": env.max_tokens}  # fmt: skip
+    digest.update(json.dumps(header, sort_keys=True, default=str).encode())
+    for module in (metamorph.env.vec_env, metamorph.env.tasks):
+        digest.update(Path(module.__file__).read_bytes())
+    digest.update(Path(__file__).read_bytes())
+    for entry in env.bodies:
+        model = entry.morphology.model
+        buffer = np.empty(mujoco.mj_sizeModel(model), np.uint8)
+        mujoco.mj_saveModel(model, None, buffer)
+        digest.update(buffer.tobytes())
+    return digest.hexdigest()[:32]
+
+
+def _read_baselines(path: Path, num_bodies: int) -> dict[str, list[BodyResult]] | None:
+    """Cached baseline results, or None when the file is missing, unreadable or of another size."""
+    try:
+        stored = json.loads(path.read_text())
+        cached = {actor: [BodyResult(**row) for row in stored[actor]] for actor in BASELINES}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return cached if all(len(rows) == num_bodies for rows in cached.values()) else None
+
+
 def evaluate(
     loaded: LoadedPolicy | None,
     bodies: list,
@@ -72,10 +114,13 @@ def evaluate(
     episode_length: int | None = None,
     nthread: int = 2,
     sampled: bool = False,
+    baseline_cache: Path | None = None,
 ) -> dict[str, list[BodyResult]]:
     """Results per body for the policy (if given), zero action and random actions, on ``task``: a
     task's name, a `TaskConfig`, or None for the task the policy was trained on (with its run's
-    overrides; flat without a policy). The policy acts with its mean, or with ``sampled`` actions."""
+    overrides; flat without a policy). The policy acts with its mean, or with ``sampled`` actions.
+    With ``baseline_cache`` (a folder), zero and random results are read from it when an earlier
+    call ran the same episodes, and written to it otherwise."""
     from metamorph.env import VecEnv, task_config
 
     if task is None:
@@ -100,8 +145,15 @@ def evaluate(
     if loaded is not None:
         act = loaded.sampled_action_fn(seed) if sampled else loaded.mean_action_fn()
         actors = {"policy": act, **actors}
+    cache_file = (
+        None if baseline_cache is None else Path(baseline_cache) / f"{baseline_key(env, config, episodes, seed)}.json"
+    )
+    cached = None if cache_file is None else _read_baselines(cache_file, len(env.bodies))
     results = {}
     for name, act in actors.items():
+        if cached is not None and name in cached:
+            results[name] = cached[name]
+            continue
         total, length, fell, forward = run_episodes(env, act, config.episode_length, seed)
         per_body = []
         for b, entry in enumerate(env.bodies):
@@ -118,6 +170,9 @@ def evaluate(
             )
         results[name] = per_body
     env.close()
+    if cache_file is not None and cached is None:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(cache_file, {actor: [dataclasses.asdict(r) for r in results[actor]] for actor in BASELINES})
     return results
 
 

@@ -118,10 +118,12 @@ def load_suite(path: str | Path) -> Suite:
     return Suite(name, path, tuple(parsed), seed)
 
 
-def run_suite(loaded, suite: Suite, out: Path, nthread: int = 2, sampled: bool = False) -> dict:
+def run_suite(
+    loaded, suite: Suite, out: Path, nthread: int = 2, sampled: bool = False, baseline_cache: Path | None = None
+) -> dict:
     """Evaluate every set of ``suite`` with a loaded policy (acting with its mean, or ``sampled``
     actions); write the combined report into ``out`` atomically and return its summary (``sets``
-    and ``overall``, per actor)."""
+    and ``overall``, per actor). ``baseline_cache``: see `metamorph.evaluate.evaluate`."""
     from metamorph.env import task_config
     from metamorph.evaluate import BodyResult, evaluate, load_eval_bodies, summarise, write_report
     from metamorph.files import atomic_folder
@@ -136,9 +138,8 @@ def run_suite(loaded, suite: Suite, out: Path, nthread: int = 2, sampled: bool =
             bodies, failed, spec = load_eval_bodies(loaded, body_set.bodies, run_dir)
             task_used = task_config(body_set.task) if body_set.task else trained_task
             task = task_used.name
-            results = evaluate(
-                loaded, bodies, task_used, body_set.episodes, suite.seed, body_set.episode_length, nthread, sampled
-            )
+            results = evaluate(loaded, bodies, task_used, body_set.episodes, suite.seed, body_set.episode_length,
+                               nthread, sampled, baseline_cache)  # fmt: skip
             header = {"checkpoint": str(loaded.checkpoint), "trained_on": loaded.meta["config"]["bodies"],
                       "bodies": spec, "task": task, "episodes_per_body": body_set.episodes,
                       "actions": summary["actions"], "seed": suite.seed,

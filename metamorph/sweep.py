@@ -611,8 +611,9 @@ def run_trial(spec: SweepSpec, trial: Trial, out: Path, slot: Slot) -> dict:
         suite = load_suite(spec.objective.suite)
         report = run / "eval" / f"suite-{suite.name}"
         if not (report / "suite.json").is_file():
+            # every trial is scored on the same suite: zero and random torque run once per sweep
             command = [*metamorph, "eval", str(run), "--suite", str(spec.objective.suite), "--out", str(report),
-                       "--nthread", str(slot.threads)]  # fmt: skip
+                       "--nthread", str(slot.threads), "--baseline-cache", str(out / "baselines")]  # fmt: skip
             code, error = _run(command, slot, run / "eval.log")
             if code != 0:
                 raise MetamorphError(error)

@@ -50,6 +50,35 @@ def test_sampled_evaluation_draws_reproducible_noisy_torques(trained_rover):
     assert sampled["zero"][0].returns == mean["zero"][0].returns
 
 
+def test_baselines_are_cached_for_the_next_policy(trained_rover, tmp_path: Path, monkeypatch):
+    """Zero and random torque never look at the policy: their episodes are the same with or without
+    one, so a cache folder serves them to the next evaluation, which runs only the policy's
+    episodes. Another seed misses the cache; a damaged cache file is run again and rewritten."""
+    import metamorph.evaluate as evaluation
+
+    run, *_ = trained_rover
+    loaded = load_policy(run)
+    bodies = [load_morphology(EXAMPLES / "biped.xml"), load_morphology(EXAMPLES / "wheelbot.xml")]
+    kwargs = {"episodes": 2, "episode_length": 40, "nthread": 1}
+    without_policy = evaluate(None, bodies, "flat", **kwargs)
+    cache = tmp_path / "baselines"
+    first = evaluate(loaded, bodies, "flat", baseline_cache=cache, **kwargs)
+    assert first["zero"] == without_policy["zero"] and first["random"] == without_policy["random"]
+    (cached_file,) = cache.glob("*.json")
+
+    episodes_run = []
+    run_episodes = evaluation.run_episodes
+    monkeypatch.setattr(evaluation, "run_episodes", lambda *a: episodes_run.append(1) or run_episodes(*a))
+    second = evaluate(loaded, bodies, "flat", baseline_cache=cache, **kwargs)
+    assert len(episodes_run) == 1  # the policy's
+    assert second == first
+    evaluate(loaded, bodies, "flat", seed=1, baseline_cache=cache, **kwargs)
+    assert len(episodes_run) == 4 and len(list(cache.glob("*.json"))) == 2
+    cached_file.write_text("{")
+    assert evaluate(loaded, bodies, "flat", baseline_cache=cache, **kwargs) == first
+    assert len(episodes_run) == 7 and json.loads(cached_file.read_text())["zero"]
+
+
 def test_report_files_exist_and_agree(trained_rover, tmp_path: Path):
     run, *_ = trained_rover
     out = tmp_path / "report"

@@ -311,9 +311,10 @@ def test_suite_evaluation_writes_every_set_and_the_overall(trained_rover, tmp_pa
                      f'[[sets]]\nname = "both"\nbodies = "{EXAMPLES / "biped.xml"},{EXAMPLES / "wheelbot.xml"}"\n'
                      'episodes = 1\nepisode_length = 30\n')  # fmt: skip
     out = tmp_path / "report"
-    result = metamorph("eval", str(run), "--suite", str(suite), "--out", str(out),
-                       "--parts", str(EXAMPLES.parent / "parts" / "wheel.py"))  # fmt: skip
+    result = metamorph("eval", str(run), "--suite", str(suite), "--out", str(out), "--baseline-cache",
+                       str(tmp_path / "cache"), "--parts", str(EXAMPLES.parent / "parts" / "wheel.py"))  # fmt: skip
     assert result.returncode == 0, result.stderr
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 2  # a set's baselines, for the next policy
     assert sorted(p.name for p in out.iterdir()) == ["biped", "both", "suite.csv", "suite.json", "suite.md"]
     summary = json.loads((out / "suite.json").read_text())
     assert summary["sets"]["biped"]["num_bodies"] == 1 and summary["sets"]["both"]["num_bodies"] == 2
