@@ -59,10 +59,10 @@ class Validity:
     0.6 (measured), and it rejects ~60 % more candidates."""
     min_floor_contacts: int = 0
     """At the end, at least this many of the body's links touch the floor (0: no check). A body that
-    rests on one or two links tips over from the tasks' reset noise: under zero torque from noisy
-    starts, 79-100 % of such standing-checked bodies fell within 300 steps, 16-22 % of those resting on
-    3 or more, and 19 % of UNIMAL-100 (whose bodies rest on 4-11 links, median 8; measured
-    2026-12-01)."""
+    rests on one or two links tips over from the tasks' reset noise: under zero torque, 85-100 % of
+    such standing-checked bodies fell within 1000 steps, 0-39 % of those resting on 3 or more
+    (UNIMAL-100's bodies rest on 2-8 links, median 4, and 19 % fall; `bench/zero_torque_falls.py`,
+    2026-12-02)."""
     max_tokens: int | None = None
     """Reject bodies with more tokens than this (None: no limit)."""
     max_attempts: int = 200
