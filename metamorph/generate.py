@@ -68,6 +68,10 @@ class Validity:
     max_attempts: int = 200
     """Candidates drawn for one slot before giving up with an error."""
 
+    def __post_init__(self):
+        if self.min_floor_contacts < 0:
+            raise MetamorphError(f"--min-floor-contacts must be 0 or more, got {self.min_floor_contacts}")
+
 
 class Rejected(Exception):
     """A candidate body failed a validity check; ``reason`` is the counter key."""

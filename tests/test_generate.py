@@ -205,6 +205,8 @@ def test_floor_contact_check_keeps_bodies_resting_on_enough_links():
         assert len(links) >= 3, body.name
     with pytest.raises(MetamorphError, match="few_contacts"):
         generate_bodies(design_space("unimal"), 1, workers=1, validity=Validity(min_floor_contacts=40, max_attempts=5))
+    with pytest.raises(MetamorphError, match="--min-floor-contacts must be 0 or more, got -1"):
+        Validity(min_floor_contacts=-1)
 
 
 def test_unimal_like_space_has_unimal100_proportions():
