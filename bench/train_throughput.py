@@ -114,7 +114,8 @@ def collection_phases(trainer: Trainer, state, updates: int) -> dict[str, float]
     for _ in range(1 + updates):  # the first collection starts every episode afresh: not timed
         clock.reset()
         start = time.perf_counter()
-        _, _, obs, key, _ = trainer._collect(state, obs, key, scaler)
+        collected = trainer._collect(state, obs, key, scaler)
+        obs, key = collected.obs, collected.key
         total = time.perf_counter() - start
         t = clock.reset()
         step, observe = t.get("env_step", 0.0), t.get("observation", 0.0)

@@ -129,7 +129,8 @@ class Generate:
     workers: int = 0
     """Worker processes (0: one per CPU core)."""
     variants_of: Path | None = None
-    """Instead of new bodies, write perturbed copies of the bodies in this folder."""
+    """Instead of new bodies, write perturbed copies of the bodies in this folder (FOLDER[START:STOP]:
+    of a slice of its bodies in file-name order, as in --bodies)."""
     kind: str = "dynamics"
     """Variant kind: dynamics (density, damping, armature, gear) or kinematics (lengths, ranges, angles)."""
     report: bool = False
@@ -148,7 +149,7 @@ class Generate:
 
     def run(self) -> int:
         from metamorph.design import design_space
-        from metamorph.generate import Validity, body_files, generate_bodies, write_body_set
+        from metamorph.generate import Validity, generate_bodies, write_body_set
         from metamorph.report import set_statistics, unimal100_reference, write_report
 
         validity = Validity(
@@ -158,7 +159,9 @@ class Generate:
             min_floor_contacts=self.min_floor_contacts,
         )
         if self.variants_of is not None:
-            body_files(self.variants_of)  # a bad source folder fails before any work starts
+            from metamorph.variants import variant_sources
+
+            variant_sources(self.variants_of)  # a bad source folder fails before any work starts
         with _progress() as (bar, task):
             if self.variants_of is not None:
                 from metamorph.variants import write_variants

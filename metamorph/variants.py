@@ -224,6 +224,19 @@ def make_variant(
     raise MetamorphError(f"{source}: no valid {kind} variant in {validity.max_attempts} attempts ({dict(rejections)})")
 
 
+def variant_sources(source: Path | str) -> list[Path]:
+    """The bodies of a folder, or of a slice of it in file-name order (``FOLDER[:80]``, as in body
+    specs), whose variants are to be made; an empty slice is a one-line error."""
+    from metamorph.bodies import split_selection
+
+    folder, selection = split_selection(str(source))
+    every = body_files(Path(folder))
+    sources = every if selection is None else every[selection]
+    if not sources:
+        raise MetamorphError(f"{source}: the selection holds none of the folder's {len(every)} bodies")
+    return sources
+
+
 def write_variants(
     source_dir: Path,
     out: Path,
@@ -237,7 +250,7 @@ def write_variants(
     """Write ``count`` variants of every body in ``source_dir`` as a UNIMAL-layout folder."""
     if count < 1:
         raise MetamorphError(f"--count must be at least 1, got {count}")
-    sources = body_files(source_dir)
+    sources = variant_sources(source_dir)
     entries, rejections = [], Counter()
     with atomic_folder(out) as tmp:
         for s_index, source in enumerate(sources):

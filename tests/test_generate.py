@@ -318,6 +318,16 @@ def test_dynamics_variants_change_only_dynamics(unimal_set: Path, tmp_path: Path
         assert json.loads((tmp_path / "dyn" / "metadata" / f"{entry['name']}.json").read_text())["dof"] == entry["dof"]
 
 
+def test_variants_of_a_slice_of_a_folder(unimal_set: Path, tmp_path: Path):
+    source = unimal_set / "heldout"
+    write_variants(f"{source}[1:3]", tmp_path / "dyn", "dynamics", count=1, seed=1)
+    parents = [e["parent"] for e in json.loads((tmp_path / "dyn" / "manifest.json").read_text())["bodies"]]
+    assert parents == [p.stem for p in sorted((source / "xml").glob("*.xml"))[1:3]]
+    with pytest.raises(MetamorphError, match=r"heldout\[9:\]: the selection holds none of the folder's 6 bodies"):
+        write_variants(f"{source}[9:]", tmp_path / "none", "dynamics", count=1)
+    assert not (tmp_path / "none").exists()
+
+
 def test_kinematics_variants_change_only_shape(unimal_set: Path, tmp_path: Path):
     source = unimal_set / "heldout"
     write_variants(source, tmp_path / "kin", "kinematics", count=2, seed=1)
