@@ -238,7 +238,7 @@ def variant_sources(source: Path | str) -> list[Path]:
 
 
 def write_variants(
-    source_dir: Path,
+    source_dir: Path | str,
     out: Path,
     kind: VariantKind,
     count: int,
