@@ -21,7 +21,7 @@ import mujoco
 import numpy as np
 
 from metamorph.env import VecEnv, task_config
-from metamorph.generate import _with_floor, body_files
+from metamorph.generate import _with_floor, body_files, links_on_floor
 from metamorph.morphology import load_morphology
 
 
@@ -49,9 +49,7 @@ def links_resting_on_floor(path: Path) -> int:
     model = _with_floor(load_morphology(path))
     data = mujoco.MjData(model)
     mujoco.mj_step(model, data, nstep=round(2.0 / model.opt.timestep))
-    floor = model.geom("validity_floor").id
-    return len({int(model.geom_bodyid[c.geom1 + c.geom2 - floor]) for c in data.contact[: data.ncon]
-                if floor in (c.geom1, c.geom2)})  # fmt: skip
+    return len(links_on_floor(model, data))
 
 
 def main() -> None:

@@ -115,12 +115,18 @@ def resolve(spec: str, generate_into: Path | None = None) -> tuple[list[Path], l
         return files, excluded
     base, selection = split_selection(spec)
     files, excluded = _resolve(base, generate_into)
-    if selection is not None:
-        chosen = files[selection]
-        if not chosen:
-            raise MetamorphError(f"--bodies {spec}: selects none of the {len(files)} bodies of {base}")
-        files = chosen
-    return files, excluded
+    return select(files, selection, f"--bodies {spec}", base), excluded
+
+
+def select(files: list[Path], selection: slice | None, spec: str, base: str) -> list[Path]:
+    """The files a ``[START:STOP]`` selection keeps (all without one); keeping none is a one-line
+    error naming ``spec``."""
+    if selection is None:
+        return files
+    chosen = files[selection]
+    if not chosen:
+        raise MetamorphError(f"{spec}: selects none of the {len(files)} bodies of {base}")
+    return chosen
 
 
 def _resolve(spec: str, generate_into: Path | None) -> tuple[list[Path], list[tuple[str, str]]]:

@@ -91,6 +91,16 @@ class BodyStats:
     num_tokens: int
 
 
+def links_on_floor(floor_model: mujoco.MjModel, data: mujoco.MjData) -> set[int]:
+    """Ids of the bodies (links) in contact with the floor of `_with_floor`'s model."""
+    floor = floor_model.geom("validity_floor").id
+    return {
+        int(floor_model.geom_bodyid[c.geom1 if c.geom2 == floor else c.geom2])
+        for c in data.contact[: data.ncon]
+        if floor in (c.geom1, c.geom2)
+    }
+
+
 def _with_floor(morphology: Morphology) -> mujoco.MjModel:
     """The body on a floor, placed as the environments place it, so 'starting height' means the same."""
     spec = morphology.spec.copy()
@@ -142,12 +152,7 @@ def check_body(morphology: Morphology, validity: Validity = Validity()) -> BodyS
     if np.max(np.abs(data.qvel)) > validity.rest_speed:
         raise Rejected("not_at_rest", f"max speed {np.max(np.abs(data.qvel)):.2f} after {validity.settle_seconds} s")
     if validity.min_floor_contacts:
-        floor = floor_model.geom("validity_floor").id
-        touching = {
-            int(floor_model.geom_bodyid[c.geom1 if c.geom2 == floor else c.geom2])
-            for c in data.contact[: data.ncon]
-            if floor in (c.geom1, c.geom2)
-        }
+        touching = links_on_floor(floor_model, data)
         if len(touching) < validity.min_floor_contacts:
             raise Rejected("few_contacts", f"rests on {len(touching)} link(s) < {validity.min_floor_contacts}")
     return BodyStats(

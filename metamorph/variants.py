@@ -227,14 +227,10 @@ def make_variant(
 def variant_sources(source: Path | str) -> list[Path]:
     """The bodies of a folder, or of a slice of it in file-name order (``FOLDER[:80]``, as in body
     specs), whose variants are to be made; an empty slice is a one-line error."""
-    from metamorph.bodies import split_selection
+    from metamorph.bodies import select, split_selection
 
     folder, selection = split_selection(str(source))
-    every = body_files(Path(folder))
-    sources = every if selection is None else every[selection]
-    if not sources:
-        raise MetamorphError(f"{source}: the selection holds none of the folder's {len(every)} bodies")
-    return sources
+    return select(body_files(Path(folder)), selection, str(source), folder)
 
 
 def write_variants(
