@@ -347,3 +347,35 @@ def test_shipped_suites_load(monkeypatch):
     assert load_suite(REPO / "eval" / "real.toml").sets[0].episodes == 3
     with pytest.raises(MetamorphError, match=r"variants.toml: sets\[0\] \(kinematics\): bodies/unimal100-kinematics"):
         load_suite(REPO / "eval" / "variants.toml")  # made by the commands in its header
+
+
+def test_every_shipped_sweep_and_suite_loads_or_names_a_body_folder_its_header_makes(tmp_path: Path, monkeypatch):
+    """Every train/sweeps/*.toml and eval/*.toml is checked as `metamorph sweep` and `metamorph eval`
+    check them (field names, values, objective, body specs), from a fresh clone's root: the only
+    error allowed is a missing `bodies/NAME` folder, and then a shipped header must hold the
+    `metamorph generate … --out bodies/NAME` command that makes it. Every sweep's header holds the
+    command that runs it."""
+    from metamorph.suite import load_suite
+
+    if not (REPO.parent / "shared" / "morphologies" / "unimal100" / "train").is_dir():
+        pytest.skip("the UNIMAL sweeps name ../shared's UNIMAL-100 (CI has ../shared)")
+    root = tmp_path / "clone"  # no bodies/ folder, as after `git clone`
+    root.mkdir()
+    for name in ("train", "eval"):
+        (root / name).symlink_to(REPO / name)
+    (tmp_path / "shared").symlink_to(REPO.parent / "shared")
+    monkeypatch.chdir(root)
+    sweeps, suites = sorted(Path("train/sweeps").glob("*.toml")), sorted(Path("eval").glob("*.toml"))
+    assert len(sweeps) >= 10 and len(suites) >= 5
+    made = set(re.findall(r"--out (bodies/[\w.-]+)", "".join(p.read_text() for p in [*sweeps, *suites])))
+    missing = []
+    for path in [*sweeps, *suites]:
+        try:
+            load_spec(path) if path.parent.name == "sweeps" else load_suite(path)
+        except MetamorphError as error:
+            folder = re.search(r"bodies/[\w.-]+", str(error))
+            assert folder and folder.group(0) in made, f"{path}: {error}"
+            missing.append(path.name)
+        if path.parent.name == "sweeps":
+            assert f"metamorph sweep {path}" in path.read_text(), f"{path}: its header lacks the command that runs it"
+    assert "standing-bodies.toml" in missing and "tree-3m.toml" not in missing
