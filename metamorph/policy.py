@@ -63,6 +63,10 @@ class PolicyConfig:
     """Longest body (in tokens) the learned position embedding covers."""
     max_tree_distance: int = 16
     """Distances beyond this share the last tree-bias entry."""
+    dropout: float = 0.0
+    """Dropout rate on the token embeddings (after the position embedding, as in MetaMorph, which
+    uses 0.1) in the PPO update's forward passes. Acting, evaluation and deployment use the whole
+    network, so the one inference function stays deterministic given its sampling key."""
 
     def __post_init__(self):
         if self.position not in ("learned", "none", "tree"):
@@ -70,6 +74,8 @@ class PolicyConfig:
         check_frame(self.frame)
         if self.action_std is not None and not self.action_std > 0:
             raise MetamorphError(f"policy action_std must be positive, got {self.action_std}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise MetamorphError(f"policy dropout must be in [0, 1), got {self.dropout}")
         if self.d_model % self.num_heads:
             raise MetamorphError(f"d_model {self.d_model} must be divisible by num_heads {self.num_heads}")
 
@@ -121,7 +127,7 @@ class Trunk(nn.Module):
     vocab_size: int
 
     @nn.compact
-    def __call__(self, features: jax.Array, obs: dict[str, jax.Array]) -> jax.Array:
+    def __call__(self, features: jax.Array, obs: dict[str, jax.Array], dropout_key: jax.Array | None) -> jax.Array:
         c = self.config
         x = nn.Dense(c.d_model, name="token_embedding")(features) * jnp.sqrt(c.d_model)
         x = x + nn.Embed(self.vocab_size, c.d_model, name="part_embedding")(obs["part_ids"])
@@ -137,6 +143,7 @@ class Trunk(nn.Module):
             table = self.param("tree_bias", nn.initializers.zeros, (c.num_heads, c.max_tree_distance + 1))
             distance = jnp.minimum(obs["tree_distance"], c.max_tree_distance)
             bias = bias + jnp.moveaxis(table[:, distance], 0, 1)  # [B, heads, T, T]
+        x = nn.Dropout(c.dropout)(x, deterministic=dropout_key is None, rng=dropout_key)
         for i in range(c.num_layers):
             x = EncoderLayer(c, name=f"layer_{i}")(x, bias)
         return nn.LayerNorm(name="final_norm")(x)
@@ -159,11 +166,17 @@ class Policy(nn.Module):
     vocab_size: int
 
     @nn.compact
-    def __call__(self, features: jax.Array, obs: dict[str, jax.Array]):
+    def __call__(self, features: jax.Array, obs: dict[str, jax.Array], dropout_key: jax.Array | None = None):
+        """``dropout_key``: drop token embeddings at ``config.dropout`` (the PPO update); None: the
+        whole network (acting)."""
         c = self.config
         mask = obs["token_mask"]
-        tokens = Trunk(c, self.vocab_size, name="trunk")(features, obs)
-        value_tokens = tokens if c.shared_trunk else Trunk(c, self.vocab_size, name="value_trunk")(features, obs)
+        tokens = Trunk(c, self.vocab_size, name="trunk")(features, obs, dropout_key)
+        if c.shared_trunk:
+            value_tokens = tokens
+        else:
+            value_key = None if dropout_key is None else jax.random.fold_in(dropout_key, 1)
+            value_tokens = Trunk(c, self.vocab_size, name="value_trunk")(features, obs, value_key)
         if "terrain" in obs:
             code = nn.gelu(nn.Dense(c.terrain_hidden, name="terrain_1")(obs["terrain"]))
             code = nn.gelu(nn.Dense(c.terrain_hidden, name="terrain_2")(code))

@@ -222,13 +222,22 @@ def make_optimizer(config: PPOConfig, total_updates: int, freeze: str = "none") 
     )
 
 
-def ppo_loss(params, apply_fn: Callable, normalizer: Normalizer, batch: dict, config: PPOConfig, num_samples: int):
+def ppo_loss(
+    params,
+    apply_fn: Callable,
+    normalizer: Normalizer,
+    batch: dict,
+    config: PPOConfig,
+    num_samples: int,
+    dropout_key: jax.Array | None = None,
+):
     """Clipped surrogate + clipped value loss − entropy bonus over a batch [n, ...], summed and
     divided by ``num_samples``, so losses of microbatches add up to their minibatch's mean loss.
-    ``batch["advantages"]`` are used as given (normalised per minibatch by the caller)."""
+    ``batch["advantages"]`` are used as given (normalised per minibatch by the caller).
+    ``dropout_key`` reaches the policy's dropout (a no-op at rate 0)."""
     obs = batch["obs"]
     features, net_obs = policy_inputs(normalizer, obs, config.obs_clip)
-    mean, log_std, value = apply_fn(params, features, net_obs)
+    mean, log_std, value = apply_fn(params, features, net_obs, dropout_key)
     logp = log_prob(mean, log_std, batch["actions"], obs["act_mask"])
     ratio = jnp.exp(logp - batch["logp"])
     advantages = batch["advantages"]
@@ -328,11 +337,11 @@ def _device_update(
         key = jax.random.fold_in(key, jax.lax.axis_index(axis))
     grad_fn = jax.value_and_grad(ppo_loss, has_aux=True)
 
-    def chunk_gradient(params, chunk):
-        (_, metrics), grads = grad_fn(params, apply_fn, normalizer, chunk, config, minibatch_size)
+    def chunk_gradient(params, chunk, dropout_key):
+        (_, metrics), grads = grad_fn(params, apply_fn, normalizer, chunk, config, minibatch_size, dropout_key)
         return grads, metrics
 
-    def minibatch_gradient(params, minibatch):
+    def minibatch_gradient(params, minibatch, dropout_key):
         """Gradient and metrics of the minibatch's mean loss: this device's share summed over its
         microbatches, then over the devices."""
         if config.normalize_advantages:
@@ -351,19 +360,20 @@ def _device_update(
             # over the devices for every microbatch (measured: 70 ms each between two processes).
             params = jax.lax.pcast(params, axis, to="varying")
 
-        def add_chunk(running, chunk):
-            return jax.tree_util.tree_map(jnp.add, running, chunk_gradient(params, chunk)), None
+        def add_chunk(running, chunk_and_key):
+            return jax.tree_util.tree_map(jnp.add, running, chunk_gradient(params, *chunk_and_key)), None
 
+        chunk_keys = jax.random.split(dropout_key, share // micro)
         first = jax.tree_util.tree_map(lambda x: x[0], chunks)
-        shapes = jax.eval_shape(chunk_gradient, params, first)
+        shapes = jax.eval_shape(chunk_gradient, params, first, chunk_keys[0])
         zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
         if axis is not None:  # the running sum differs between devices until the psum
             zeros = jax.lax.pcast(zeros, axis, to="varying")
-        return total(jax.lax.scan(add_chunk, zeros, chunks)[0])
+        return total(jax.lax.scan(add_chunk, zeros, (chunks, chunk_keys))[0])
 
-    def minibatch_step(carry, minibatch):
+    def minibatch_step(carry, minibatch_and_key):
         params, opt_state = carry
-        grads, metrics = minibatch_gradient(params, minibatch)
+        grads, metrics = minibatch_gradient(params, *minibatch_and_key)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         metrics["grad_norm"] = optax.tree.norm(grads)
         return (optax.apply_updates(params, updates), opt_state), metrics
@@ -373,7 +383,9 @@ def _device_update(
         shuffled = jax.tree_util.tree_map(
             lambda x: x[order].reshape(config.num_minibatches, share, *x.shape[1:]), local
         )
-        return jax.lax.scan(minibatch_step, carry, shuffled)
+        # the shuffle keeps epoch_key itself, so runs without dropout draw the same orders as before
+        dropout_keys = jax.random.split(jax.random.fold_in(epoch_key, 1), config.num_minibatches)
+        return jax.lax.scan(minibatch_step, carry, (shuffled, dropout_keys))
 
     epoch_keys = jax.random.split(key, config.epochs)
     (params, opt_state), metrics = jax.lax.scan(epoch, (state.params, state.opt_state), epoch_keys)

@@ -87,6 +87,9 @@ class TrainConfig:
     """Override the task's reset noise (± rad or m on joint positions; std of joint velocities)."""
     action_std: float | None = None
     """A fixed action standard deviation (MetaMorph: 0.9) instead of the preset's learned log-std."""
+    dropout: float = 0.0
+    """Dropout rate on the token embeddings in PPO updates (MetaMorph: 0.1); acting uses the whole
+    network."""
     seed: int = 0
     """Seeds the environments, the policy's initialisation and its sampling."""
     run_dir: Path | None = None
@@ -123,7 +126,11 @@ class TrainConfig:
         if self.model not in POLICY_PRESETS:
             raise MetamorphError(f"unknown model preset '{self.model}'; known: {', '.join(POLICY_PRESETS)}")
         return dataclasses.replace(
-            POLICY_PRESETS[self.model](), position=self.position, frame=self.frame, action_std=self.action_std
+            POLICY_PRESETS[self.model](),
+            position=self.position,
+            frame=self.frame,
+            action_std=self.action_std,
+            dropout=self.dropout,
         )
 
     @property

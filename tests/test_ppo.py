@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import jax
@@ -10,6 +11,7 @@ import numpy as np
 import optax
 import pytest
 
+from metamorph.errors import MetamorphError
 from metamorph.policy import Policy, PolicyConfig
 from metamorph.ppo import (
     PPOConfig,
@@ -45,9 +47,15 @@ def probe_obs(rng: np.random.Generator) -> dict[str, np.ndarray]:
     }
 
 
-def setup(config: PPOConfig, lr: float, seed: int = 0, optimizer: optax.GradientTransformation | None = None):
+def setup(
+    config: PPOConfig,
+    lr: float,
+    seed: int = 0,
+    optimizer: optax.GradientTransformation | None = None,
+    policy_config: PolicyConfig = TINY,
+):
     obs = probe_obs(np.random.default_rng(seed))
-    policy = Policy(TINY, vocab_size=60)
+    policy = Policy(policy_config, vocab_size=60)
     normalizer = init_normalizer(obs)
     features, net_obs = policy_inputs(normalizer, obs, config.obs_clip)
     params = policy.init(jax.random.PRNGKey(seed), features, net_obs)
@@ -98,11 +106,12 @@ def test_constant_reward_value_converges_to_discounted_sum():
     np.testing.assert_allclose(value, 2.0, atol=0.1)
 
 
-def test_reward_of_one_joint_raises_its_mean_only_through_actuated_tokens():
-    """A bandit whose reward is joint 1's torque: joint 1's mean climbs; the update ignores
-    everything at unactuated and padding tokens."""
+@pytest.mark.parametrize("dropout", [0.0, 0.2])
+def test_reward_of_one_joint_raises_its_mean_only_through_actuated_tokens(dropout):
+    """A bandit whose reward is joint 1's torque: joint 1's mean climbs (with dropout in the update
+    too); the update ignores everything at unactuated and padding tokens."""
     config = PPOConfig(epochs=4, num_minibatches=2, discount=0.0)
-    obs, state, update, act = setup(config, lr=1e-3)
+    obs, state, update, act = setup(config, lr=1e-3, policy_config=dataclasses.replace(TINY, dropout=dropout))
     key = jax.random.PRNGKey(2)
     start_mean = np.asarray(act(state, key)[3])
     for _ in range(60):
@@ -112,7 +121,8 @@ def test_reward_of_one_joint_raises_its_mean_only_through_actuated_tokens():
         state, _ = update(state, rollout, k2)
     mean = np.asarray(act(state, key)[3])
     assert (mean[:, 1] - start_mean[:, 1]).mean() > 0.5
-    assert abs((mean[:, 2] - start_mean[:, 2]).mean()) < 0.5 * (mean[:, 1] - start_mean[:, 1]).mean()
+    if dropout == 0:  # dropping embedding features also blurs which of the two like joints is which
+        assert abs((mean[:, 2] - start_mean[:, 2]).mean()) < 0.5 * (mean[:, 1] - start_mean[:, 1]).mean()
 
     # what happens at an unactuated or padding token cannot change the update
     key, k1, k2 = jax.random.split(key, 3)
@@ -190,6 +200,30 @@ def test_padding_tokens_do_not_change_real_outputs(position):
     mean2, _, value2 = policy.apply(params, noisy, noisy_obs)
     np.testing.assert_allclose(mean2[:, :3], mean[:, :3], atol=1e-5)
     np.testing.assert_allclose(value2, value, atol=1e-5)
+
+
+def test_dropout_changes_the_update_forward_only():
+    obs = probe_obs(np.random.default_rng(4))
+    normalizer = init_normalizer(obs)
+    features, net_obs = policy_inputs(normalizer, obs, 10.0)
+    whole = Policy(TINY, vocab_size=60)
+    dropping = Policy(dataclasses.replace(TINY, dropout=0.3), vocab_size=60)
+    params = whole.init(jax.random.PRNGKey(0), features, net_obs)  # dropout adds no parameters
+    assert jax.tree_util.tree_structure(params) == jax.tree_util.tree_structure(
+        dropping.init(jax.random.PRNGKey(0), features, net_obs)
+    )
+    acting = dropping.apply(params, features, net_obs)  # no key: the whole network, as when acting
+    for a, b in zip(acting, whole.apply(params, features, net_obs), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    k1, k2 = jax.random.split(jax.random.PRNGKey(1))
+    dropped = dropping.apply(params, features, net_obs, k1)
+    assert not np.allclose(dropped[0], acting[0]) and not np.allclose(dropped[2], acting[2])
+    np.testing.assert_array_equal(dropping.apply(params, features, net_obs, k1)[0], dropped[0])  # a key's mask
+    assert not np.allclose(dropping.apply(params, features, net_obs, k2)[0], dropped[0])
+    # rate 0: a key changes nothing, so runs without dropout are what they were
+    np.testing.assert_array_equal(whole.apply(params, features, net_obs, k1)[0], acting[0])
+    with pytest.raises(MetamorphError, match="dropout"):
+        PolicyConfig(dropout=1.0)
 
 
 def test_log_prob_and_entropy_ignore_masked_tokens():
