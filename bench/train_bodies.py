@@ -1,0 +1,72 @@
+"""Benchmark: does training slow down as the number of distinct bodies grows? (issue 14, target 5)
+
+    python bench/train_bodies.py [--counts 10 100 1000 5000] [--updates 14] [--repeats 2] [-- TRAIN ARGS…]
+
+Runs the default ``metamorph train`` (128 environments × 64 steps, flat task) on
+``generate:unimal:N`` for each N, alternating (10, 100, 1000, 5000, 10, …) so that a drift of this
+machine's speed hits every count alike. From each run's ``metrics.jsonl``: the median of
+``steps_per_s`` over the updates after the first two (compilation), and the median collect and
+update seconds; from the operating system, the training process's peak resident memory.
+Generating the bodies happens before the first update and is timed apart (``setup_s``: process
+start, generation, loading). Prints one JSON object with each count's ratio to the first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def run(count: int, updates: int, train_args: list[str]) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = Path(tmp) / "run"
+        command = [sys.executable, "-m", "metamorph", "train", "--run-dir", str(run_dir),
+                   "--bodies", f"generate:unimal:{count}", "--total-steps", str(updates * 128 * 64),
+                   "--checkpoint-every", "1000", *train_args]  # fmt: skip
+        started = time.perf_counter()
+        child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        stderr = child.stderr.read()
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - started
+        if os.waitstatus_to_exitcode(status):
+            raise SystemExit(f"{' '.join(command)} failed:\n{stderr[-2000:]}")
+        rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    timed = rows[2:]
+    return {
+        "bodies": count,
+        "steps_per_s": statistics.median(r["steps_per_s"] for r in timed),
+        "collect_s": statistics.median(r["collect_s"] for r in timed),
+        "update_s": statistics.median(r["update_s"] for r in timed),
+        "setup_s": round(wall - sum(r["collect_s"] + r["update_s"] for r in rows), 1),
+        "peak_rss_mib": round(usage.ru_maxrss / 1024),  # Linux reports KiB
+        "timed_updates": len(timed),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--counts", type=int, nargs="+", default=[10, 100, 1000, 5000])
+    parser.add_argument("--updates", type=int, default=14)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("train_args", nargs="*")
+    args = parser.parse_args()
+    runs = [run(n, args.updates, args.train_args) for _ in range(args.repeats) for n in args.counts]
+    by_count = {n: statistics.median(r["steps_per_s"] for r in runs if r["bodies"] == n) for n in args.counts}
+    base = by_count[args.counts[0]]
+    print(json.dumps({
+        "command": "python bench/train_bodies.py " + " ".join(sys.argv[1:]),
+        "steps_per_s": {str(n): round(v, 1) for n, v in by_count.items()},
+        "ratio_to_first": {str(n): round(v / base, 3) for n, v in by_count.items()},
+        "runs": runs,
+    }, indent=2))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
