@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from alternating import alternate, summarise
+
 
 def run(count: int, updates: int, train_args: list[str]) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
@@ -57,15 +59,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("train_args", nargs="*")
     args = parser.parse_args()
-    runs = [run(n, args.updates, args.train_args) for _ in range(args.repeats) for n in args.counts]
-    by_count = {n: statistics.median(r["steps_per_s"] for r in runs if r["bodies"] == n) for n in args.counts}
-    base = by_count[args.counts[0]]
-    print(json.dumps({
-        "command": "python bench/train_bodies.py " + " ".join(sys.argv[1:]),
-        "steps_per_s": {str(n): round(v, 1) for n, v in by_count.items()},
-        "ratio_to_first": {str(n): round(v / base, 3) for n, v in by_count.items()},
-        "runs": runs,
-    }, indent=2))  # fmt: skip
+    runs = alternate(lambda n: run(n, args.updates, args.train_args), args.counts, args.repeats)
+    print(json.dumps(summarise(runs, "bodies", args.counts, "bench/train_bodies.py"), indent=2))
 
 
 if __name__ == "__main__":

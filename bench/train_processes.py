@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from alternating import alternate, summarise
+
 UNIMAL = Path(__file__).resolve().parents[2] / "shared" / "morphologies" / "unimal100" / "train"
 
 
@@ -52,15 +54,8 @@ def main() -> None:
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
     parser.add_argument("train_args", nargs="*")
     args = parser.parse_args()
-    runs = [run(n, args.updates, args.train_args) for _ in range(args.repeats) for n in args.processes]
-    by_count = {n: statistics.median(r["steps_per_s"] for r in runs if r["processes"] == n) for n in args.processes}
-    base = by_count[args.processes[0]]
-    print(json.dumps({
-        "command": "python bench/train_processes.py " + " ".join(sys.argv[1:]),
-        "steps_per_s": {str(n): round(v, 1) for n, v in by_count.items()},
-        "ratio_to_first": {str(n): round(v / base, 3) for n, v in by_count.items()},
-        "runs": runs,
-    }, indent=2))  # fmt: skip
+    runs = alternate(lambda n: run(n, args.updates, args.train_args), args.processes, args.repeats)
+    print(json.dumps(summarise(runs, "processes", args.processes, "bench/train_processes.py"), indent=2))
 
 
 if __name__ == "__main__":
