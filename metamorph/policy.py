@@ -64,8 +64,8 @@ class PolicyConfig:
     max_tree_distance: int = 16
     """Distances beyond this share the last tree-bias entry."""
     dropout: float = 0.0
-    """Dropout rate on the token embeddings (after the position embedding, as in MetaMorph, which
-    uses 0.1) in the PPO update's forward passes. Acting, evaluation and deployment use the whole
+    """Dropout rate on the token embeddings (after the position embedding if any; MetaMorph uses
+    0.1) in the PPO update's forward passes. Acting, evaluation and deployment use the whole
     network, so the one inference function stays deterministic given its sampling key."""
 
     def __post_init__(self):

@@ -288,7 +288,8 @@ class Trainer:
 
             self.init_from = load_policy(config.init_from)
             self.vocabulary = self.init_from.vocabulary  # old ids kept, new kinds appended
-            self.policy_config = self.init_from.policy.config
+            # the architecture is the checkpoint's; dropout adds no parameters, so this run's rate applies
+            self.policy_config = dataclasses.replace(self.init_from.policy.config, dropout=config.dropout)
             if self.init_from.meta["config"]["task"] != config.task and (
                 task_config(config.task).has_terrain != task_config(self.init_from.meta["config"]["task"]).has_terrain
             ):
