@@ -16,14 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from alternating import alternate, summarise
+from alternating import alternate, summarise, update_medians
 
 
 def run(count: int, updates: int, train_args: list[str]) -> dict:
@@ -40,15 +39,11 @@ def run(count: int, updates: int, train_args: list[str]) -> dict:
         if os.waitstatus_to_exitcode(status):
             raise SystemExit(f"{' '.join(command)} failed:\n{stderr[-2000:]}")
         rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    timed = rows[2:]
     return {
         "bodies": count,
-        "steps_per_s": statistics.median(r["steps_per_s"] for r in timed),
-        "collect_s": statistics.median(r["collect_s"] for r in timed),
-        "update_s": statistics.median(r["update_s"] for r in timed),
+        **update_medians(rows),
         "setup_s": round(wall - sum(r["collect_s"] + r["update_s"] for r in rows), 1),
         "peak_rss_mib": round(usage.ru_maxrss / 1024),  # Linux reports KiB
-        "timed_updates": len(timed),
     }
 
 

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from alternating import alternate, summarise
+from alternating import alternate, summarise, update_medians
 
 UNIMAL = Path(__file__).resolve().parents[2] / "shared" / "morphologies" / "unimal100" / "train"
 
@@ -36,15 +35,8 @@ def run(processes: int, updates: int, train_args: list[str]) -> dict:
         result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         if result.returncode:
             raise SystemExit(f"{' '.join(command)} failed:\n{result.stderr[-2000:]}")
-        rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()][2:]
-    return {
-        "processes": processes,
-        "steps_per_s": statistics.median(r["steps_per_s"] for r in rows),
-        "collect_s": statistics.median(r["collect_s"] for r in rows),
-        "update_s": statistics.median(r["update_s"] for r in rows),
-        "wall_s": time.perf_counter() - started,
-        "timed_updates": len(rows),
-    }
+        rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return {"processes": processes, **update_medians(rows), "wall_s": time.perf_counter() - started}
 
 
 def main() -> None:
