@@ -124,6 +124,14 @@ num-minibatches = 2
             r"bodies: /no/such/folder: not a folder of bodies",
         ),
         ((f'bodies = "{EXAMPLES / "biped.xml"}"', 'bodies = "generate:nospace:10"'), r"unknown design space 'nospace'"),
+        (
+            ("[grid]", "[grid]\ndropout = [0.1, 1.5]"),
+            r"dropout=1.5, ppo.learning-rate=0.0003: policy dropout must be in \[0, 1\), got 1.5",
+        ),
+        (
+            ("nthread = 1", "nthread = 1\nposition = 'sideways'"),
+            r"\[fixed\]: policy position must be learned, none or tree",
+        ),
     ],
 )
 def test_bad_sweep_spec_names_file_and_field(tmp_path: Path, edit: tuple[str, str], message: str):
