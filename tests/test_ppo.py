@@ -22,6 +22,7 @@ from metamorph.ppo import (
     log_prob,
     make_optimizer,
     policy_inputs,
+    ppo_loss,
     ppo_update,
 )
 
@@ -224,6 +225,37 @@ def test_dropout_changes_the_update_forward_only():
     np.testing.assert_array_equal(whole.apply(params, features, net_obs, k1)[0], acting[0])
     with pytest.raises(MetamorphError, match="dropout"):
         PolicyConfig(dropout=1.0)
+
+
+def test_dropout_same_mask_compares_the_policy_with_itself_under_one_mask():
+    """Before any step the updated policy is the reference: under the same mask the ratio is 1 and
+    nothing is clipped, where against the whole network that acted a thinned network's ratio is not."""
+    obs = probe_obs(np.random.default_rng(5))
+    normalizer = init_normalizer(obs)
+    features, net_obs = policy_inputs(normalizer, obs, 10.0)
+    policy = Policy(dataclasses.replace(TINY, dropout=0.3), vocab_size=60)
+    params = policy.init(jax.random.PRNGKey(0), features, net_obs)
+    mean, log_std, value = policy.apply(params, features, net_obs)  # acting: the whole network
+    actions = mean + jnp.exp(log_std) * jax.random.normal(jax.random.PRNGKey(2), mean.shape)
+    batch = {"obs": obs, "actions": actions, "logp": log_prob(mean, log_std, actions, obs["act_mask"]),
+             "values": value, "returns": value + 1.0, "advantages": jnp.linspace(-1.0, 1.0, B)}  # fmt: skip
+    key = jax.random.PRNGKey(3)
+    loss = jax.jit(ppo_loss, static_argnums=(1, 4, 5))
+
+    def metrics(config, reference):
+        return loss(params, policy.apply, normalizer, batch, config, B, key, reference)[1]
+
+    against_acting = metrics(PPOConfig(clip=0.05), None)
+    assert abs(float(against_acting["approx_kl"])) > 1e-3 and float(against_acting["clip_fraction"]) > 0
+    same_mask = metrics(PPOConfig(clip=0.05, dropout_same_mask=True), params)
+    assert float(same_mask["approx_kl"]) == 0.0 and float(same_mask["clip_fraction"]) == 0.0
+    # the reference is a constant: the gradient is the one against its masked log-probs and values
+    ref_mean, ref_log_std, ref_value = policy.apply(params, features, net_obs, key)
+    recorded = batch | {"logp": log_prob(ref_mean, ref_log_std, actions, obs["act_mask"]), "values": ref_value}
+    gradient = jax.jit(jax.grad(lambda p, b, r: loss(p, policy.apply, normalizer, b, PPOConfig(), B, key, r)[0]))
+    for a, b in zip(jax.tree_util.tree_leaves(gradient(params, batch, params)),
+                    jax.tree_util.tree_leaves(gradient(params, recorded, None)), strict=True):  # fmt: skip
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
 
 
 def test_log_prob_and_entropy_ignore_masked_tokens():
