@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import statistics
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
 
-def alternate(run: Callable[[int], dict], values: list[int], repeats: int) -> list[dict]:
+def alternate(run: Callable[[Hashable], dict], values: list, repeats: int) -> list[dict]:
     """``run(value)`` for every value, round after round."""
     return [run(value) for _ in range(repeats) for value in values]
 
@@ -29,7 +29,7 @@ def update_medians(rows: list[dict]) -> dict:
     }
 
 
-def summarise(runs: list[dict], key: str, values: list[int], script: str) -> dict:
+def summarise(runs: list[dict], key: str, values: list, script: str) -> dict:
     """Median ``steps_per_s`` per value of ``runs[i][key]``, its ratio to the first value's, and
     every run."""
     by_value = {v: statistics.median(r["steps_per_s"] for r in runs if r[key] == v) for v in values}
