@@ -9,7 +9,9 @@
   (the PyPI package downloads robots at run time, which fails offline).
 
 Any of them may end in a Python slice over its files in their listed (sorted) order, to split one
-set into training and held-out bodies: ``unimal100/train[:80]`` and ``unimal100/train[80:]``.
+set into training and held-out bodies: ``unimal100/train[:80]`` and ``unimal100/train[80:]``, or,
+with a step, every fifth body held out (``[::5]``) and the rest trained on
+(``[1::5]+[2::5]+[3::5]+[4::5]``).
 
 Specs joined by ``+`` train or evaluate on the union of their bodies, in order:
 ``unimal100/train[:80]+generate:unimal-like:1000`` adds generated bodies to 80 benchmark bodies. A
@@ -66,16 +68,19 @@ def part_folder(part: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.]+", "-", part).strip("-")
 
 
-_SELECTION = re.compile(r"^(?P<spec>.+)\[(?P<start>-?\d*):(?P<stop>-?\d*)\]$")
+_SELECTION = re.compile(r"^(?P<spec>.+)\[(?P<start>-?\d*):(?P<stop>-?\d*)(?::(?P<step>-?\d*))?\]$")
 
 
 def split_selection(spec: str) -> tuple[str, slice | None]:
-    """``SPEC[START:STOP]`` -> (SPEC, slice); a spec without a selection -> (spec, None)."""
+    """``SPEC[START:STOP]`` or ``SPEC[START:STOP:STEP]`` -> (SPEC, slice); a spec without a
+    selection -> (spec, None)."""
     match = _SELECTION.match(spec)
     if match is None:
         return spec, None
-    start, stop = (int(match[k]) if match[k] else None for k in ("start", "stop"))
-    return match["spec"], slice(start, stop)
+    start, stop, step = (int(match[k]) if match[k] else None for k in ("start", "stop", "step"))
+    if step == 0:
+        raise MetamorphError(f"{spec}: a selection's step cannot be zero")
+    return match["spec"], slice(start, stop, step)
 
 
 def check_spec(spec: str) -> None:

@@ -148,6 +148,12 @@ def test_a_body_set_splits_into_training_and_held_out_bodies(unimal_dir, tmp_pat
     held_out, _ = resolve(f"{unimal_dir}[80:]")
     assert train == everything[:80] and held_out == everything[80:]
     assert resolve(f"{unimal_dir}[-5:]")[0] == everything[-5:]
+    # a step holds out every fifth body; the other four fifths, joined, are the rest
+    fifth, _ = resolve(f"{unimal_dir}[::5]")
+    rest, _ = resolve("+".join(f"{unimal_dir}[{k}::5]" for k in range(1, 5)))
+    assert fifth == everything[::5] and len(rest) == 80 and sorted(fifth + rest) == sorted(everything)
+    with pytest.raises(MetamorphError, match="step cannot be zero"):
+        resolve(f"{unimal_dir}[::0]")
     generated, _ = resolve("generate:unimal:4:7[1:3]", generate_into=tmp_path / "bodies")
     assert len(generated) == 2 and all(path.is_file() for path in generated)
     with pytest.raises(MetamorphError, match=r"\[100:\]: selects none of the 100 bodies"):

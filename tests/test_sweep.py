@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from conftest import EXAMPLES, REPO
+from metamorph.bodies import resolve
 from metamorph.cli import parse_train_args
 from metamorph.errors import MetamorphError
 from metamorph.sweep import load_spec, plan
@@ -352,6 +353,10 @@ def test_shipped_suites_load(monkeypatch):
     assert [s.name for s in suite.sets] == ["heldout-generated", "unimal100"]
     heldout = load_suite(REPO / "eval" / "heldout.toml")
     assert [s.name for s in heldout.sets] == ["unimal80-train", "unimal20-heldout", "heldout-generated"]
+    stride = {s.name: resolve(s.bodies)[0] for s in load_suite(REPO / "eval" / "heldout-stride.toml").sets}
+    trained_on = resolve(parse_train_args(["--config", str(REPO / "train" / "unimal80-stride-flat.toml")]).bodies)[0]
+    assert stride["stride80-train"] == trained_on and len(trained_on) == 80 and len(stride["stride20-heldout"]) == 20
+    assert not set(trained_on) & set(stride["stride20-heldout"])
     assert load_suite(REPO / "eval" / "real.toml").sets[0].episodes == 3
     with pytest.raises(MetamorphError, match=r"variants.toml: sets\[0\] \(kinematics\): bodies/unimal100-kinematics"):
         load_suite(REPO / "eval" / "variants.toml")  # made by the commands in its header
