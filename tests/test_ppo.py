@@ -258,6 +258,30 @@ def test_dropout_same_mask_compares_the_policy_with_itself_under_one_mask():
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
 
 
+def test_dual_clip_bounds_the_surrogate_of_negative_advantages():
+    """A sample 20 nats more likely now than under the policy it was scored with, with advantage −1:
+    plain PPO's loss is e^20, dual clipping's is dual_clip; positive advantages are clipped as before."""
+    obs = probe_obs(np.random.default_rng(6))
+    normalizer = init_normalizer(obs)
+    features, net_obs = policy_inputs(normalizer, obs, 10.0)
+    policy = Policy(TINY, vocab_size=60)
+    params = policy.init(jax.random.PRNGKey(0), features, net_obs)
+    mean, log_std, value = policy.apply(params, features, net_obs)
+    logp = log_prob(mean, log_std, mean, obs["act_mask"])
+    advantages = jnp.where(jnp.arange(B) < B // 2, -1.0, 1.0)
+    batch = {"obs": obs, "actions": mean, "logp": logp - 20.0, "values": value, "returns": value,
+             "advantages": advantages}  # fmt: skip
+
+    def policy_loss(config):
+        return float(ppo_loss(params, policy.apply, normalizer, batch, config, B)[1]["policy_loss"])
+
+    half = B // 2
+    np.testing.assert_allclose(policy_loss(PPOConfig()), (half * np.exp(20.0) - half * 1.2) / B, rtol=1e-4)
+    np.testing.assert_allclose(policy_loss(PPOConfig(dual_clip=3.0)), (half * 3.0 - half * 1.2) / B, rtol=1e-5)
+    with pytest.raises(MetamorphError, match="dual_clip"):
+        PPOConfig(dual_clip=0.5)
+
+
 def test_log_prob_and_entropy_ignore_masked_tokens():
     mean = jnp.zeros((2, 3))
     log_std = jnp.full((2, 3), -0.5)
