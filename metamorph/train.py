@@ -443,6 +443,15 @@ class Trainer:
             if self.is_chief:  # episode statistics are process 0's environments'
                 folder.log(summary, writer)
             bar.update(summary)
+            diverged = sorted(k for k, v in metrics.items() if not math.isfinite(v))
+            if diverged:  # parameters that are NaN stay NaN: stop before a checkpoint keeps them
+                bar.close()
+                env.close()
+                raise MetamorphError(
+                    f"update {update + 1}: the PPO update diverged ({', '.join(diverged)} not finite); the policy is "
+                    f"no longer finite, no checkpoint of it was written, and the last checkpoint in {folder.path} "
+                    "is intact (a lower --ppo.learning-rate or a --ppo.dual-clip may help)"
+                )
             due = (update + 1) % config.checkpoint_every == 0 or update + 1 == config.total_updates
             if due and self.is_chief:
                 extra = {"env": env.get_state(), "reward_scaler": scaler.state()}

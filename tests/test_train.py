@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -117,6 +118,25 @@ def test_missing_and_damaged_checkpoints_get_clear_errors(tmp_path: Path, unimal
     (checkpoint / "meta.json").write_text("{not json")
     with pytest.raises(MetamorphError, match=r"cannot read meta\.json"):
         restore(checkpoint, target)
+
+
+def test_a_diverged_update_stops_the_run_and_keeps_the_last_checkpoint(tmp_path: Path, unimal_files):
+    """An update whose loss is NaN (parameters that stay NaN) stops training in one line naming the
+    update, before any checkpoint holds the broken policy."""
+    run = tmp_path / "run"
+    trainer = Trainer(tiny_config(run, unimal_files), progress=False)  # 4 updates, a checkpoint every 2
+    update, calls = trainer._update, []
+
+    def third_update_diverges(*args):
+        state, metrics = update(*args)
+        calls.append(1)
+        return state, metrics | ({"policy_loss": jnp.nan} if len(calls) == 3 else {})
+
+    trainer._update = third_update_diverges
+    with pytest.raises(MetamorphError, match=r"update 3: the PPO update diverged \(policy_loss not finite\)"):
+        trainer.run()
+    assert find_checkpoint(run).name == "update_000002"
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 3
 
 
 def test_minibatches_that_do_not_divide_the_update_are_refused_before_anything_is_written(tmp_path, unimal_files):

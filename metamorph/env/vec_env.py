@@ -423,7 +423,9 @@ class VecEnv:
             )
         bad = ~np.isfinite(actions) & self._act_mask
         if bad.any():
-            raise MetamorphError(f"actions are NaN or infinite in slots {sorted(set(np.nonzero(bad)[0].tolist()))}")
+            slots = sorted(set(np.nonzero(bad)[0].tolist()))
+            shown = ", ".join(map(str, slots[:8])) + (", …" if len(slots) > 8 else "")
+            raise MetamorphError(f"actions are NaN or infinite in {len(slots)} of {self.num_envs} slots [{shown}]")
         ctrl = np.clip(np.take_along_axis(np.nan_to_num(actions), self._act_token, axis=1), -1.0, 1.0)
         substeps = self.task.substeps
         expected_time = self._time + substeps * self.task.timestep
