@@ -107,7 +107,7 @@ class PPOConfig:
     Against the whole network, a thinned network's log-probabilities leave half the samples
     clipped (the dropout sweep, 2026-12-02). The actions were drawn by the whole network, so a
     masked reference can find some very unlikely: use with ``dual_clip`` (without it, all three
-    seeds of the dropout-same-mask sweep diverged after 70–85 updates, their ratios unbounded)."""
+    seeds of the dropout-same-mask sweep diverged after 68–85 updates, their ratios unbounded)."""
 
     def __post_init__(self) -> None:
         if self.dual_clip != 0 and self.dual_clip <= 1:

@@ -446,6 +446,8 @@ class Trainer:
             diverged = sorted(k for k, v in metrics.items() if not math.isfinite(v))
             if diverged:  # parameters that are NaN stay NaN: stop before a checkpoint keeps them
                 bar.close()
+                if writer is not None:
+                    writer.close()
                 env.close()
                 raise MetamorphError(
                     f"update {update + 1}: the PPO update diverged ({', '.join(diverged)} not finite); the policy is "
