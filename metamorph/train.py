@@ -409,60 +409,59 @@ class Trainer:
         bar = _ProgressBar(config.total_updates, start_update, enabled=self.progress)
         last = config.total_updates if max_updates is None else min(config.total_updates, start_update + max_updates)
         self.state = state
-        for update in range(start_update, last):
-            started = time.perf_counter()
-            collected_data = self._collect(state, obs, key, scaler)
-            obs, key, episodes = collected_data.obs, collected_data.key, collected_data.episodes
-            collected = time.perf_counter()
-            key, update_key = jax.random.split(key)
-            state, metrics = self._update(state, collected_data.rollout, collected_data.bootstrap_value, update_key)
-            self.state = state
-            metrics = {k: float(_host(v)) for k, v in metrics.items()}
-            _return_free_heap()
-            done = time.perf_counter()
-            env_steps = (update + 1) * config.steps_per_update
-            returns = [r for r, _, _ in episodes]
-            summary = {
-                "update": update + 1,
-                "env_steps": env_steps,
-                "steps_per_s": config.steps_per_update / (done - started),
-                "collect_s": collected - started,
-                "update_s": done - collected,
-                "episodes": len(episodes),
-                "episode_return": float(np.mean(returns)) if returns else None,
-                "episode_return_median": float(np.median(returns)) if returns else None,
-                "episode_length": float(np.mean([n for _, n, _ in episodes])) if episodes else None,
-                "episode_distance": float(np.mean([d for _, _, d in episodes])) if episodes else None,
-                "diverged_total": env.diverged_total,
-                # each reward term's mean per environment step of this rollout (before reward scaling)
-                **{f"reward_{name}": value for name, value in collected_data.reward_terms.items()},
-                # the rate of this update's last optimizer step
-                "learning_rate": float(self.learning_rate((update + 1) * config.ppo.optimizer_steps_per_update - 1)),
-                **metrics,
-            }
-            if self.is_chief:  # episode statistics are process 0's environments'
-                folder.log(summary, writer)
-            bar.update(summary)
-            diverged = sorted(k for k, v in metrics.items() if not math.isfinite(v))
-            if diverged:  # parameters that are NaN stay NaN: stop before a checkpoint keeps them
-                bar.close()
-                if writer is not None:
-                    writer.close()
-                env.close()
-                raise MetamorphError(
-                    f"update {update + 1}: the PPO update diverged ({', '.join(diverged)} not finite); the policy is "
-                    f"no longer finite, no checkpoint of it was written, and the last checkpoint in {folder.path} "
-                    "is intact (a lower --ppo.learning-rate or a --ppo.dual-clip may help)"
-                )
-            due = (update + 1) % config.checkpoint_every == 0 or update + 1 == config.total_updates
-            if due and self.is_chief:
-                extra = {"env": env.get_state(), "reward_scaler": scaler.state()}
-                host_state = jax.tree_util.tree_map(_host, state)
-                save_checkpoint(folder.path, host_state, key, extra, update + 1, env_steps, config.keep_checkpoints)
-        bar.close()
-        if writer is not None:
-            writer.close()
-        env.close()
+        try:  # every way out of the loop (the end, a diverged update, an error) releases the same things
+            for update in range(start_update, last):
+                started = time.perf_counter()
+                collected_data = self._collect(state, obs, key, scaler)
+                obs, key, episodes = collected_data.obs, collected_data.key, collected_data.episodes
+                collected = time.perf_counter()
+                key, update_key = jax.random.split(key)
+                state, metrics = self._update(state, collected_data.rollout, collected_data.bootstrap_value, update_key)
+                self.state = state
+                metrics = {k: float(_host(v)) for k, v in metrics.items()}
+                _return_free_heap()
+                done = time.perf_counter()
+                env_steps = (update + 1) * config.steps_per_update
+                optimizer_steps = (update + 1) * config.ppo.optimizer_steps_per_update
+                returns = [r for r, _, _ in episodes]
+                summary = {
+                    "update": update + 1,
+                    "env_steps": env_steps,
+                    "steps_per_s": config.steps_per_update / (done - started),
+                    "collect_s": collected - started,
+                    "update_s": done - collected,
+                    "episodes": len(episodes),
+                    "episode_return": float(np.mean(returns)) if returns else None,
+                    "episode_return_median": float(np.median(returns)) if returns else None,
+                    "episode_length": float(np.mean([n for _, n, _ in episodes])) if episodes else None,
+                    "episode_distance": float(np.mean([d for _, _, d in episodes])) if episodes else None,
+                    "diverged_total": env.diverged_total,
+                    # each reward term's mean per environment step of this rollout (before reward scaling)
+                    **{f"reward_{name}": value for name, value in collected_data.reward_terms.items()},
+                    # the rate of this update's last optimizer step
+                    "learning_rate": float(self.learning_rate(optimizer_steps - 1)),
+                    **metrics,
+                }
+                if self.is_chief:  # episode statistics are process 0's environments'
+                    folder.log(summary, writer)
+                bar.update(summary)
+                diverged = sorted(k for k, v in metrics.items() if not math.isfinite(v))
+                if diverged:  # parameters that are NaN stay NaN: stop before a checkpoint keeps them
+                    raise MetamorphError(
+                        f"update {update + 1}: the PPO update diverged ({', '.join(diverged)} not finite); the policy "
+                        f"is no longer finite, no checkpoint of it was written, and the last checkpoint in "
+                        f"{folder.path} is intact (a lower --ppo.learning-rate or a --ppo.dual-clip may help)"
+                    )
+                due = (update + 1) % config.checkpoint_every == 0 or update + 1 == config.total_updates
+                if due and self.is_chief:
+                    extra = {"env": env.get_state(), "reward_scaler": scaler.state()}
+                    host_state = jax.tree_util.tree_map(_host, state)
+                    save_checkpoint(folder.path, host_state, key, extra, update + 1, env_steps, config.keep_checkpoints)
+        finally:
+            bar.close()
+            if writer is not None:
+                writer.close()
+            env.close()
         return summary
 
     def _collect(self, state: TrainState, obs: dict, key: jax.Array, scaler: RewardScaler) -> Collected:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -14,6 +15,7 @@ import pytest
 from metamorph.errors import MetamorphError
 from metamorph.policy import Policy, PolicyConfig
 from metamorph.ppo import (
+    Normalizer,
     PPOConfig,
     TrainState,
     Transition,
@@ -46,6 +48,25 @@ def probe_obs(rng: np.random.Generator) -> dict[str, np.ndarray]:
             np.array([[0, 1, 2, 0], [1, 0, 1, 0], [2, 1, 0, 0], [0, 0, 0, 0]], np.int32), (B, 1, 1)
         ),
     }
+
+
+class Probe(NamedTuple):
+    """A probe batch, its normalised network inputs, and a policy initialised on them."""
+
+    obs: dict[str, np.ndarray]
+    normalizer: Normalizer
+    features: jax.Array
+    net_obs: dict[str, jax.Array]
+    policy: Policy
+    params: dict
+
+
+def probe(seed: int, policy_config: PolicyConfig = TINY, obs_clip: float = 10.0) -> Probe:
+    obs = probe_obs(np.random.default_rng(seed))
+    normalizer = init_normalizer(obs)
+    features, net_obs = policy_inputs(normalizer, obs, obs_clip)
+    policy = Policy(policy_config, vocab_size=60)
+    return Probe(obs, normalizer, features, net_obs, policy, policy.init(jax.random.PRNGKey(0), features, net_obs))
 
 
 def setup(
@@ -189,11 +210,9 @@ def test_learning_rate_warms_up_and_decays_over_the_whole_run():
 
 @pytest.mark.parametrize("position", ["learned", "none", "tree"])
 def test_padding_tokens_do_not_change_real_outputs(position):
-    obs = probe_obs(np.random.default_rng(3))
-    policy = Policy(PolicyConfig(d_model=16, num_layers=2, num_heads=2, ff_dim=32, position=position), vocab_size=60)
-    normalizer = init_normalizer(obs)
-    features, net_obs = policy_inputs(normalizer, obs, 10.0)
-    params = policy.init(jax.random.PRNGKey(0), features, net_obs)
+    _, _, features, net_obs, policy, params = probe(
+        3, PolicyConfig(d_model=16, num_layers=2, num_heads=2, ff_dim=32, position=position)
+    )
     mean, _, value = policy.apply(params, features, net_obs)
     noisy = features.at[:, 3].set(77.0)  # the padding token's features
     noisy_obs = {**net_obs, "part_ids": net_obs["part_ids"].copy()}
@@ -204,12 +223,8 @@ def test_padding_tokens_do_not_change_real_outputs(position):
 
 
 def test_dropout_changes_the_update_forward_only():
-    obs = probe_obs(np.random.default_rng(4))
-    normalizer = init_normalizer(obs)
-    features, net_obs = policy_inputs(normalizer, obs, 10.0)
-    whole = Policy(TINY, vocab_size=60)
-    dropping = Policy(dataclasses.replace(TINY, dropout=0.3), vocab_size=60)
-    params = whole.init(jax.random.PRNGKey(0), features, net_obs)  # dropout adds no parameters
+    _, _, features, net_obs, whole, params = probe(4)
+    dropping = Policy(dataclasses.replace(TINY, dropout=0.3), vocab_size=60)  # dropout adds no parameters
     assert jax.tree_util.tree_structure(params) == jax.tree_util.tree_structure(
         dropping.init(jax.random.PRNGKey(0), features, net_obs)
     )
@@ -230,11 +245,7 @@ def test_dropout_changes_the_update_forward_only():
 def test_dropout_same_mask_compares_the_policy_with_itself_under_one_mask():
     """Before any step the updated policy is the reference: under the same mask the ratio is 1 and
     nothing is clipped, where against the whole network that acted a thinned network's ratio is not."""
-    obs = probe_obs(np.random.default_rng(5))
-    normalizer = init_normalizer(obs)
-    features, net_obs = policy_inputs(normalizer, obs, 10.0)
-    policy = Policy(dataclasses.replace(TINY, dropout=0.3), vocab_size=60)
-    params = policy.init(jax.random.PRNGKey(0), features, net_obs)
+    obs, normalizer, features, net_obs, policy, params = probe(5, dataclasses.replace(TINY, dropout=0.3))
     mean, log_std, value = policy.apply(params, features, net_obs)  # acting: the whole network
     actions = mean + jnp.exp(log_std) * jax.random.normal(jax.random.PRNGKey(2), mean.shape)
     batch = {"obs": obs, "actions": actions, "logp": log_prob(mean, log_std, actions, obs["act_mask"]),
@@ -261,11 +272,7 @@ def test_dropout_same_mask_compares_the_policy_with_itself_under_one_mask():
 def test_dual_clip_bounds_the_surrogate_of_negative_advantages():
     """A sample 20 nats more likely now than under the policy it was scored with, with advantage −1:
     plain PPO's loss is e^20, dual clipping's is dual_clip; positive advantages are clipped as before."""
-    obs = probe_obs(np.random.default_rng(6))
-    normalizer = init_normalizer(obs)
-    features, net_obs = policy_inputs(normalizer, obs, 10.0)
-    policy = Policy(TINY, vocab_size=60)
-    params = policy.init(jax.random.PRNGKey(0), features, net_obs)
+    obs, normalizer, features, net_obs, policy, params = probe(6)
     mean, log_std, value = policy.apply(params, features, net_obs)
     logp = log_prob(mean, log_std, mean, obs["act_mask"])
     advantages = jnp.where(jnp.arange(B) < B // 2, -1.0, 1.0)
