@@ -24,6 +24,9 @@ from scipy import stats as scipy_stats
 from metamorph.configs import as_flags
 
 RESAMPLES = 2000
+# what the report shows of every body set a suite objective scored, per seed: the policy's mean and
+# median return, the share of bodies faster than 0.1 m/s, the share it beats zero torque on
+BODY_STATS = ("mean", "median", "moving_share", "beats_zero_share")
 
 
 def iqm(scores: np.ndarray) -> float:
@@ -62,15 +65,50 @@ def _curve(run: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.array([r["env_steps"] for r in rows], float), np.array([r["episode_return"] for r in rows], float)
 
 
+def trial_suite_summary(run: Path, objective: dict) -> dict | None:
+    """The suite summary a trial's objective was read from (``eval/suite-<suite name>/suite.json``,
+    where the sweep writes it; a user's own ``metamorph eval --suite`` of a trial goes to
+    ``suite-<name>-seed<N>`` or its ``--out`` and is not read)."""
+    if objective["kind"] != "suite":
+        return None
+    for path in sorted(run.glob("eval/suite-*/suite.json")):
+        summary = json.loads(path.read_text())
+        if path.parent.name == f"suite-{summary.get('suite')}":
+            return summary
+    return None
+
+
+def _body_stats(summaries: list[dict], objective_set: str) -> dict[str, dict[str, list[float]]]:
+    """Per body set (and the pool of all): each of BODY_STATS, zero torque's mean and, beside the
+    objective's own set, the objective set's mean ÷ this set's (the zero-shot ratio when this set is
+    the training bodies), as lists over the trials' seeds."""
+    stats: dict[str, dict[str, list[float]]] = {}
+    for summary in summaries:
+        sets = {**summary["sets"], "overall": summary["overall"]}
+        target = sets.get(objective_set, {}).get("actors", {}).get("policy", {}).get("mean")
+        for name, entry in sets.items():
+            row = stats.setdefault(name, {})
+            policy = entry["actors"]["policy"]
+            for stat in BODY_STATS:
+                row.setdefault(stat, []).append(float(policy[stat]))
+            row.setdefault("zero_mean", []).append(float(entry["actors"]["zero"]["mean"]))
+            if target is not None and name not in (objective_set, "overall") and policy["mean"] > 0:
+                row.setdefault("objective_ratio", []).append(float(target) / float(policy["mean"]))
+    return stats
+
+
 def summarise_sweep(out: Path) -> dict:
     """Per configuration: the trials, their objective values and the aggregates over seeds."""
     sweep = json.loads((Path(out) / "sweep.json").read_text())
     configs = []
     for index, overrides in enumerate(sweep["configurations"]):
         trials = [t for t in sweep["trials"] if t["config_index"] == index]
-        rows, values, per_set = [], [], []
+        rows, values, per_set, suites = [], [], [], []
         for trial in trials:
             state, result, error = _trial_state(Path(out) / "trials" / trial["key"])
+            suite = trial_suite_summary(Path(out) / "trials" / trial["key"], sweep["objective"])
+            if result is not None and suite is not None:
+                suites.append(suite)
             rows.append({"key": trial["key"], "seed": trial["seed"], "state": state, "error": error,
                          "value": None if result is None else result["value"],
                          "train_return": None if result is None else result["train_return"],
@@ -95,6 +133,8 @@ def summarise_sweep(out: Path) -> dict:
                 "per_set_mean": dict(zip(list((rows[0]["sets"] or {"value": 0}).keys()),
                                          (float(v) for v in scores.mean(axis=0)), strict=True)),
             })  # fmt: skip
+        if suites:
+            entry["bodies"] = _body_stats(suites, sweep["objective"]["set"])
         configs.append(entry)
     finished = [c for c in configs if c["complete"] == c["seeds"]]
     best = max(finished, key=lambda c: c["mean"], default=None)
@@ -111,12 +151,35 @@ def _interval(value: float, ci) -> str:
     return f"{value:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]"
 
 
-def _interval(value: float, ci) -> str:
-    return f"{value:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]"
-
-
 def _label(overrides: dict) -> str:
     return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in overrides.items()) or "base"
+
+
+def _seeds(values: list[float], percent: bool = False) -> str:
+    """The mean over seeds, then each seed's value: ``66 % (70, 60, 68)`` or ``24.9 (20.1, 30.2)``."""
+    form = (lambda v: f"{100 * v:.0f}") if percent else (lambda v: f"{v:.2f}")
+    each = ", ".join(form(v) for v in values)
+    return f"{form(float(np.mean(values)))}{' %' if percent else ''} ({each})"
+
+
+def _body_table(summary: dict) -> list[str]:
+    """Markdown rows of every configuration's per-set body statistics (suite objectives only)."""
+    configs = [c for c in summary["configurations"] if c.get("bodies")]
+    if not configs:
+        return []
+    objective_set = summary["objective"]["set"]
+    lines = ["", "Bodies per set (the policy's deterministic episodes on the objective's suite; the mean over "
+             "seeds, then each seed's value; *moving*: faster than 0.1 m/s; the ratio is "
+             f"{objective_set}'s mean ÷ the set's, the zero-shot ratio beside the training bodies):", "",
+             "| config | set | mean | median | moving | beats zero torque | zero torque mean | ratio |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    for c in configs:
+        for name, row in c["bodies"].items():
+            ratio = _seeds(row["objective_ratio"]) if row.get("objective_ratio") else "–"
+            lines.append(f"| c{c['config']:02d} | {name} | {_seeds(row['mean'])} | {_seeds(row['median'])} | "
+                         f"{_seeds(row['moving_share'], True)} | {_seeds(row['beats_zero_share'], True)} | "
+                         f"{np.mean(row['zero_mean']):.2f} | {ratio} |")  # fmt: skip
+    return lines
 
 
 def write_sweep_report(out: Path) -> Path:
@@ -191,6 +254,7 @@ def write_sweep_report(out: Path) -> Path:
             if "per_set_mean" in c:
                 cells = " | ".join(f"{c['per_set_mean'][n]:.2f}" for n in names)
                 lines.append(f"| c{c['config']:02d} | {cells} | {_interval(c['sets_iqm'], c['sets_iqm_ci'])} |")
+    lines += _body_table(summary)
     if summary["best_command"]:
         lines += [
             "",

@@ -309,6 +309,52 @@ def test_a_crashing_trial_is_recorded_and_the_others_go_on(tmp_path: Path):
     assert "c01-s0: " in (tmp_path / "sweep" / "report" / "report.md").read_text()
 
 
+def _suite_summary(train_mean: float, heldout_mean: float, moving: float) -> dict:
+    """A suite.json as `metamorph eval --suite` writes it, reduced to what the sweep report reads."""
+
+    def entry(mean: float) -> dict:
+        policy = {"mean": mean, "median": mean / 2, "moving_share": moving, "beats_zero_share": 0.9}
+        return {"actors": {"policy": policy, "zero": {"mean": -1.0}}}
+
+    return {"suite": "split", "source": "eval/split.toml", "sets": {"train": entry(train_mean),
+            "heldout": entry(heldout_mean)}, "overall": entry((train_mean + heldout_mean) / 2)}  # fmt: skip
+
+
+def test_report_shows_each_sets_median_shares_and_the_zero_shot_ratio_per_seed(tmp_path: Path):
+    """A suite objective's report: per set, the seeds' means, medians, moving and beats-zero shares,
+    and the objective set's mean ÷ the training set's, read from the suite each trial was scored on
+    (a user's own `metamorph eval --suite` of a trial, in a folder of its own, is not that suite)."""
+    from metamorph.sweep_report import write_sweep_report
+
+    out = tmp_path / "sweep"
+    objective = {"kind": "suite", "suite": "eval/split.toml", "metric": "mean", "set": "heldout", "last_updates": 10}
+    trials = [{"key": f"c00-s{seed}", "config_index": 0, "seed": seed, "overrides": {"seed": seed}} for seed in (0, 1)]
+    out.mkdir()
+    (out / "sweep.json").write_text(json.dumps({"source": "split.toml", "base": None, "fixed": {}, "seeds": [0, 1],
+                                                "objective": objective, "configurations": [{}], "trials": trials}))  # fmt: skip
+    for seed, (train_mean, heldout_mean, moving) in enumerate([(100.0, 50.0, 0.5), (200.0, 60.0, 0.7)]):
+        run = out / "trials" / f"c00-s{seed}"
+        (run / "eval" / "suite-split").mkdir(parents=True)
+        (run / "eval" / "suite-baseline").mkdir()  # --out eval/suite-baseline: sorts first
+        (run / "eval" / "suite-split" / "suite.json").write_text(
+            json.dumps(_suite_summary(train_mean, heldout_mean, moving))
+        )
+        (run / "eval" / "suite-baseline" / "suite.json").write_text(json.dumps(_suite_summary(-9.0, -9.0, 0.0)))
+        (run / "objective.json").write_text(json.dumps({"key": run.name, "train_return": 1.0, "value": heldout_mean,
+                                                        "sets": {"train": train_mean, "heldout": heldout_mean}}))  # fmt: skip
+    write_sweep_report(out)
+    bodies = json.loads((out / "report" / "summary.json").read_text())["configurations"][0]["bodies"]
+    assert bodies["train"]["mean"] == [100.0, 200.0] and bodies["train"]["median"] == [50.0, 100.0]
+    assert bodies["heldout"]["moving_share"] == [0.5, 0.7] and bodies["overall"]["mean"] == [75.0, 130.0]
+    assert bodies["train"]["objective_ratio"] == pytest.approx([0.5, 0.3])
+    assert "objective_ratio" not in bodies["heldout"] and "objective_ratio" not in bodies["overall"]
+    report = (out / "report" / "report.md").read_text()
+    assert (
+        "| c00 | train | 150.00 (100.00, 200.00) | 75.00 (50.00, 100.00) | 60 % (50, 70) | 90 % (90, 90) | -1.00 | 0.40 (0.50, 0.30) |"
+        in report
+    )
+
+
 # ----------------------------------------------------------------------------------------------
 # Evaluation suites
 
