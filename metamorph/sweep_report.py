@@ -92,8 +92,10 @@ def _body_stats(summaries: list[dict], objective_set: str) -> dict[str, dict[str
             for stat in BODY_STATS:
                 row.setdefault(stat, []).append(float(policy[stat]))
             row.setdefault("zero_mean", []).append(float(entry["actors"]["zero"]["mean"]))
-            if target is not None and name not in (objective_set, "overall") and policy["mean"] > 0:
-                row.setdefault("objective_ratio", []).append(float(target) / float(policy["mean"]))
+            if target is not None and name not in (objective_set, "overall"):
+                # undefined (None) where the set's mean is not positive; kept so lists stay aligned with seeds
+                ratio = float(target) / float(policy["mean"]) if policy["mean"] > 0 else None
+                row.setdefault("objective_ratio", []).append(ratio)
     return stats
 
 
@@ -155,11 +157,13 @@ def _label(overrides: dict) -> str:
     return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in overrides.items()) or "base"
 
 
-def _seeds(values: list[float], percent: bool = False) -> str:
-    """The mean over seeds, then each seed's value: ``66 % (70, 60, 68)`` or ``24.9 (20.1, 30.2)``."""
+def _seeds(values: list[float | None], percent: bool = False) -> str:
+    """The mean over seeds, then each seed's value: ``66 % (70, 60, 68)`` or ``24.90 (20.10, –)``
+    (an undefined value is a dash, and the mean is over the defined ones)."""
     form = (lambda v: f"{100 * v:.0f}") if percent else (lambda v: f"{v:.2f}")
-    each = ", ".join(form(v) for v in values)
-    return f"{form(float(np.mean(values)))}{' %' if percent else ''} ({each})"
+    defined = [v for v in values if v is not None]
+    mean = form(float(np.mean(defined))) + (" %" if percent else "") if defined else "–"
+    return f"{mean} ({', '.join('–' if v is None else form(v) for v in values)})"
 
 
 def _body_table(summary: dict) -> list[str]:
@@ -175,7 +179,7 @@ def _body_table(summary: dict) -> list[str]:
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for c in configs:
         for name, row in c["bodies"].items():
-            ratio = _seeds(row["objective_ratio"]) if row.get("objective_ratio") else "–"
+            ratio = _seeds(row["objective_ratio"]) if "objective_ratio" in row else "–"
             lines.append(f"| c{c['config']:02d} | {name} | {_seeds(row['mean'])} | {_seeds(row['median'])} | "
                          f"{_seeds(row['moving_share'], True)} | {_seeds(row['beats_zero_share'], True)} | "
                          f"{np.mean(row['zero_mean']):.2f} | {ratio} |")  # fmt: skip

@@ -353,6 +353,13 @@ def test_report_shows_each_sets_median_shares_and_the_zero_shot_ratio_per_seed(t
         "| c00 | train | 150.00 (100.00, 200.00) | 75.00 (50.00, 100.00) | 60 % (50, 70) | 90 % (90, 90) | -1.00 | 0.40 (0.50, 0.30) |"
         in report
     )
+    # a training set the policy does not move has no ratio; the seeds stay aligned
+    suite = out / "trials" / "c00-s1" / "eval" / "suite-split" / "suite.json"
+    suite.write_text(json.dumps(_suite_summary(-5.0, 60.0, 0.7)))
+    write_sweep_report(out)
+    bodies = json.loads((out / "report" / "summary.json").read_text())["configurations"][0]["bodies"]
+    assert bodies["train"]["objective_ratio"] == [0.5, None]
+    assert "| 0.50 (0.50, –) |" in (out / "report" / "report.md").read_text()
 
 
 # ----------------------------------------------------------------------------------------------
