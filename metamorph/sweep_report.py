@@ -108,8 +108,11 @@ def summarise_sweep(out: Path) -> dict:
         rows, values, per_set, suites = [], [], [], []
         for trial in trials:
             state, result, error = _trial_state(Path(out) / "trials" / trial["key"])
-            suite = trial_suite_summary(Path(out) / "trials" / trial["key"], sweep["objective"])
-            if result is not None and suite is not None:
+            # a finished trial's suite; running ones are not read
+            suite = (
+                None if result is None else trial_suite_summary(Path(out) / "trials" / trial["key"], sweep["objective"])
+            )
+            if suite is not None:
                 suites.append(suite)
             rows.append({"key": trial["key"], "seed": trial["seed"], "state": state, "error": error,
                          "value": None if result is None else result["value"],

@@ -61,12 +61,13 @@ class Probe(NamedTuple):
     params: dict
 
 
-def probe(seed: int, policy_config: PolicyConfig = TINY, obs_clip: float = 10.0) -> Probe:
+def probe(seed: int, policy_config: PolicyConfig = TINY, obs_clip: float = 10.0, init_seed: int = 0) -> Probe:
     obs = probe_obs(np.random.default_rng(seed))
     normalizer = init_normalizer(obs)
     features, net_obs = policy_inputs(normalizer, obs, obs_clip)
     policy = Policy(policy_config, vocab_size=60)
-    return Probe(obs, normalizer, features, net_obs, policy, policy.init(jax.random.PRNGKey(0), features, net_obs))
+    params = policy.init(jax.random.PRNGKey(init_seed), features, net_obs)
+    return Probe(obs, normalizer, features, net_obs, policy, params)
 
 
 def setup(
@@ -76,11 +77,7 @@ def setup(
     optimizer: optax.GradientTransformation | None = None,
     policy_config: PolicyConfig = TINY,
 ):
-    obs = probe_obs(np.random.default_rng(seed))
-    policy = Policy(policy_config, vocab_size=60)
-    normalizer = init_normalizer(obs)
-    features, net_obs = policy_inputs(normalizer, obs, config.obs_clip)
-    params = policy.init(jax.random.PRNGKey(seed), features, net_obs)
+    obs, normalizer, _, _, policy, params = probe(seed, policy_config, config.obs_clip, init_seed=seed)
     optimizer = optimizer or optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(lr))
     state = TrainState(params, optimizer.init(params), normalizer, jnp.zeros((), jnp.int32))
     update = jax.jit(lambda s, r, k: ppo_update(s, r[0], r[1], k, policy.apply, optimizer, config))
