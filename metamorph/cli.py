@@ -149,6 +149,7 @@ class Generate:
 
     def run(self) -> int:
         from metamorph.design import design_space
+        from metamorph.files import refuse_existing
         from metamorph.generate import Validity, generate_bodies, write_body_set
         from metamorph.report import set_statistics, unimal100_reference, write_report
 
@@ -158,6 +159,7 @@ class Generate:
             min_settle_seconds=self.min_settle_seconds,
             min_floor_contacts=self.min_floor_contacts,
         )
+        refuse_existing(self.out)  # before any body is generated
         if self.variants_of is not None:
             from metamorph.variants import variant_sources
 
@@ -269,18 +271,27 @@ class Eval:
     bodies, task, episodes and seed runs only the policy's episodes (`metamorph sweep` uses one)."""
 
     def run(self) -> int:
+        from metamorph.bodies import check_spec
+        from metamorph.files import refuse_existing
+        from metamorph.vocabulary import load_part_plugins
+
+        # mistakes in the arguments fail here, before JAX is imported and the policy loaded
+        if self.episodes < 1:
+            raise MetamorphError(f"--episodes must be at least 1, got {self.episodes}")
+        if self.out is not None:
+            refuse_existing(self.out)
+        if self.suite is None and self.bodies != "train":
+            check_spec(self.bodies)  # a missing file, an unknown robot or design space
+        load_part_plugins(self.parts)
+        if self.suite is not None:
+            return self._run_suite()
+
         from rich.console import Console
 
         from metamorph.checkpoint import load_policy
         from metamorph.env import task_config
         from metamorph.evaluate import evaluate, load_eval_bodies, summarise, write_report
-        from metamorph.vocabulary import load_part_plugins
 
-        if self.episodes < 1:
-            raise MetamorphError(f"--episodes must be at least 1, got {self.episodes}")
-        load_part_plugins(self.parts)
-        if self.suite is not None:
-            return self._run_suite()
         loaded = load_policy(self.checkpoint)
         run_dir = loaded.checkpoint.parent.parent
         trained = loaded.meta["config"]
@@ -315,12 +326,14 @@ class Eval:
         return 0
 
     def _run_suite(self) -> int:
+        from metamorph.suite import load_suite, run_suite
+
+        suite = load_suite(self.suite)  # a bad suite fails before JAX is imported and the policy loaded
+
         from rich.console import Console
 
         from metamorph.checkpoint import load_policy
-        from metamorph.suite import load_suite, run_suite
 
-        suite = load_suite(self.suite)  # a bad suite fails before the policy is loaded
         loaded = load_policy(self.checkpoint)
         sampled = "-sampled" if self.sampled else ""
         out = self.out or loaded.checkpoint.parent.parent / "eval" / f"suite-{suite.name}{sampled}-seed{suite.seed}"

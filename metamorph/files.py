@@ -19,13 +19,20 @@ def default_run_dir(name: str) -> Path:
     return Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def refuse_existing(out: str | Path) -> Path:
+    """``out`` as a Path, or a clear error if it is a file or a folder with something in it. Commands
+    call it before their work starts, so that an hour of evaluation does not end in this error."""
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise MetamorphError(f"{out}: already exists and is not empty; choose another --out (nothing was written)")
+    return out
+
+
 @contextlib.contextmanager
 def atomic_folder(out: str | Path) -> Iterator[Path]:
     """Yield a temporary folder beside ``out``; when the block succeeds it is renamed to ``out``,
     when it fails it is removed. ``out`` must not exist yet, or be an empty folder."""
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise MetamorphError(f"{out}: already exists and is not empty; choose another --out (nothing was written)")
+    out = refuse_existing(out)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)

@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# One JAX compilation cache for the whole session, this process and the `metamorph` subprocesses the
+# tests start (they inherit the variable): many tests compile the same tiny policy and update, and
+# compiling is most of their time. A fresh folder each session, so nothing carries over between runs.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = _SESSION_CACHE = tempfile.mkdtemp(prefix="metamorph-tests-jax-")
+else:
+    _SESSION_CACHE = None
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    if _SESSION_CACHE is not None:
+        shutil.rmtree(_SESSION_CACHE, ignore_errors=True)
+
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "morphologies" / "examples"

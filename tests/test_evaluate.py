@@ -107,7 +107,8 @@ def test_report_files_exist_and_agree(trained_rover, tmp_path: Path):
         assert stats["mean"] == pytest.approx(np.mean(returns), abs=1e-3)
     report = (out / "report.md").read_text()
     assert "broken" in report and "trained on" in report
-    result = run_cli("eval", str(run), "--bodies", str(EXAMPLES / "biped.xml"), "--out", str(out))
+    # an existing --out is refused before anything is loaded or run: even a run that is not there
+    result = run_cli("eval", str(tmp_path / "no-run"), "--bodies", str(EXAMPLES / "biped.xml"), "--out", str(out))
     assert result.returncode == 2 and "already exists" in result.stderr
 
 
