@@ -78,11 +78,11 @@ def trial_suite_summary(run: Path, objective: dict) -> dict | None:
     return None
 
 
-def _body_stats(summaries: list[dict], objective_set: str) -> dict[str, dict[str, list[float]]]:
+def _body_stats(summaries: list[dict], objective_set: str) -> dict[str, dict]:
     """Per body set (and the pool of all): each of BODY_STATS, zero torque's mean and, beside the
     objective's own set, the objective set's mean ÷ this set's (the zero-shot ratio when this set is
-    the training bodies), as lists over the trials' seeds."""
-    stats: dict[str, dict[str, list[float]]] = {}
+    the training bodies), as lists over the trials' seeds; and that ratio of the means over seeds."""
+    stats: dict[str, dict] = {}
     for summary in summaries:
         sets = {**summary["sets"], "overall": summary["overall"]}
         target = sets.get(objective_set, {}).get("actors", {}).get("policy", {}).get("mean")
@@ -96,6 +96,12 @@ def _body_stats(summaries: list[dict], objective_set: str) -> dict[str, dict[str
                 # undefined (None) where the set's mean is not positive; kept so lists stay aligned with seeds
                 ratio = float(target) / float(policy["mean"]) if policy["mean"] > 0 else None
                 row.setdefault("objective_ratio", []).append(ratio)
+    for row in stats.values():
+        if "objective_ratio" in row:
+            # the ratio of the means over seeds, as a table of means would give it: a seed whose set
+            # the policy does not move still counts, where the per-seed ratios must leave it out
+            own, target = float(np.mean(row["mean"])), float(np.mean(stats[objective_set]["mean"]))
+            row["objective_ratio_of_means"] = target / own if own > 0 else None
     return stats
 
 
@@ -160,13 +166,15 @@ def _label(overrides: dict) -> str:
     return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in overrides.items()) or "base"
 
 
-def _seeds(values: list[float | None], percent: bool = False) -> str:
-    """The mean over seeds, then each seed's value: ``66 % (70, 60, 68)`` or ``24.90 (20.10, –)``
-    (an undefined value is a dash, and the mean is over the defined ones)."""
+def _seeds(values: list[float | None], percent: bool = False, lead: float | None = None) -> str:
+    """The mean over seeds (or ``lead``), then each seed's value: ``66 % (70, 60, 68)`` or ``24.90
+    (20.10, –)`` (an undefined value is a dash, and the mean is over the defined ones)."""
     form = (lambda v: f"{100 * v:.0f}") if percent else (lambda v: f"{v:.2f}")
     defined = [v for v in values if v is not None]
-    mean = form(float(np.mean(defined))) + (" %" if percent else "") if defined else "–"
-    return f"{mean} ({', '.join('–' if v is None else form(v) for v in values)})"
+    if lead is None and defined:
+        lead = float(np.mean(defined))
+    first = "–" if lead is None else form(lead) + (" %" if percent else "")
+    return f"{first} ({', '.join('–' if v is None else form(v) for v in values)})"
 
 
 def _body_table(summary: dict) -> list[str]:
@@ -177,12 +185,16 @@ def _body_table(summary: dict) -> list[str]:
     objective_set = summary["objective"]["set"]
     lines = ["", "Bodies per set (the policy's deterministic episodes on the objective's suite; the mean over "
              "seeds, then each seed's value; *moving*: faster than 0.1 m/s; the ratio is "
-             f"{objective_set}'s mean ÷ the set's, the zero-shot ratio beside the training bodies):", "",
+             f"{objective_set}'s mean ÷ the set's, the zero-shot ratio beside the training bodies: "
+             "first of the means over seeds, then each seed's):", "",
              "| config | set | mean | median | moving | beats zero torque | zero torque mean | ratio |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for c in configs:
         for name, row in c["bodies"].items():
-            ratio = _seeds(row["objective_ratio"]) if "objective_ratio" in row else "–"
+            ratio = "–"
+            if "objective_ratio" in row:
+                of_means = row["objective_ratio_of_means"]
+                ratio = _seeds(row["objective_ratio"], lead=of_means) if of_means is not None else "–"
             lines.append(f"| c{c['config']:02d} | {name} | {_seeds(row['mean'])} | {_seeds(row['median'])} | "
                          f"{_seeds(row['moving_share'], True)} | {_seeds(row['beats_zero_share'], True)} | "
                          f"{np.mean(row['zero_mean']):.2f} | {ratio} |")  # fmt: skip

@@ -347,10 +347,11 @@ def test_report_shows_each_sets_median_shares_and_the_zero_shot_ratio_per_seed(t
     assert bodies["train"]["mean"] == [100.0, 200.0] and bodies["train"]["median"] == [50.0, 100.0]
     assert bodies["heldout"]["moving_share"] == [0.5, 0.7] and bodies["overall"]["mean"] == [75.0, 130.0]
     assert bodies["train"]["objective_ratio"] == pytest.approx([0.5, 0.3])
+    assert bodies["train"]["objective_ratio_of_means"] == pytest.approx(55 / 150)  # not the mean of the two
     assert "objective_ratio" not in bodies["heldout"] and "objective_ratio" not in bodies["overall"]
     report = (out / "report" / "report.md").read_text()
     assert (
-        "| c00 | train | 150.00 (100.00, 200.00) | 75.00 (50.00, 100.00) | 60 % (50, 70) | 90 % (90, 90) | -1.00 | 0.40 (0.50, 0.30) |"
+        "| c00 | train | 150.00 (100.00, 200.00) | 75.00 (50.00, 100.00) | 60 % (50, 70) | 90 % (90, 90) | -1.00 | 0.37 (0.50, 0.30) |"
         in report
     )
     # a training set the policy does not move has no ratio; the seeds stay aligned
@@ -359,7 +360,13 @@ def test_report_shows_each_sets_median_shares_and_the_zero_shot_ratio_per_seed(t
     write_sweep_report(out)
     bodies = json.loads((out / "report" / "summary.json").read_text())["configurations"][0]["bodies"]
     assert bodies["train"]["objective_ratio"] == [0.5, None]
-    assert "| 0.50 (0.50, –) |" in (out / "report" / "report.md").read_text()
+    assert "| 1.16 (0.50, –) |" in (out / "report" / "report.md").read_text()  # 55 ÷ 47.5 over both seeds
+    suite.write_text(json.dumps(_suite_summary(-300.0, 60.0, 0.7)))  # the mean over seeds is not positive
+    write_sweep_report(out)
+    (train_row,) = [
+        line for line in (out / "report" / "report.md").read_text().splitlines() if "| c00 | train |" in line
+    ]
+    assert train_row.endswith("| -1.00 | – |")
 
 
 # ----------------------------------------------------------------------------------------------
