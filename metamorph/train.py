@@ -85,6 +85,9 @@ class TrainConfig:
     """Override the task's reward for every step that does not end in a fall."""
     reset_noise: float | None = None
     """Override the task's reset noise (± rad or m on joint positions; std of joint velocities)."""
+    fall_fraction: float | None = None
+    """Override the task's fall rule: an episode ends when the torso drops below this × its start
+    height (0: never; a real robot's own rule, e.g. gymnasium's, still applies to it)."""
     action_std: float | None = None
     """A fixed action standard deviation (MetaMorph: 0.9) instead of the preset's learned log-std."""
     dropout: float = 0.0
@@ -296,7 +299,9 @@ class Trainer:
                 raise MetamorphError(
                     f"--init-from {config.init_from}: trained without terrain input; --task {config.task} has it"
                 )
-        task = task_with_overrides(config.task, config.episode_length, config.alive_bonus, config.reset_noise)
+        task = task_with_overrides(
+            config.task, config.episode_length, config.alive_bonus, config.reset_noise, config.fall_fraction
+        )
         # other processes generate the same bodies (same seed) into a folder of their own
         bodies_home = self.folder.path if self.is_chief else Path(tempfile.mkdtemp(prefix="metamorph-bodies-"))
         self.body_files = resolve_bodies(config.bodies, bodies_home)

@@ -380,7 +380,7 @@ def test_run_keeps_its_task_and_logs_each_reward_term(tmp_path: Path, unimal_fil
     from metamorph.observation import blank_observation, policy_obs
 
     config = tiny_config(tmp_path / "run", unimal_files, alive_bonus=0.25, reset_noise=0.02, action_std=0.9,
-                         frame="torso", total_steps=2 * 4 * 8)  # fmt: skip
+                         frame="torso", total_steps=2 * 4 * 8, fall_fraction=0.3)  # fmt: skip
     Trainer(config, progress=False).run()
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     for row in rows:
@@ -388,10 +388,11 @@ def test_run_keeps_its_task_and_logs_each_reward_term(tmp_path: Path, unimal_fil
         assert np.isfinite(row["reward_forward_velocity"])
     saved = json.loads((tmp_path / "run" / "config.json").read_text())["task"]
     assert saved["alive_bonus"] == 0.25 and saved["episode_length"] == 20 and saved["name"] == "flat"
-    assert saved["reset_noise"] == 0.02
+    assert saved["reset_noise"] == 0.02 and saved["fall_fraction"] == 0.3
     loaded = load_policy(tmp_path / "run")
     task = loaded.task()
     assert (task.alive_bonus, task.episode_length, task.reset_noise, task.patch_shape) == (0.25, 20, 0.02, (9, 5))
+    assert task.fall_fraction == 0.3
     # a fixed action std: no log-std parameter to learn, and every action is drawn with std 0.9
     assert loaded.policy.config.action_std == 0.9 and "log_std" not in loaded.params["params"]
     step = loaded.inference_fn()(policy_obs(blank_observation(1, 4, 0)), None, True)  # the mean: 4 actuated tokens

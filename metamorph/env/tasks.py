@@ -154,10 +154,14 @@ def reward_terms(task: TaskConfig, forward_velocity, fell) -> dict:
 
 
 def task_with_overrides(
-    name: str, episode_length: int | None = None, alive_bonus: float | None = None, reset_noise: float | None = None
+    name: str,
+    episode_length: int | None = None,
+    alive_bonus: float | None = None,
+    reset_noise: float | None = None,
+    fall_fraction: float | None = None,
 ) -> TaskConfig:
     """A registered task with a run's overrides (``--episode-length``, ``--alive-bonus``,
-    ``--reset-noise``) applied."""
+    ``--reset-noise``, ``--fall-fraction``) applied."""
     task = task_config(name)
     if episode_length:
         task = dataclasses.replace(task, episode_length=episode_length)
@@ -165,6 +169,8 @@ def task_with_overrides(
         task = dataclasses.replace(task, alive_bonus=alive_bonus)
     if reset_noise is not None:
         task = dataclasses.replace(task, reset_noise=reset_noise)
+    if fall_fraction is not None:
+        task = dataclasses.replace(task, fall_fraction=fall_fraction)  # checked in [0, 1) by TaskConfig
     return task
 
 
