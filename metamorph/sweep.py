@@ -222,18 +222,20 @@ def load_spec(
         source=where,
     )
     _check_bodies(spec, where)
-    _check_policies(spec, where)
+    _check_configurations(spec, where)
     return spec
 
 
-def _check_policies(spec: SweepSpec, where: str) -> None:
-    """Every configuration's policy (position, frame, action std, dropout, preset) is valid before
-    any trial starts, not only when its trial does."""
+def _check_configurations(spec: SweepSpec, where: str) -> None:
+    """Every configuration's policy (position, frame, action std, dropout, preset) and task (its
+    name and overrides: episode length, reset noise, fall rule…) is valid before any trial starts,
+    not only when its trial does."""
     base = spec.base_config()
     named = [("[fixed]", {})] + [(", ".join(f"{k}={v}" for k, v in c.items()), c) for c in spec.configurations()]
     for name, config in named:
         try:
-            _ = apply_overrides(base, {**spec.fixed, **config}).policy_config  # validates on construction
+            train_config = apply_overrides(base, {**spec.fixed, **config})
+            _ = train_config.policy_config, train_config.task_config  # each validates on construction
         except MetamorphError as exc:
             raise MetamorphError(f"{where}: {name}: {exc}") from None
 

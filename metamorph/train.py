@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from metamorph.env.tasks import task_to_json, task_with_overrides
+from metamorph.env.tasks import TaskConfig, task_to_json, task_with_overrides
 from metamorph.errors import MetamorphError
 from metamorph.files import default_run_dir
 from metamorph.observation import policy_obs
@@ -134,6 +134,14 @@ class TrainConfig:
             frame=self.frame,
             action_std=self.action_std,
             dropout=self.dropout,
+        )
+
+    @property
+    def task_config(self) -> TaskConfig:
+        """The registered task with this run's overrides (episode length, alive bonus, reset noise,
+        fall rule); a bad override fails here, with the task's own message."""
+        return task_with_overrides(
+            self.task, self.episode_length, self.alive_bonus, self.reset_noise, self.fall_fraction
         )
 
     @property
@@ -299,9 +307,7 @@ class Trainer:
                 raise MetamorphError(
                     f"--init-from {config.init_from}: trained without terrain input; --task {config.task} has it"
                 )
-        task = task_with_overrides(
-            config.task, config.episode_length, config.alive_bonus, config.reset_noise, config.fall_fraction
-        )
+        task = config.task_config
         # other processes generate the same bodies (same seed) into a folder of their own
         bodies_home = self.folder.path if self.is_chief else Path(tempfile.mkdtemp(prefix="metamorph-bodies-"))
         self.body_files = resolve_bodies(config.bodies, bodies_home)

@@ -133,6 +133,11 @@ num-minibatches = 2
             ("nthread = 1", "nthread = 1\nposition = 'sideways'"),
             r"\[fixed\]: policy position must be learned, none or tree",
         ),
+        (
+            ("[grid]", "[grid]\nfall-fraction = [0.5, 1.5]"),
+            r"fall-fraction=1.5, ppo.learning-rate=0.0003: task 'flat': fall_fraction must be in \[0, 1\)",
+        ),
+        (("nthread = 1", "nthread = 1\ntask = 'moon'"), r"\[fixed\]: unknown task 'moon'"),
     ],
 )
 def test_bad_sweep_spec_names_file_and_field(tmp_path: Path, edit: tuple[str, str], message: str):
