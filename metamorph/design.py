@@ -9,6 +9,8 @@ of it. `DESIGN_SPACES` is the registry; each entry's `default_config()` gives it
   gears 150–300; densities 500–1000; 2–10 limbs).
 - ``unimal-like``: the same rules with UNIMAL-100's proportions (limb segments of 0.25, 0.35 or
   0.45 m, 4–10 limbs), for training sets meant to look like the benchmark's bodies.
+- ``unimal-matched``: the same rules drawn with the frequencies of UNIMAL-100's files (mostly
+  horizontal, longer, denser limbs, lower gears).
 - ``rich``: beyond UNIMAL: box, capsule and ellipsoid torsos, capsule or cylinder limbs of varied
   radius, limbs attached anywhere along their parent, steeper and shallower angles, deeper chains,
   telescoping (slide) joints and, optionally, asymmetric bodies.
@@ -55,30 +57,43 @@ class DesignSpace:
     """Name written into manifests and body names."""
     limb_count: tuple[int, int] = (2, 10)
     """Inclusive range of the number of limbs."""
+    limb_count_weights: tuple[float, ...] = ()
+    """Relative chance of each limb count from min to max (empty: equal). Each `*_weights` field
+    below works alike: one weight per choice, in order; empty draws every choice equally."""
     torso_shapes: tuple[str, ...] = ("sphere",)
     """Torso geom types to draw from: sphere, box, capsule, ellipsoid."""
     torso_size: tuple[float, float] = (0.1, 0.1)
     """Range of the torso's characteristic half-size (sphere radius)."""
     torso_density: tuple[float, float] = (500.0, 1000.0)
     """Range of torso density."""
+    torso_density_weights: tuple[float, ...] = ()
+    """Relative chance of each torso density, multiples of `density_step` from min to max."""
     limb_geoms: tuple[str, ...] = ("capsule",)
     """Limb geom types: capsule, cylinder."""
     limb_lengths: tuple[float, ...] = (0.2, 0.25, 0.3, 0.35, 0.4)
     """Limb lengths to draw from; with `continuous_lengths`, the range (min, max) of these."""
+    length_weights: tuple[float, ...] = ()
+    """Relative chance of each of `limb_lengths` (not with `continuous_lengths`)."""
     continuous_lengths: bool = False
     """Draw lengths uniformly between min and max of `limb_lengths` instead of from the set."""
     limb_radius: tuple[float, float] = (0.05, 0.05)
     """Range of limb radius."""
     limb_density: tuple[float, float] = (500.0, 1000.0)
     """Range of limb density."""
+    limb_density_weights: tuple[float, ...] = ()
+    """Relative chance of each limb density, multiples of `density_step` from min to max."""
     density_step: float = 100.0
     """Densities are multiples of this (0: continuous)."""
     polar_deg: tuple[float, ...] = (90.0, 135.0, 180.0)
     """Angles between a limb and straight up (90 horizontal, 180 straight down) to draw from."""
+    polar_weights: tuple[float, ...] = ()
+    """Relative chance of each of `polar_deg`."""
     azimuth_step_deg: float = 45.0
     """Limb headings are multiples of this (0: continuous)."""
     attach_points: tuple[str, ...] = ("mid", "end")
     """Where a limb grows from another limb: mid, end, or anywhere (uniform along 30–100 % of it)."""
+    attach_weights: tuple[float, ...] = ()
+    """Relative chance of each of `attach_points`."""
     torso_attach_prob: float = 0.35
     """Chance that a new limb grows from the torso rather than from a limb."""
     max_depth: int = 3
@@ -91,8 +106,12 @@ class DesignSpace:
     """Range of slide joints (m)."""
     joint_ranges_deg: tuple[tuple[float, float], ...] = UNIMAL_JOINT_RANGES_DEG
     """Hinge ranges to draw from."""
+    joint_range_weights: tuple[float, ...] = ()
+    """Relative chance of each of `joint_ranges_deg`."""
     gears: tuple[float, ...] = (150.0, 200.0, 250.0, 300.0)
     """Motor gears to draw from; with `continuous_gears`, the range (min, max) of these."""
+    gear_weights: tuple[float, ...] = ()
+    """Relative chance of each of `gears` (not with `continuous_gears`)."""
     continuous_gears: bool = False
     """Draw gears uniformly between min and max of `gears`."""
     symmetric: bool = True
@@ -133,6 +152,23 @@ class DesignSpace:
         for field in ("torso_attach_prob", "two_joint_prob", "slide_prob", "asymmetric_prob"):
             if not 0 <= getattr(self, field) <= 1:
                 raise MetamorphError(f"design space '{self.name}': {field} must be a probability")
+        choices = {
+            "limb_count_weights": self.limb_count[1] - self.limb_count[0] + 1,
+            "torso_density_weights": len(_density_choices(self.torso_density, self.density_step)),
+            "length_weights": 0 if self.continuous_lengths else len(self.limb_lengths),
+            "limb_density_weights": len(_density_choices(self.limb_density, self.density_step)),
+            "polar_weights": len(self.polar_deg),
+            "attach_weights": len(self.attach_points),
+            "joint_range_weights": len(self.joint_ranges_deg),
+            "gear_weights": 0 if self.continuous_gears else len(self.gears),
+        }
+        for field, count in choices.items():
+            weights = getattr(self, field)
+            if weights and (len(weights) != count or min(weights) < 0 or sum(weights) <= 0):
+                raise MetamorphError(
+                    f"design space '{self.name}': {field} needs {count} non-negative weights, not all 0, "
+                    f"one per choice; got {len(weights)}"
+                )
 
 
 def unimal_space() -> DesignSpace:
@@ -143,6 +179,31 @@ def unimal_like_space() -> DesignSpace:
     """The unimal rules with UNIMAL-100's proportions: its files' limb segments are 0.25, 0.35 or
     0.45 m long (MetaMorph's 0.2/0.3/0.4 plus the radius) and its bodies have 4–10 limbs."""
     return DesignSpace(name="unimal-like", limb_lengths=(0.25, 0.35, 0.45), limb_count=(4, 10))
+
+
+def unimal_matched_space() -> DesignSpace:
+    """The unimal rules drawn with the frequencies counted in UNIMAL-100's 100 files (807 limbs,
+    1070 hinges; counts in the weights), where ``unimal`` and ``unimal-like`` draw every choice
+    equally: three limbs in four are horizontal (one in three in ``unimal``), limbs are longer and
+    denser, gears lower and two-hinge limbs rarer, so a body is heavier for its motors, and limbs
+    grow from their parent's end four times in five. Before the rejections of
+    `metamorph.generate.Validity`, which move these frequencies again."""
+    return DesignSpace(
+        name="unimal-matched",
+        limb_count=(4, 10),
+        limb_count_weights=(1, 5, 8, 16, 28, 26, 16),
+        torso_density_weights=(17, 13, 6, 35, 9, 20),
+        limb_lengths=(0.25, 0.35, 0.45),
+        length_weights=(132, 301, 374),
+        limb_density_weights=(18, 54, 35, 50, 209, 441),
+        polar_weights=(602, 94, 111),
+        attach_weights=(104, 455),  # along the parent: 0.5-0.7 of its length, and 0.8 or more
+        max_depth=4,
+        two_joint_prob=263 / 807,
+        joint_ranges_deg=(*UNIMAL_JOINT_RANGES_DEG, (-60, 60)),
+        joint_range_weights=(109, 60, 141, 55, 59, 57, 89, 111, 98, 93, 44, 107, 47),
+        gear_weights=(407, 227, 253, 183),
+    )
 
 
 def rich_space() -> DesignSpace:
@@ -173,6 +234,7 @@ def rich_space() -> DesignSpace:
 DESIGN_SPACES: dict[str, Callable[[], DesignSpace]] = {
     "unimal": unimal_space,
     "unimal-like": unimal_like_space,
+    "unimal-matched": unimal_matched_space,
     "rich": rich_space,
 }
 """Registry of design spaces: name -> default_config()."""
@@ -251,16 +313,35 @@ def _unit(v) -> Vec:
     return tuple(_clean(round(float(x), 12)) for x in v)
 
 
-def _quantised(rng: np.random.Generator, bounds: tuple[float, float], step: float) -> float:
+def _pick(rng: np.random.Generator, values, weights: tuple[float, ...]):
+    """One of ``values``, in proportion to ``weights``; without weights, the draw every space made
+    before weights existed (so their bodies keep their bytes)."""
+    if not weights:
+        return rng.choice(values)
+    p = np.asarray(weights, float)
+    return rng.choice(values, p=p / p.sum())
+
+
+def _density_choices(bounds: tuple[float, float], step: float) -> np.ndarray:
+    """The multiples of ``step`` within ``bounds`` (empty when densities are continuous)."""
     lo, hi = bounds
     if step and hi > lo:
-        choices = np.arange(math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9) + 1) * step
-        return float(rng.choice(choices)) if len(choices) else float(lo)
+        return np.arange(math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9) + 1) * step
+    return np.zeros(0)
+
+
+def _quantised(
+    rng: np.random.Generator, bounds: tuple[float, float], step: float, weights: tuple[float, ...] = ()
+) -> float:
+    lo, hi = bounds
+    if step and hi > lo:
+        choices = _density_choices(bounds, step)
+        return float(_pick(rng, choices, weights)) if len(choices) else float(lo)
     return float(rng.uniform(lo, hi)) if hi > lo else float(lo)
 
 
 def _direction(space: DesignSpace, rng: np.random.Generator) -> Vec:
-    polar = math.radians(float(rng.choice(space.polar_deg)))
+    polar = math.radians(float(_pick(rng, space.polar_deg, space.polar_weights)))
     if space.azimuth_step_deg:
         azimuth = math.radians(space.azimuth_step_deg * rng.integers(0, round(360 / space.azimuth_step_deg)))
     else:
@@ -285,7 +366,7 @@ def _joints(space: DesignSpace, rng: np.random.Generator, direction: Vec) -> tup
     def gear() -> float:
         if space.continuous_gears:
             return round(float(rng.uniform(min(space.gears), max(space.gears))), 1)
-        return float(rng.choice(space.gears))
+        return float(_pick(rng, space.gears, space.gear_weights))
 
     if rng.random() < space.slide_prob:
         return (JointPlan("slide", direction, tuple(float(x) for x in space.slide_range), gear()),)
@@ -294,7 +375,10 @@ def _joints(space: DesignSpace, rng: np.random.Generator, direction: Vec) -> tup
     axes = [first, second] if count == 2 else [[first, second][rng.integers(0, 2)]]
     joints = []
     for axis in axes:
-        lo, hi = space.joint_ranges_deg[rng.integers(0, len(space.joint_ranges_deg))]
+        if space.joint_range_weights:
+            lo, hi = space.joint_ranges_deg[int(_pick(rng, len(space.joint_ranges_deg), space.joint_range_weights))]
+        else:
+            lo, hi = space.joint_ranges_deg[rng.integers(0, len(space.joint_ranges_deg))]
         joints.append(JointPlan("hinge", axis, (math.radians(lo), math.radians(hi)), gear()))
     return tuple(joints)
 
@@ -303,7 +387,7 @@ def _limb(space, rng, parent: int, attach: float, direction: Vec) -> LimbPlan:
     if space.continuous_lengths:
         length = round(float(rng.uniform(min(space.limb_lengths), max(space.limb_lengths))), 3)
     else:
-        length = float(rng.choice(space.limb_lengths))
+        length = float(_pick(rng, space.limb_lengths, space.length_weights))
     return LimbPlan(
         parent=parent,
         attach=attach,
@@ -311,7 +395,7 @@ def _limb(space, rng, parent: int, attach: float, direction: Vec) -> LimbPlan:
         length=length,
         radius=round(_quantised(rng, space.limb_radius, 0.0), 4),
         geom=str(rng.choice(space.limb_geoms)),
-        density=round(_quantised(rng, space.limb_density, space.density_step), 1),
+        density=round(_quantised(rng, space.limb_density, space.density_step, space.limb_density_weights), 1),
         joints=_joints(space, rng, direction),
     )
 
@@ -335,7 +419,7 @@ def sample_plan(space: DesignSpace, rng: np.random.Generator, num_limbs: int | N
         "ellipsoid": (size * rng.uniform(1.0, 1.8), size * rng.uniform(0.7, 1.2), size * rng.uniform(0.6, 1.0)),
     }[shape]
     torso_size = tuple(round(float(v), 4) for v in torso_size)
-    target = int(rng.integers(space.limb_count[0], space.limb_count[1] + 1)) if num_limbs is None else num_limbs
+    target = draw_limb_count(space, rng) if num_limbs is None else num_limbs
     symmetric = space.symmetric and not (rng.random() < space.asymmetric_prob)
 
     limbs: list[LimbPlan] = []
@@ -386,12 +470,19 @@ def sample_plan(space: DesignSpace, rng: np.random.Generator, num_limbs: int | N
     )
 
 
+def draw_limb_count(space: DesignSpace, rng: np.random.Generator) -> int:
+    low, high = space.limb_count
+    if not space.limb_count_weights:
+        return int(rng.integers(low, high + 1))
+    return int(_pick(rng, np.arange(low, high + 1), space.limb_count_weights))
+
+
 def _torso_density(space: DesignSpace, rng: np.random.Generator) -> float:
-    return round(_quantised(rng, space.torso_density, space.density_step), 1)
+    return round(_quantised(rng, space.torso_density, space.density_step, space.torso_density_weights), 1)
 
 
 def _attach_fraction(space: DesignSpace, rng: np.random.Generator) -> float:
-    where = str(rng.choice(space.attach_points))
+    where = str(_pick(rng, space.attach_points, space.attach_weights))
     return {"mid": 0.5, "end": 1.0}.get(where) or round(float(rng.uniform(0.3, 1.0)), 3)
 
 

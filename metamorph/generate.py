@@ -25,7 +25,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
-from metamorph.design import BodyPlan, DesignSpace, plan_to_mjcf, sample_plan
+from metamorph.design import BodyPlan, DesignSpace, draw_limb_count, plan_to_mjcf, sample_plan
 from metamorph.errors import MetamorphError, MorphologyError
 from metamorph.files import atomic_folder, write_json_atomic
 from metamorph.morphology import (
@@ -212,7 +212,7 @@ def make_body(
     name = body_name(space, seed, index)
     # The limb count is drawn once per slot: retrying rejected candidates with a fresh count would
     # favour small bodies (they self-collide less) and skew the set away from the design space.
-    num_limbs = int(np.random.default_rng([seed, index]).integers(space.limb_count[0], space.limb_count[1] + 1))
+    num_limbs = draw_limb_count(space, np.random.default_rng([seed, index]))
     for attempt in range(first_attempt, first_attempt + validity.max_attempts):
         plan = sample_plan(space, np.random.default_rng([seed, index, attempt]), num_limbs)
         if len(plan.limbs) != num_limbs:

@@ -12,7 +12,7 @@ import pytest
 
 from metamorph.design import UNIMAL_JOINT_RANGES_DEG, DesignSpace, design_space, rich_space, sample_plan, unimal_space
 from metamorph.errors import MetamorphError
-from metamorph.generate import Validity, _with_floor, check_body, generate_bodies, write_body_set
+from metamorph.generate import Validity, _with_floor, check_body, generate_bodies, make_body, write_body_set
 from metamorph.morphology import canonical_hash, load_morphology, morphology_from_xml
 from metamorph.tokens import tokenize
 from metamorph.variants import write_variants
@@ -218,6 +218,49 @@ def test_unimal_like_space_has_unimal100_proportions():
     assert min(len(p.limbs) for p in plans) < max(len(p.limbs) for p in plans)
 
 
+def test_spaces_without_weights_keep_their_bytes():
+    """Weights draw differently from equal chances, so spaces without them must not go through the
+    weighted draw: a `generate:` spec names the same bodies as before weights existed (hashes from
+    the commit before them, d2026e6)."""
+    import hashlib
+
+    expected = {"unimal": "69b16c5844f424f8", "unimal-like": "5d279de4e2f9ea78", "rich": "73db87ef4d31aba8"}
+    for name, digest in expected.items():
+        sha = hashlib.sha256()
+        for index in range(4):
+            sha.update(make_body(design_space(name), 7, index)[0].xml.encode())
+        assert sha.hexdigest()[:16] == digest, name
+
+
+def test_unimal_matched_space_draws_unimal100_frequencies():
+    """Weights move what is drawn: three limbs in four horizontal (a third without weights), gears of
+    150 most often, mostly 0.45 m limbs, and the bodies about as heavy for their motors as UNIMAL-100's."""
+    space = design_space("unimal-matched")
+    plans = [sample_plan(space, np.random.default_rng([11, i])) for i in range(300)]
+    limbs = [limb for p in plans for limb in p.limbs]
+    horizontal = np.mean([abs(limb.direction[2]) < 1e-6 for limb in limbs])
+    assert 0.65 < horizontal < 0.85
+    plain = [
+        limb
+        for i in range(300)
+        for limb in sample_plan(design_space("unimal-like"), np.random.default_rng([11, i])).limbs
+    ]
+    assert np.mean([abs(limb.direction[2]) < 1e-6 for limb in plain]) < 0.45
+    gears = [j.gear for limb in limbs for j in limb.joints]
+    assert max(set(gears), key=gears.count) == 150.0
+    lengths = [limb.length for limb in limbs]
+    assert max(set(lengths), key=lengths.count) == 0.45
+    counts = [len(p.limbs) for p in plans]
+    assert 7.3 < np.mean(counts) < 8.9  # UNIMAL-100: 8.07 limbs a body
+    mass = gear = 0.0
+    for index in range(12):
+        body, _ = make_body(space, 1000, index)
+        model = morphology_from_xml(body.xml, name=body.name).model
+        mass += model.body_mass.sum()
+        gear += model.actuator_gear[:, 0].sum()
+    assert 55 < gear / mass < 100  # UNIMAL-100: 76 N·m per kg (median body); unimal-like: 124
+
+
 def test_rich_space_goes_beyond_unimal():
     space = rich_space()
     plans = [sample_plan(space, np.random.default_rng([5, i])) for i in range(200)]
@@ -249,6 +292,10 @@ def test_rich_space_goes_beyond_unimal():
         ({"joint_ranges_deg": ((30, 10),)}, r"a joint range is empty"),
         ({"torso_shapes": ("pyramid",)}, r"unknown torso shape"),
         ({"two_joint_prob": 1.5}, r"two_joint_prob must be a probability"),
+        ({"polar_weights": (1, 2)}, r"polar_weights needs 3 non-negative weights, not all 0, one per choice; got 2"),
+        ({"gear_weights": (0, 0, 0, 0)}, r"gear_weights needs 4"),
+        ({"limb_density_weights": (1, 1, -1, 1, 1, 1)}, r"limb_density_weights needs 6"),
+        ({"continuous_lengths": True, "length_weights": (1, 1, 1, 1, 1)}, r"length_weights needs 0"),
     ],
 )
 def test_bad_design_spaces_are_rejected(kwargs, message):
