@@ -582,12 +582,13 @@ def _run(command: list[str], slot: Slot, log: Path) -> tuple[int, str]:
     return process.returncode, last.removeprefix("error: ")
 
 
-def train_return(run: Path, last_updates: int) -> float:
+def train_return(run: Path, last_updates: int) -> float | None:
+    """The mean training episode return over the last ``last_updates`` updates; None when no episode
+    ended in them (episodes longer than those updates, as when nothing ends an episode but its time
+    limit and every environment started together)."""
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
     returns = [r["episode_return"] for r in rows[-last_updates:] if r.get("episode_return") is not None]
-    if not returns:
-        raise MetamorphError(f"{run}: no episode ended in the last {last_updates} updates")
-    return float(np.mean(returns))
+    return float(np.mean(returns)) if returns else None
 
 
 def run_trial(spec: SweepSpec, trial: Trial, out: Path, slot: Slot) -> dict:
@@ -635,6 +636,11 @@ def run_trial(spec: SweepSpec, trial: Trial, out: Path, slot: Slot) -> dict:
         summary = read_suite_summary(report)
         result["value"] = objective_value(summary, spec.objective.metric, spec.objective.set)
         result["sets"] = per_set_values(summary, spec.objective.metric)
+    elif result["train_return"] is None:
+        raise MetamorphError(
+            f"{run}: no episode ended in the last {spec.objective.last_updates} updates, so there is no training "
+            "return to score; raise [objective] last_updates or score the trial on a suite"
+        )
     else:
         result["value"] = result["train_return"]
     result["seconds"] = {"train": trained - started, "objective": time.time() - trained}

@@ -314,6 +314,32 @@ def test_a_crashing_trial_is_recorded_and_the_others_go_on(tmp_path: Path):
     assert "c01-s0: " in (tmp_path / "sweep" / "report" / "report.md").read_text()
 
 
+def test_a_run_whose_episodes_outlast_the_last_updates_is_scored_by_its_suite_not_failed(tmp_path: Path):
+    """With fall-fraction 0 every episode runs to its time limit and all environments reset
+    together, so the last 10 updates can end no episode: the training return is then None (a suite
+    objective still scores the trial), and a train_return objective fails with what to change."""
+    from metamorph.sweep import Objective, Slot, SweepSpec, Trial, run_trial, train_return
+
+    run = tmp_path / "sweep" / "trials" / "c00-s0"
+    run.mkdir(parents=True)
+    rows = [{"update": u, "episode_return": 4.0 if u in (3, 5) else None} for u in range(1, 16)]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (run / "config.json").write_text("{}")
+    (run / "trained").write_text("")  # training is done: run_trial goes straight to the objective
+    assert train_return(run, 10) is None
+    assert train_return(run, 12) == 4.0
+    spec = SweepSpec(base=None, fixed={}, grid={}, random={}, samples=0, seeds=(0,), objective=Objective())
+    trial = Trial(key="c00-s0", config_index=0, seed=0, overrides={"seed": 0})
+    with pytest.raises(
+        MetamorphError, match=r"c00-s0: no episode ended in the last 10 updates.*raise \[objective\] last_updates"
+    ):
+        run_trial(spec, trial, tmp_path / "sweep", Slot(0, None, 1))
+    longer = SweepSpec(
+        base=None, fixed={}, grid={}, random={}, samples=0, seeds=(0,), objective=Objective(last_updates=12)
+    )
+    assert run_trial(longer, trial, tmp_path / "sweep", Slot(0, None, 1))["value"] == 4.0
+
+
 def _suite_summary(train_mean: float, heldout_mean: float, moving: float) -> dict:
     """A suite.json as `metamorph eval --suite` writes it, reduced to what the sweep report reads."""
 
