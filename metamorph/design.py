@@ -471,6 +471,7 @@ def sample_plan(space: DesignSpace, rng: np.random.Generator, num_limbs: int | N
 
 
 def draw_limb_count(space: DesignSpace, rng: np.random.Generator) -> int:
+    """A body's number of limbs, with `DesignSpace.limb_count_weights` when the space has them."""
     low, high = space.limb_count
     if not space.limb_count_weights:
         return int(rng.integers(low, high + 1))
