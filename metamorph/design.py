@@ -314,8 +314,9 @@ def _unit(v) -> Vec:
 
 
 def _pick(rng: np.random.Generator, values, weights: tuple[float, ...]):
-    """One of ``values``, in proportion to ``weights``; without weights, the draw every space made
-    before weights existed (so their bodies keep their bytes)."""
+    """One of ``values`` (a sequence, or n for range(n)), in proportion to ``weights``; without
+    weights, the draw every space made before weights existed (``rng.choice`` takes the same numbers
+    from the generator as the ``rng.integers`` it replaced, so their bodies keep their bytes)."""
     if not weights:
         return rng.choice(values)
     p = np.asarray(weights, float)
@@ -375,10 +376,7 @@ def _joints(space: DesignSpace, rng: np.random.Generator, direction: Vec) -> tup
     axes = [first, second] if count == 2 else [[first, second][rng.integers(0, 2)]]
     joints = []
     for axis in axes:
-        if space.joint_range_weights:
-            lo, hi = space.joint_ranges_deg[int(_pick(rng, len(space.joint_ranges_deg), space.joint_range_weights))]
-        else:
-            lo, hi = space.joint_ranges_deg[rng.integers(0, len(space.joint_ranges_deg))]
+        lo, hi = space.joint_ranges_deg[int(_pick(rng, len(space.joint_ranges_deg), space.joint_range_weights))]
         joints.append(JointPlan("hinge", axis, (math.radians(lo), math.radians(hi)), gear()))
     return tuple(joints)
 
@@ -473,8 +471,6 @@ def sample_plan(space: DesignSpace, rng: np.random.Generator, num_limbs: int | N
 def draw_limb_count(space: DesignSpace, rng: np.random.Generator) -> int:
     """A body's number of limbs, with `DesignSpace.limb_count_weights` when the space has them."""
     low, high = space.limb_count
-    if not space.limb_count_weights:
-        return int(rng.integers(low, high + 1))
     return int(_pick(rng, np.arange(low, high + 1), space.limb_count_weights))
 
 
