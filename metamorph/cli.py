@@ -123,7 +123,8 @@ class Generate:
     """Folder to create; it must not exist yet (or be empty)."""
     space: str = "unimal"
     """Design space: unimal (MetaMorph's rules), unimal-like (those rules with UNIMAL-100's limb
-    lengths and counts) or rich (other torsos, limb shapes, slides, asymmetry)."""
+    lengths and counts), unimal-matched (those rules drawn with the frequencies of UNIMAL-100's
+    files) or rich (other torsos, limb shapes, slides, asymmetry)."""
     split: float | None = None
     """Fraction of bodies for train/; the rest go to heldout/ (no tree in both)."""
     workers: int = 0

@@ -54,3 +54,13 @@ def test_inspect_with_registered_wheel_parts():
 def test_inspect_fixed_base_urdf():
     result = run_cli("inspect", str(EXAMPLES / "biped.urdf"), "--json", "--fixed-base")
     assert json.loads(result.stdout)["tokens"][0]["kind"] == "box/fixed/none"
+
+
+def test_generate_help_names_every_design_space():
+    from metamorph.design import DESIGN_SPACES
+
+    result = run_cli("generate", "--help")
+    assert result.returncode == 0, result.stderr
+    help_text = " ".join(result.stdout.replace("│", " ").split())  # tyro wraps lines inside a box
+    for name in DESIGN_SPACES:
+        assert f"{name} (" in help_text, f"metamorph generate --help does not describe the '{name}' space"
