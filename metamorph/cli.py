@@ -147,6 +147,8 @@ class Generate:
     """Shortest settle simulated; with --min-stand-fraction use 2 so slow sagging is seen."""
     min_floor_contacts: int = 0
     """Reject bodies that rest on fewer links than this (3: a stance that reset noise does not tip over)."""
+    parent_contacts: bool = False
+    """Let limbs collide with the links they hang from, as UNIMAL files do (whatever the space says)."""
 
     def run(self) -> int:
         from metamorph.design import design_space
@@ -185,6 +187,8 @@ class Generate:
                 rejections = header["rejections"]
             else:
                 space = design_space(self.space)
+                if self.parent_contacts:
+                    space = dataclasses.replace(space, parent_contacts=True)
 
                 def progress(done: int, candidates: int, rejected: int) -> None:
                     bar.update(task, completed=done, total=self.count, rejection=f"{rejected / candidates:.0%}")

@@ -123,6 +123,12 @@ class DesignSpace:
     joint_armature: float = 1.0
     friction: float = 0.7
     """Sliding friction of every geom."""
+    parent_contacts: bool = False
+    """Let every limb collide with the link it hangs from, as UNIMAL files do (``<flag
+    filterparent="disable"/>``; MuJoCo ignores parent-child contacts by default). A limb's end cap
+    overlaps its parent at the joint, so these contacts push back on the joints at rest and in
+    motion: under zero torque 44 % of UNIMAL-100's episodes end in a fall without them, 19 % with
+    (flat task, 1 episode a body, 2026-12-03)."""
 
     def __post_init__(self):
         low, high = self.limb_count
@@ -620,7 +626,11 @@ def plan_to_mjcf(plan: BodyPlan, name: str, torso_height: float, space: DesignSp
         [
             f'<mujoco model="{name}">',
             '  <compiler angle="radian"/>',
-            '  <option timestep="0.005"/>',
+            *(
+                ['  <option timestep="0.005">', '    <flag filterparent="disable"/>', "  </option>"]
+                if space.parent_contacts
+                else ['  <option timestep="0.005"/>']
+            ),
             "  <default>",
             f'    <joint damping="{_fmt(space.joint_damping)}" stiffness="{_fmt(space.joint_stiffness)}" '
             f'armature="{_fmt(space.joint_armature)}" limited="true" solimplimit="0 0.99 0.01"/>',

@@ -261,6 +261,38 @@ def test_unimal_matched_space_draws_unimal100_frequencies():
     assert 55 < gear / mass < 100  # UNIMAL-100: 76 N·m per kg (median body); unimal-like: 124
 
 
+def test_parent_contacts_collide_limbs_with_their_parents(tmp_path: Path):
+    """With parent_contacts a body is written as UNIMAL files are (filterparent disabled): in the
+    environments' simulation a limb then touches the link it hangs from, which it never does
+    without. The same draw otherwise; the CLI flag sets it on any space."""
+    import dataclasses
+
+    from metamorph.env import VecEnv, task_config
+
+    space = design_space("unimal-matched")
+    plain, _ = make_body(space, 3, 0)
+    touching, _ = make_body(dataclasses.replace(space, parent_contacts=True), 3, 0)
+    assert '<flag filterparent="disable"/>' in touching.xml and "filterparent" not in plain.xml
+    assert touching.plan == plain.plan
+
+    def parent_child_contacts(xml: str, name: str) -> int:
+        env = VecEnv([morphology_from_xml(xml, name=name)], task_config("flat"), 1, nthread=1)
+        env.reset(seed=0)
+        env.step(np.zeros((1, env.max_tokens)))
+        model, data = env.models[0], env.datas[0]
+        parent = model.body_parentid
+        pairs = [(model.geom_bodyid[c.geom1], model.geom_bodyid[c.geom2]) for c in data.contact[: data.ncon]]
+        return sum(parent[a] == b or parent[b] == a for a, b in pairs)
+
+    assert parent_child_contacts(plain.xml, plain.name) == 0
+    assert parent_child_contacts(touching.xml, touching.name) > 0
+    out = tmp_path / "bodies"
+    result = run_cli("generate", "--count", "1", "--out", str(out), "--parent-contacts", "--workers", "1")
+    assert result.returncode == 0, result.stderr
+    assert '<flag filterparent="disable"/>' in next((out / "xml").glob("*.xml")).read_text()
+    assert json.loads((out / "manifest.json").read_text())["space"]["parent_contacts"] is True
+
+
 def test_rich_space_goes_beyond_unimal():
     space = rich_space()
     plans = [sample_plan(space, np.random.default_rng([5, i])) for i in range(200)]
