@@ -205,8 +205,9 @@ def _write_tetrahedron_stl(path: Path) -> None:
 # Command line: one line on stderr, exit status 2, no traceback.
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "metamorph", *args], capture_output=True, text=True, timeout=120)
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``metamorph ARGS`` in a subprocess; ``timeout`` is a wait for a hung command, not a speed claim."""
+    return subprocess.run([sys.executable, "-m", "metamorph", *args], capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.mark.parametrize(

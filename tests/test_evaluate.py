@@ -297,9 +297,11 @@ def test_finetune_from_a_checkpoint_after_a_new_part_kind(trained_rover, tmp_pat
     rover = tmp_path / "ellipse_rover.xml"
     rover.write_text(ELLIPSE_ROVER)
     out = tmp_path / "ft"
+    # two trainings (fine-tuned and scratch) and their compiles: 120 s ran out beside a sweep
     result = run_cli("finetune", str(run), "--bodies", f"{rover},{EXAMPLES / 'biped.xml'}", "--total-steps", "1536",
                      "--num-envs", "16", "--freeze", "trunk", "--run-dir", str(out),
-                     "--parts", str(parts), str(EXAMPLES.parent / "parts" / "wheel.py"))  # fmt: skip
+                     "--parts", str(parts), str(EXAMPLES.parent / "parts" / "wheel.py"),
+                     timeout=600)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     config = json.loads((out / "config.json").read_text())
     assert config["config"]["init_from"].endswith("update_000040") and config["config"]["freeze"] == "trunk"
