@@ -166,6 +166,15 @@ class Generate:
         if self.variants_of is not None:
             from metamorph.variants import variant_sources
 
+            # variants keep their source files' shape rules and physics: these flags would do nothing
+            ignored = [flag for flag, used in (("--space", self.space != "unimal"), ("--split", self.split is not None),
+                                               ("--parent-contacts", self.parent_contacts)) if used]  # fmt: skip
+            if ignored:
+                raise MetamorphError(
+                    f"{', '.join(ignored)} cannot be used with --variants-of: variants keep their source bodies' "
+                    "design and physics, and are written as one folder"
+                )
+
             variant_sources(self.variants_of)  # a bad source folder fails before any work starts
         with _progress() as (bar, task):
             if self.variants_of is not None:

@@ -66,14 +66,15 @@ def _curve(run: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def trial_suite_summary(run: Path, objective: dict) -> dict | None:
-    """The suite summary a trial's objective was read from (``eval/suite-<suite name>/suite.json``,
-    where the sweep writes it; a user's own ``metamorph eval --suite`` of a trial goes to
-    ``suite-<name>-seed<N>`` or its ``--out`` and is not read)."""
+    """The suite summary a trial's objective was read from: ``eval/suite-<suite name>/suite.json``,
+    where the sweep writes it, of the objective's own suite file. Not read: a user's own ``metamorph
+    eval --suite`` of a trial (``suite-<name>-seed<N>`` or its ``--out``), nor the same trial scored
+    on another suite into that suite's folder."""
     if objective["kind"] != "suite":
         return None
     for path in sorted(run.glob("eval/suite-*/suite.json")):
         summary = json.loads(path.read_text())
-        if path.parent.name == f"suite-{summary.get('suite')}":
+        if path.parent.name == f"suite-{summary.get('suite')}" and summary.get("source") == objective["suite"]:
             return summary
     return None
 

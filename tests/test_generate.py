@@ -360,6 +360,11 @@ def test_cli_generate_refuses_to_overwrite_and_reports_bad_flags(tmp_path: Path)
     assert not (tmp_path / "x").exists()
     result = run_cli("generate", "--count", "0", "--out", str(tmp_path / "y"))
     assert result.returncode == 2 and "--count must be at least 1" in result.stderr
+    # flags that shape new bodies do nothing to variants of existing ones: refused, not ignored
+    result = run_cli("generate", "--variants-of", str(tmp_path), "--space", "rich", "--parent-contacts",
+                     "--out", str(tmp_path / "z"))  # fmt: skip
+    assert result.returncode == 2 and "--space, --parent-contacts cannot be used with --variants-of" in result.stderr
+    assert not (tmp_path / "z").exists()
 
 
 def test_cli_generate_same_seed_same_bytes_with_report(tmp_path: Path):

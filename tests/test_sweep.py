@@ -355,7 +355,8 @@ def _suite_summary(train_mean: float, heldout_mean: float, moving: float) -> dic
 def test_report_shows_each_sets_median_shares_and_the_zero_shot_ratio_per_seed(tmp_path: Path):
     """A suite objective's report: per set, the seeds' means, medians, moving and beats-zero shares,
     and the objective set's mean ÷ the training set's, read from the suite each trial was scored on
-    (a user's own `metamorph eval --suite` of a trial, in a folder of its own, is not that suite)."""
+    (a user's own `metamorph eval --suite` of a trial, in a folder of its own, is not that suite, nor
+    is another suite the trial was scored on)."""
     from metamorph.sweep_report import write_sweep_report
 
     out = tmp_path / "sweep"
@@ -372,6 +373,10 @@ def test_report_shows_each_sets_median_shares_and_the_zero_shot_ratio_per_seed(t
             json.dumps(_suite_summary(train_mean, heldout_mean, moving))
         )
         (run / "eval" / "suite-baseline" / "suite.json").write_text(json.dumps(_suite_summary(-9.0, -9.0, 0.0)))
+        # the same trial scored on another suite, as the sweep would score it: its folder sorts first
+        (run / "eval" / "suite-other").mkdir()
+        other = _suite_summary(-7.0, -7.0, 0.0) | {"suite": "other", "source": "eval/other.toml"}
+        (run / "eval" / "suite-other" / "suite.json").write_text(json.dumps(other))
         (run / "objective.json").write_text(json.dumps({"key": run.name, "train_return": 1.0, "value": heldout_mean,
                                                         "sets": {"train": train_mean, "heldout": heldout_mean}}))  # fmt: skip
     write_sweep_report(out)
