@@ -149,6 +149,9 @@ class Generate:
     """Reject bodies that rest on fewer links than this (3: a stance that reset noise does not tip over)."""
     parent_contacts: bool = False
     """Let limbs collide with the links they hang from, as UNIMAL files do (whatever the space says)."""
+    joint_signs: str | None = None
+    """Which way a positive torque turns each joint: limb (the limb decides) or random (each joint
+    negated with probability ½; same physics). Default: the space's (limb)."""
 
     def run(self) -> int:
         from metamorph.design import design_space
@@ -168,7 +171,8 @@ class Generate:
 
             # variants keep their source files' shape rules and physics: these flags would do nothing
             ignored = [flag for flag, used in (("--space", self.space != "unimal"), ("--split", self.split is not None),
-                                               ("--parent-contacts", self.parent_contacts)) if used]  # fmt: skip
+                                               ("--parent-contacts", self.parent_contacts),
+                                               ("--joint-signs", self.joint_signs is not None)) if used]  # fmt: skip
             if ignored:
                 raise MetamorphError(
                     f"{', '.join(ignored)} cannot be used with --variants-of: variants keep their source bodies' "
@@ -198,6 +202,8 @@ class Generate:
                 space = design_space(self.space)
                 if self.parent_contacts:
                     space = dataclasses.replace(space, parent_contacts=True)
+                if self.joint_signs is not None:
+                    space = dataclasses.replace(space, joint_signs=self.joint_signs)
 
                 def progress(done: int, candidates: int, rejected: int) -> None:
                     bar.update(task, completed=done, total=self.count, rejection=f"{rejected / candidates:.0%}")

@@ -129,6 +129,13 @@ class DesignSpace:
     overlaps its parent at the joint, so these contacts push back on the joints at rest and in
     motion: under zero torque 44 % of UNIMAL-100's episodes end in a fall without them, 19 % with
     (flat task, 1 episode a body, 2026-12-03)."""
+    joint_signs: str = "limb"
+    """Which way a positive torque turns each joint. ``limb``: the limb decides (a limb's first hinge
+    lifts it, the second swings it sideways, a mirrored limb moves as the mirror image). ``random``:
+    each joint's axis and range are negated with probability ½ after the body is drawn; the physics
+    is the same, only the action's sign changes meaning, so a policy has to read the joint's axis.
+    UNIMAL files follow neither: their hinges turn about fixed torso axes, so the same positive
+    torque swings a left and a right leg the same way."""
 
     def __post_init__(self):
         low, high = self.limb_count
@@ -151,6 +158,10 @@ class DesignSpace:
             raise MetamorphError(f"design space '{self.name}': limb lengths and gears must be positive")
         if any(lo >= hi for lo, hi in self.joint_ranges_deg):
             raise MetamorphError(f"design space '{self.name}': a joint range is empty: {self.joint_ranges_deg}")
+        if self.joint_signs not in ("limb", "random"):
+            raise MetamorphError(
+                f"design space '{self.name}': joint_signs must be limb or random, got '{self.joint_signs}'"
+            )
         if self.max_depth < 1:
             raise MetamorphError(f"design space '{self.name}': max_depth must be ≥ 1")
         if not self.symmetric and self.asymmetric_prob:
@@ -465,13 +476,25 @@ def sample_plan(space: DesignSpace, rng: np.random.Generator, num_limbs: int | N
         if needs_pair:
             limbs.append(_mirrored(limb, mirror_parent, of=len(limbs) - 1))
             depth.append(depth[-1])
+    torso_density = _torso_density(space, rng)
+    if space.joint_signs == "random":  # drawn last: the body is the one "limb" signs give, signs aside
+        limbs = [dataclasses.replace(limb, joints=tuple(_flipped(j, rng.random() < 0.5) for j in limb.joints))
+                 for limb in limbs]  # fmt: skip
     return BodyPlan(
         torso_shape=shape,
         torso_size=torso_size,
-        torso_density=_torso_density(space, rng),
+        torso_density=torso_density,
         limbs=tuple(limbs),
         symmetric=symmetric,
     )
+
+
+def _flipped(joint: JointPlan, flip: bool) -> JointPlan:
+    """The same joint turning the other way for a positive torque: axis and range negated."""
+    if not flip:
+        return joint
+    low, high = joint.range
+    return dataclasses.replace(joint, axis=tuple(_clean(-a) for a in joint.axis), range=(-high, -low))
 
 
 def draw_limb_count(space: DesignSpace, rng: np.random.Generator) -> int:

@@ -293,6 +293,47 @@ def test_parent_contacts_collide_limbs_with_their_parents(tmp_path: Path):
     assert json.loads((out / "manifest.json").read_text())["space"]["parent_contacts"] is True
 
 
+def test_random_joint_signs_change_what_an_action_means_and_nothing_else(tmp_path: Path):
+    """joint_signs="random" draws the body "limb" signs draw, with each joint's axis and range
+    negated or not: a run with every action of a negated joint negated is the same simulation."""
+    import dataclasses
+
+    space = design_space("unimal-matched")
+    signed = dataclasses.replace(space, joint_signs="random")
+    flips = []
+    for index in range(6):
+        plain, _ = make_body(space, 3, index)
+        random, _ = make_body(signed, 3, index)
+        assert random.attempt == plain.attempt
+        assert dataclasses.replace(random.plan, limbs=()) == dataclasses.replace(plain.plan, limbs=())
+        for a, b in zip(plain.plan.limbs, random.plan.limbs, strict=True):
+            assert dataclasses.replace(a, joints=()) == dataclasses.replace(b, joints=())
+            for ja, jb in zip(a.joints, b.joints, strict=True):
+                flipped = jb.axis != ja.axis
+                assert jb == (ja if not flipped else dataclasses.replace(
+                    ja, axis=tuple(-x + 0.0 for x in ja.axis), range=(-ja.range[1], -ja.range[0])))  # fmt: skip
+                flips.append(flipped)
+        models = [morphology_from_xml(body.xml, name=body.name).model for body in (plain, random)]
+        sign = np.array([1.0 if models[0].jnt_axis[j] @ models[1].jnt_axis[j] > 0 else -1.0
+                         for j in models[0].actuator_trnid[:, 0]])  # fmt: skip
+        torso = []
+        for model, factor in zip(models, (np.ones_like(sign), sign), strict=True):
+            data = mujoco.MjData(model)
+            ctrl = np.random.default_rng(index).uniform(-1, 1, (100, model.nu))
+            for step in range(100):
+                data.ctrl[:] = ctrl[step] * factor
+                mujoco.mj_step(model, data, nstep=4)
+            torso.append(data.xpos[1].copy())
+        np.testing.assert_allclose(torso[0], torso[1], atol=1e-6)
+    assert 0.3 < np.mean(flips) < 0.7 and len(flips) > 20
+    with pytest.raises(MetamorphError, match="joint_signs must be limb or random"):
+        dataclasses.replace(space, joint_signs="mirror")
+    out = tmp_path / "bodies"
+    result = run_cli("generate", "--count", "1", "--out", str(out), "--joint-signs", "random", "--workers", "1")
+    assert result.returncode == 0, result.stderr
+    assert json.loads((out / "manifest.json").read_text())["space"]["joint_signs"] == "random"
+
+
 def test_rich_space_goes_beyond_unimal():
     space = rich_space()
     plans = [sample_plan(space, np.random.default_rng([5, i])) for i in range(200)]
