@@ -133,7 +133,8 @@ class Generate:
     """Instead of new bodies, write perturbed copies of the bodies in this folder (FOLDER[START:STOP]:
     of a slice of its bodies in file-name order, as in --bodies)."""
     kind: str = "dynamics"
-    """Variant kind: dynamics (density, damping, armature, gear) or kinematics (lengths, ranges, angles)."""
+    """Variant kind: dynamics (density, damping, armature, gear), kinematics (lengths, ranges, angles)
+    or signs (each joint's axis and range negated with probability ½: same physics)."""
     report: bool = False
     """Also write OUT/report/: histograms and a summary next to UNIMAL-100 (or --compare-with)."""
     compare_with: Path | None = None

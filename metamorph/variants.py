@@ -1,10 +1,13 @@
-"""Perturbed copies of existing bodies: dynamics and kinematics variants.
+"""Perturbed copies of existing bodies: dynamics, kinematics and joint-sign variants.
 
 As in the UNIMAL benchmark's transfer sets, a *dynamics* variant changes how a body moves but not
 its shape (density, joint damping and armature, motor gear); a *kinematics* variant changes its
 shape but not its materials or motors (limb lengths, joint ranges, the angle a limb is attached
 at). Limbs listed as mirror pairs in the body's metadata (``symmetric_limbs``) get the same
-perturbation, mirrored, so symmetric bodies stay symmetric.
+perturbation, mirrored, so symmetric bodies stay symmetric. A *signs* variant changes no physics at
+all: each joint's axis and range are negated with probability ½ (independently, mirror twins
+too), so only which way a positive action turns the joint changes — a probe of whether a policy
+reads a joint's axis or relies on the convention of the bodies it trained on.
 
 Variants work on any MJCF whose limbs are ``fromto`` capsules or cylinders (UNIMAL files and
 generated bodies are); each variant must pass the same validity test as generated bodies.
@@ -33,7 +36,8 @@ from metamorph.generate import (
 )
 from metamorph.morphology import canonical_hash, floor_clearance_height, morphology_from_xml
 
-VariantKind = Literal["dynamics", "kinematics"]
+VariantKind = Literal["dynamics", "kinematics", "signs"]
+VARIANT_KINDS = ("dynamics", "kinematics", "signs")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,6 +172,20 @@ def _perturb_kinematics(spec: mujoco.MjSpec, draws: _Draws, config: VariantConfi
         body.quat = quat
 
 
+def _flip_joint_signs(spec: mujoco.MjSpec, draws: _Draws, source: Path) -> None:
+    if spec.keys:
+        # a keyframe's qpos would have to be negated too; variants are for UNIMAL-layout body sets
+        raise MetamorphError(f"{source}: has keyframes; signs variants of bodies with keyframes are not supported")
+    for slot, joint in enumerate(spec.joints):
+        if joint.type not in (mujoco.mjtJoint.mjJNT_HINGE, mujoco.mjtJoint.mjJNT_SLIDE):
+            continue
+        if draws.factor("flip", f"joint{slot}", (0.0, 1.0)) < 0.5:
+            continue
+        joint.axis = -np.asarray(joint.axis)
+        joint.range = -np.asarray(joint.range)[::-1]
+        joint.ref, joint.springref = -joint.ref, -joint.springref
+
+
 def make_variant(
     source: Path,
     kind: VariantKind,
@@ -177,8 +195,8 @@ def make_variant(
     validity: Validity = Validity(),
 ) -> tuple[str, str, dict, dict, Counter]:
     """One valid variant of ``source``: (name, xml, metadata, manifest entry, rejections)."""
-    if kind not in ("dynamics", "kinematics"):
-        raise MetamorphError(f"--kind must be dynamics or kinematics, got '{kind}'")
+    if kind not in VARIANT_KINDS:
+        raise MetamorphError(f"--kind must be one of {', '.join(VARIANT_KINDS)}, got '{kind}'")
     meta_path = source.parent.parent / "metadata" / f"{source.stem}.json"
     metadata = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
     pairs = metadata.get("symmetric_limbs", [])
@@ -193,6 +211,8 @@ def make_variant(
         draws = _Draws(np.random.default_rng([seed, index, attempt]), pairs)
         if kind == "dynamics":
             _perturb_dynamics(spec, draws, config)
+        elif kind == "signs":
+            _flip_joint_signs(spec, draws, source)
         else:
             _perturb_kinematics(spec, draws, config, source)
             model = spec.compile()

@@ -453,6 +453,39 @@ def test_variants_of_a_slice_of_a_folder(unimal_set: Path, tmp_path: Path):
     assert not (tmp_path / "none").exists()
 
 
+def test_signs_variants_change_what_an_action_means_and_nothing_else(unimal_files: list[Path], tmp_path: Path):
+    """A signs variant of a UNIMAL file negates some joints' axes and ranges: every other compiled
+    field is the source's, and actions negated on those joints give the source's simulation."""
+    source = tmp_path / "unimal"
+    (source / "xml").mkdir(parents=True)
+    for path in unimal_files[:3]:
+        (source / "xml" / path.name).write_bytes(path.read_bytes())
+    write_variants(source, tmp_path / "signs", "signs", count=1, seed=2)
+    flips = []
+    for entry in json.loads((tmp_path / "signs" / "manifest.json").read_text())["bodies"]:
+        parent = _compiled(source / "xml" / f"{entry['parent']}.xml")
+        child = _compiled(tmp_path / "signs" / "xml" / f"{entry['name']}.xml")
+        for field in ("body_pos", "body_quat", "body_mass", "geom_size", "jnt_pos", "dof_damping", "actuator_gear"):
+            # MjSpec.to_xml prints numbers to 6-7 digits
+            np.testing.assert_allclose(getattr(child, field), getattr(parent, field), rtol=1e-5, err_msg=field)
+        hinges = parent.jnt_type == mujoco.mjtJoint.mjJNT_HINGE
+        sign = np.where(np.sum(child.jnt_axis * parent.jnt_axis, axis=1) < 0, -1.0, 1.0)
+        np.testing.assert_allclose(child.jnt_axis, parent.jnt_axis * sign[:, None], atol=1e-6)
+        flipped = sign < 0
+        np.testing.assert_allclose(child.jnt_range[flipped], -parent.jnt_range[flipped][:, ::-1], atol=1e-4)
+        flips += list(flipped[hinges])
+        torso = []
+        for model, factor in ((parent, np.ones(parent.nu)), (child, sign[child.actuator_trnid[:, 0]])):
+            data = mujoco.MjData(model)
+            ctrl = np.random.default_rng(0).uniform(-1, 1, (100, model.nu))
+            for step in range(100):
+                data.ctrl[:] = ctrl[step] * factor
+                mujoco.mj_step(model, data, nstep=4)
+            torso.append(data.xpos[1].copy())
+        np.testing.assert_allclose(torso[0], torso[1], atol=1e-3)  # unflipped signs: metres apart
+    assert 0.25 < np.mean(flips) < 0.75 and len(flips) >= 20
+
+
 def test_kinematics_variants_change_only_shape(unimal_set: Path, tmp_path: Path):
     source = unimal_set / "heldout"
     write_variants(source, tmp_path / "kin", "kinematics", count=2, seed=1)
