@@ -7,7 +7,9 @@ at). Limbs listed as mirror pairs in the body's metadata (``symmetric_limbs``) g
 perturbation, mirrored, so symmetric bodies stay symmetric. A *signs* variant changes no physics at
 all: each joint's axis and range are negated with probability ½ (independently, mirror twins
 too), so only which way a positive action turns the joint changes — a probe of whether a policy
-reads a joint's axis or relies on the convention of the bodies it trained on.
+reads a joint's axis or relies on the convention of the bodies it trained on. A *canonical-signs*
+copy negates joints by a rule instead (`canonical_joint_signs`), so that any two sign conventions
+of one body give the same file: one convention for every body set.
 
 Variants work on any MJCF whose limbs are ``fromto`` capsules or cylinders (UNIMAL files and
 generated bodies are); each variant must pass the same validity test as generated bodies.
@@ -36,8 +38,8 @@ from metamorph.generate import (
 )
 from metamorph.morphology import canonical_hash, floor_clearance_height, morphology_from_xml
 
-VariantKind = Literal["dynamics", "kinematics", "signs"]
-VARIANT_KINDS = ("dynamics", "kinematics", "signs")
+VariantKind = Literal["dynamics", "kinematics", "signs", "canonical-signs"]
+VARIANT_KINDS = ("dynamics", "kinematics", "signs", "canonical-signs")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,18 +174,56 @@ def _perturb_kinematics(spec: mujoco.MjSpec, draws: _Draws, config: VariantConfi
         body.quat = quat
 
 
-def _flip_joint_signs(spec: mujoco.MjSpec, draws: _Draws, source: Path) -> None:
+def canonical_joint_signs(model: mujoco.MjModel) -> np.ndarray:
+    """Per joint, +1 or -1: the sign that makes a positive turn of each hinge move what hangs from it
+    (its subtree's centre of mass, at rest) mainly up; or, where the motion is mostly horizontal,
+    forwards (+x of the root body) or, mostly sideways, away from the root's xz plane. Other joints
+    get +1. The rule turns with the axis, so a joint and its negation get opposite signs and every
+    sign convention of a body ends in the same one; mirror twins get mirrored motions."""
+    data = mujoco.MjData(model)
+    mujoco.mj_forward(model, data)
+    root = 1
+    to_root = data.xmat[root].reshape(3, 3).T  # world -> root frame
+    signs = np.ones(model.njnt)
+    for joint in range(model.njnt):
+        if model.jnt_type[joint] != mujoco.mjtJoint.mjJNT_HINGE:
+            continue
+        body = model.jnt_bodyid[joint]
+        arm = to_root @ (data.subtree_com[body] - data.xanchor[joint])
+        move = np.cross(to_root @ data.xaxis[joint], arm)
+        if np.linalg.norm(move) < 1e-9:
+            continue
+        side = to_root @ (data.subtree_com[body] - data.xpos[root])
+        # up, then forwards, then outwards; near-ties fall to that order
+        scores = (abs(move[2]), abs(move[0]), abs(move[1]))
+        pick = int(np.argmax(np.round(scores, 6)))
+        if pick == 0:
+            signs[joint] = np.sign(move[2])
+        elif pick == 1:
+            signs[joint] = np.sign(move[0])
+        else:
+            signs[joint] = np.sign(move[1]) * (np.sign(side[1]) or 1.0)
+    return signs
+
+
+def _negate_joints(spec: mujoco.MjSpec, negate: list[bool], source: Path) -> None:
+    """The same joints turning the other way for a positive action: axis, range and reference
+    positions negated (the physics is unchanged)."""
     if spec.keys:
         # a keyframe's qpos would have to be negated too; variants are for UNIMAL-layout body sets
-        raise MetamorphError(f"{source}: has keyframes; signs variants of bodies with keyframes are not supported")
-    for slot, joint in enumerate(spec.joints):
-        if joint.type not in (mujoco.mjtJoint.mjJNT_HINGE, mujoco.mjtJoint.mjJNT_SLIDE):
-            continue
-        if draws.factor("flip", f"joint{slot}", (0.0, 1.0)) < 0.5:
-            continue
-        joint.axis = -np.asarray(joint.axis)
-        joint.range = -np.asarray(joint.range)[::-1]
-        joint.ref, joint.springref = -joint.ref, -joint.springref
+        raise MetamorphError(f"{source}: has keyframes; sign variants of bodies with keyframes are not supported")
+    for joint, flip in zip(spec.joints, negate, strict=True):
+        if flip:
+            joint.axis = -np.asarray(joint.axis)
+            joint.range = -np.asarray(joint.range)[::-1]
+            joint.ref, joint.springref = -joint.ref, -joint.springref
+
+
+def _flip_joint_signs(spec: mujoco.MjSpec, draws: _Draws, source: Path) -> None:
+    movable = (mujoco.mjtJoint.mjJNT_HINGE, mujoco.mjtJoint.mjJNT_SLIDE)
+    negate = [j.type in movable and draws.factor("flip", f"joint{slot}", (0.0, 1.0)) >= 0.5
+              for slot, j in enumerate(spec.joints)]  # fmt: skip
+    _negate_joints(spec, negate, source)
 
 
 def make_variant(
@@ -213,6 +253,8 @@ def make_variant(
             _perturb_dynamics(spec, draws, config)
         elif kind == "signs":
             _flip_joint_signs(spec, draws, source)
+        elif kind == "canonical-signs":
+            _negate_joints(spec, list(canonical_joint_signs(spec.compile()) < 0), source)
         else:
             _perturb_kinematics(spec, draws, config, source)
             model = spec.compile()
@@ -266,6 +308,8 @@ def write_variants(
     """Write ``count`` variants of every body in ``source_dir`` as a UNIMAL-layout folder."""
     if count < 1:
         raise MetamorphError(f"--count must be at least 1, got {count}")
+    if kind == "canonical-signs" and count != 1:
+        raise MetamorphError(f"--kind canonical-signs draws nothing: --count must be 1, got {count}")
     sources = variant_sources(source_dir)
     entries, rejections = [], Counter()
     with atomic_folder(out) as tmp:

@@ -486,6 +486,34 @@ def test_signs_variants_change_what_an_action_means_and_nothing_else(unimal_file
     assert 0.25 < np.mean(flips) < 0.75 and len(flips) >= 20
 
 
+def test_canonical_signs_give_every_sign_convention_of_a_body_the_same_file(unimal_files: list[Path], tmp_path: Path):
+    """UNIMAL files and random-sign variants of them end in the same joints once canonical; the
+    joints' names and the physics stay the source's."""
+    from metamorph.variants import canonical_joint_signs
+
+    source = tmp_path / "unimal"
+    (source / "xml").mkdir(parents=True)
+    for path in unimal_files[:4]:
+        (source / "xml" / path.name).write_bytes(path.read_bytes())
+    write_variants(source, tmp_path / "signs", "signs", count=1, seed=3)
+    write_variants(source, tmp_path / "canon", "canonical-signs", count=1)
+    write_variants(tmp_path / "signs", tmp_path / "signs-canon", "canonical-signs", count=1)
+    for path in sorted((source / "xml").glob("*.xml")):
+        plain = _compiled(path)
+        spec = mujoco.MjSpec.from_file(str(path))
+        assert [j.name for j in spec.joints] == [plain.joint(i).name for i in range(plain.njnt)]
+        canon = _compiled(tmp_path / "canon" / "xml" / f"{path.stem}-can00.xml")
+        again = _compiled(tmp_path / "signs-canon" / "xml" / f"{path.stem}-sig00-can00.xml")
+        np.testing.assert_allclose(again.jnt_axis, canon.jnt_axis, atol=1e-6)
+        np.testing.assert_allclose(again.jnt_range, canon.jnt_range, atol=1e-4)
+        np.testing.assert_allclose(canon.body_mass, plain.body_mass, rtol=1e-5)
+        assert (canonical_joint_signs(canon) == 1).all()  # canonical is a fixed point
+    assert any(not np.allclose(_compiled(p).jnt_axis, _compiled(tmp_path / "canon" / "xml" / f"{p.stem}-can00.xml").jnt_axis)
+               for p in (source / "xml").glob("*.xml"))  # fmt: skip
+    with pytest.raises(MetamorphError, match="canonical-signs draws nothing: --count must be 1"):
+        write_variants(source, tmp_path / "two", "canonical-signs", count=2)
+
+
 def test_kinematics_variants_change_only_shape(unimal_set: Path, tmp_path: Path):
     source = unimal_set / "heldout"
     write_variants(source, tmp_path / "kin", "kinematics", count=2, seed=1)
