@@ -22,7 +22,7 @@ import json
 import math
 from collections import Counter
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import mujoco
 import numpy as np
@@ -39,7 +39,7 @@ from metamorph.generate import (
 from metamorph.morphology import canonical_hash, floor_clearance_height, morphology_from_xml
 
 VariantKind = Literal["dynamics", "kinematics", "signs", "canonical-signs"]
-VARIANT_KINDS = ("dynamics", "kinematics", "signs", "canonical-signs")
+VARIANT_KINDS: tuple[str, ...] = get_args(VariantKind)
 
 
 @dataclasses.dataclass(frozen=True)
