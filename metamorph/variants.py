@@ -242,7 +242,9 @@ def make_variant(
     pairs = metadata.get("symmetric_limbs", [])
     name = f"{source.stem}-{kind[:3]}{index:02d}"
     rejections: Counter = Counter()
-    for attempt in range(validity.max_attempts):
+    # sign variants keep the source's physics: if one fails the checks, every draw would
+    keeps_physics = kind in ("signs", "canonical-signs")
+    for attempt in range(1 if keeps_physics else validity.max_attempts):
         try:
             spec = mujoco.MjSpec.from_file(str(source))
         except ValueError as exc:
@@ -266,6 +268,10 @@ def make_variant(
             morphology = morphology_from_xml(xml, name=name, base_dir=source.parent)
             stats = check_body(morphology, validity)
         except Rejected as rejection:
+            if keeps_physics:
+                raise MetamorphError(
+                    f"{source}: fails the validity check ({rejection}); {kind} variants keep its physics"
+                ) from None
             rejections[rejection.reason] += 1
             continue
         entry = {

@@ -514,6 +514,32 @@ def test_canonical_signs_give_every_sign_convention_of_a_body_the_same_file(unim
         write_variants(source, tmp_path / "two", "canonical-signs", count=2)
 
 
+def test_sign_variants_of_a_body_that_fails_the_checks_name_it_after_one_check(
+    unimal_files: list[Path], tmp_path: Path, monkeypatch
+):
+    """Sign variants keep the source's physics, so a source that fails the validity check fails for
+    every draw: one check, then an error naming the source (not 200 identical checks)."""
+    import metamorph.variants
+
+    checks = []
+
+    def counting_check(morphology, validity):
+        checks.append(morphology.name)
+        return check_body(morphology, validity)
+
+    monkeypatch.setattr(metamorph.variants, "check_body", counting_check)
+    source = tmp_path / "unimal"
+    (source / "xml").mkdir(parents=True)
+    (source / "xml" / unimal_files[0].name).write_bytes(unimal_files[0].read_bytes())
+    for kind in ("signs", "canonical-signs"):
+        checks.clear()
+        with pytest.raises(
+            MetamorphError, match=rf"{unimal_files[0].stem}.xml: fails the validity check \(too_many_tokens"
+        ):
+            write_variants(source, tmp_path / kind, kind, count=1, validity=Validity(max_tokens=1))
+        assert len(checks) == 1 and not (tmp_path / kind).exists()
+
+
 def test_kinematics_variants_change_only_shape(unimal_set: Path, tmp_path: Path):
     source = unimal_set / "heldout"
     write_variants(source, tmp_path / "kin", "kinematics", count=2, seed=1)
