@@ -11,6 +11,8 @@ of it. `DESIGN_SPACES` is the registry; each entry's `default_config()` gives it
   0.45 m, 4–10 limbs), for training sets meant to look like the benchmark's bodies.
 - ``unimal-matched``: the same rules drawn with the frequencies of UNIMAL-100's files (mostly
   horizontal, longer, denser limbs, lower gears).
+- ``unimal-headings``: ``unimal-matched`` with the headings of UNIMAL-100's limbs too (mostly
+  along the body's x axis, backwards most often).
 - ``rich``: beyond UNIMAL: box, capsule and ellipsoid torsos, capsule or cylinder limbs of varied
   radius, limbs attached anywhere along their parent, steeper and shallower angles, deeper chains,
   telescoping (slide) joints and, optionally, asymmetric bodies.
@@ -90,6 +92,10 @@ class DesignSpace:
     """Relative chance of each of `polar_deg`."""
     azimuth_step_deg: float = 45.0
     """Limb headings are multiples of this (0: continuous)."""
+    azimuth_weights: tuple[float, ...] = ()
+    """Relative chance of each heading, multiples of `azimuth_step_deg` counterclockwise from +x
+    (forwards) seen from above: 0°, 45°, … A heading off the xz plane also gives the limb's mirror
+    image in symmetric bodies, so it appears about twice as often as its weight says."""
     attach_points: tuple[str, ...] = ("mid", "end")
     """Where a limb grows from another limb: mid, end, or anywhere (uniform along 30–100 % of it)."""
     attach_weights: tuple[float, ...] = ()
@@ -175,6 +181,7 @@ class DesignSpace:
             "length_weights": 0 if self.continuous_lengths else len(self.limb_lengths),
             "limb_density_weights": len(_density_choices(self.limb_density, self.density_step)),
             "polar_weights": len(self.polar_deg),
+            "azimuth_weights": round(360 / self.azimuth_step_deg) if self.azimuth_step_deg else 0,
             "attach_weights": len(self.attach_points),
             "joint_range_weights": len(self.joint_ranges_deg),
             "gear_weights": 0 if self.continuous_gears else len(self.gears),
@@ -223,6 +230,17 @@ def unimal_matched_space() -> DesignSpace:
     )
 
 
+def unimal_headings_space() -> DesignSpace:
+    """``unimal-matched`` with UNIMAL-100's limb headings too. Its limbs point mostly along the
+    body's x axis: of the 696 that are not straight down, 271 point backwards, 161 forwards, 82 to
+    each side and 13-37 to each diagonal (seen from above; ``unimal-matched`` draws all eight
+    headings equally). The weights halve the counts off the xz plane, since each such draw also
+    gives the limb's mirror image."""
+    return dataclasses.replace(
+        unimal_matched_space(), name="unimal-headings", azimuth_weights=(322, 37, 82, 13, 542, 13, 82, 37)
+    )
+
+
 def rich_space() -> DesignSpace:
     return DesignSpace(
         name="rich",
@@ -252,6 +270,7 @@ DESIGN_SPACES: dict[str, Callable[[], DesignSpace]] = {
     "unimal": unimal_space,
     "unimal-like": unimal_like_space,
     "unimal-matched": unimal_matched_space,
+    "unimal-headings": unimal_headings_space,
     "rich": rich_space,
 }
 """Registry of design spaces: name -> default_config()."""
@@ -360,7 +379,9 @@ def _quantised(
 
 def _direction(space: DesignSpace, rng: np.random.Generator) -> Vec:
     polar = math.radians(float(_pick(rng, space.polar_deg, space.polar_weights)))
-    if space.azimuth_step_deg:
+    if space.azimuth_step_deg and space.azimuth_weights:
+        azimuth = math.radians(space.azimuth_step_deg * _pick(rng, len(space.azimuth_weights), space.azimuth_weights))
+    elif space.azimuth_step_deg:
         azimuth = math.radians(space.azimuth_step_deg * rng.integers(0, round(360 / space.azimuth_step_deg)))
     else:
         azimuth = rng.uniform(0, 2 * math.pi)

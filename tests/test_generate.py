@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -224,7 +225,13 @@ def test_spaces_without_weights_keep_their_bytes():
     the commit before them, d2026e6)."""
     import hashlib
 
-    expected = {"unimal": "69b16c5844f424f8", "unimal-like": "5d279de4e2f9ea78", "rich": "73db87ef4d31aba8"}
+    # unimal-matched: from the commit before heading weights (5c4a742), which it does not use
+    expected = {
+        "unimal": "69b16c5844f424f8",
+        "unimal-like": "5d279de4e2f9ea78",
+        "rich": "73db87ef4d31aba8",
+        "unimal-matched": "863598c69d2fc77f",
+    }
     for name, digest in expected.items():
         sha = hashlib.sha256()
         for index in range(4):
@@ -259,6 +266,26 @@ def test_unimal_matched_space_draws_unimal100_frequencies():
         mass += model.body_mass.sum()
         gear += model.actuator_gear[:, 0].sum()
     assert 55 < gear / mass < 100  # UNIMAL-100: 76 N·m per kg (median body); unimal-like: 124
+
+
+def test_unimal_headings_space_points_limbs_along_x_as_unimal100_does():
+    """UNIMAL-100's limbs that are not straight down point backwards 39 % of the time, forwards 23 %,
+    to each side 12 %; unimal-matched draws the eight headings equally, unimal-headings with those
+    counts (mirror twins included), and changes nothing else about the draw's rules."""
+
+    def headings(name: str) -> dict[int, float]:
+        plans = [sample_plan(design_space(name), np.random.default_rng([13, i])) for i in range(300)]
+        flat = [limb.direction for p in plans for limb in p.limbs if abs(limb.direction[2]) < 0.99]
+        degrees = [round(math.degrees(math.atan2(d[1], d[0])) / 45) % 8 * 45 for d in flat]
+        return {h: degrees.count(h) / len(degrees) for h in range(0, 360, 45)}
+
+    matched, headings_space = headings("unimal-matched"), headings("unimal-headings")
+    assert max(matched.values()) < 0.2  # eight headings, about equally
+    assert headings_space[180] > 0.25 and headings_space[0] > 0.15  # backwards, then forwards
+    assert headings_space[90] == pytest.approx(headings_space[270], abs=0.03)  # mirror twins
+    assert headings_space[135] + headings_space[225] < 0.06
+    space = design_space("unimal-headings")
+    assert dataclasses.replace(space, name="unimal-matched", azimuth_weights=()) == design_space("unimal-matched")
 
 
 def test_parent_contacts_collide_limbs_with_their_parents(tmp_path: Path):
@@ -369,6 +396,8 @@ def test_rich_space_goes_beyond_unimal():
         ({"gear_weights": (0, 0, 0, 0)}, r"gear_weights needs 4"),
         ({"limb_density_weights": (1, 1, -1, 1, 1, 1)}, r"limb_density_weights needs 6"),
         ({"continuous_lengths": True, "length_weights": (1, 1, 1, 1, 1)}, r"length_weights needs 0"),
+        ({"azimuth_weights": (1, 2, 3)}, r"azimuth_weights needs 8 non-negative weights"),
+        ({"azimuth_step_deg": 0.0, "azimuth_weights": (1,) * 8}, r"azimuth_weights needs 0"),
     ],
 )
 def test_bad_design_spaces_are_rejected(kwargs, message):
