@@ -124,7 +124,8 @@ class Generate:
     space: str = "unimal"
     """Design space: unimal (MetaMorph's rules), unimal-like (those rules with UNIMAL-100's limb
     lengths and counts), unimal-matched (those rules drawn with the frequencies of UNIMAL-100's
-    files) or rich (other torsos, limb shapes, slides, asymmetry)."""
+    files), unimal-headings (unimal-matched with UNIMAL-100's limb headings) or rich (other torsos,
+    limb shapes, slides, asymmetry)."""
     split: float | None = None
     """Fraction of bodies for train/; the rest go to heldout/ (no tree in both)."""
     workers: int = 0
