@@ -3,6 +3,7 @@ joints, how far open-loop gaits carry them, and how far their tokens' features l
 set's.
 
     python bench/body_set_probes.py FOLDER [FOLDER ...] [--bodies 100] [--gaits 8] [--seconds 4]
+    python bench/body_set_probes.py REFERENCE FOLDER [FOLDER ...] --bodies 1000 --only-features
 
 *Joint signs.* For every hinge of the first `--bodies` bodies, at rest: the direction the centre of
 the joint's link moves for a positive turn (axis × (centre − anchor), world frame), counted as up or
@@ -117,8 +118,8 @@ def feature_shift(reference: tuple[np.ndarray, list[str]], other: tuple[np.ndarr
     outside = (rows < low - 1e-6) | (rows > high + 1e-6)
     shares = {f.name: round(float(np.mean(outside[:, STATIC_FEATURES[f.name]].any(axis=1))), 3)
               for f in STATIC_FEATURES.features}  # fmt: skip
-    ks = {f.name: round(max(_ks_distance(ref_rows[:, c], rows[:, c]) for c in range(*STATIC_FEATURES[f.name].indices(
-        STATIC_FEATURES.width))), 3) for f in STATIC_FEATURES.features}  # fmt: skip
+    columns = {f.name: range(*STATIC_FEATURES[f.name].indices(STATIC_FEATURES.width)) for f in STATIC_FEATURES.features}
+    ks = {name: round(max(_ks_distance(ref_rows[:, c], rows[:, c]) for c in cols), 3) for name, cols in columns.items()}
     return {
         "tokens": len(rows),
         "largest_ks_distance": dict(sorted(ks.items(), key=lambda kv: -kv[1])),
