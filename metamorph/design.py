@@ -379,10 +379,9 @@ def _quantised(
 
 def _direction(space: DesignSpace, rng: np.random.Generator) -> Vec:
     polar = math.radians(float(_pick(rng, space.polar_deg, space.polar_weights)))
-    if space.azimuth_step_deg and space.azimuth_weights:
-        azimuth = math.radians(space.azimuth_step_deg * _pick(rng, len(space.azimuth_weights), space.azimuth_weights))
-    elif space.azimuth_step_deg:
-        azimuth = math.radians(space.azimuth_step_deg * rng.integers(0, round(360 / space.azimuth_step_deg)))
+    if space.azimuth_step_deg:
+        headings = round(360 / space.azimuth_step_deg)
+        azimuth = math.radians(space.azimuth_step_deg * _pick(rng, headings, space.azimuth_weights))
     else:
         azimuth = rng.uniform(0, 2 * math.pi)
     return _unit((math.sin(polar) * math.cos(azimuth), math.sin(polar) * math.sin(azimuth), math.cos(polar)))
