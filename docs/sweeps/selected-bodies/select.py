@@ -1,16 +1,20 @@
 """Copy the bodies a policy moves best on into a new body folder (the selected-bodies sweep).
 
     python docs/sweeps/selected-bodies/select.py RESULTS_CSV SOURCE_FOLDER OUT_FOLDER --top N
+    python docs/sweeps/selected-bodies/select.py RESULTS_CSV SOURCE_FOLDER OUT_FOLDER --top N --random-seed S
 
 RESULTS_CSV is `metamorph eval`'s per-body table for SOURCE_FOLDER's bodies; the N bodies with the
-highest policy return are copied (their xml/ and metadata/ files) into OUT_FOLDER, which must not
-exist yet, with a selection.json naming the rule and the bodies.
+highest policy return (or, with --random-seed, N drawn uniformly from the table: the control that
+separates the selection from the smaller number of bodies) are copied (their xml/ and metadata/
+files) into OUT_FOLDER, which must not exist yet, with a selection.json naming the rule and the bodies.
 """
 
 import argparse
 import csv
 import json
+import random
 import shutil
+import sys
 from pathlib import Path
 
 
@@ -20,10 +24,20 @@ def main() -> None:
     parser.add_argument("source", type=Path)
     parser.add_argument("out", type=Path)
     parser.add_argument("--top", type=int, required=True)
+    parser.add_argument("--random-seed", type=int, default=None)
     args = parser.parse_args()
     rows = list(csv.DictReader(args.results.open()))
-    best = sorted(rows, key=lambda row: float(row["policy_return"]), reverse=True)[: args.top]
+    if args.random_seed is None:
+        best = sorted(rows, key=lambda row: float(row["policy_return"]), reverse=True)[: args.top]
+        rule = f"the {args.top} bodies of {args.source} with the highest policy return in {args.results}"
+    else:
+        best = random.Random(args.random_seed).sample(rows, args.top)
+        rule = f"{args.top} bodies of {args.source} drawn uniformly (seed {args.random_seed}) from {args.results}"
+    if args.out.exists():
+        sys.exit(f"{args.out}: already exists; choose a new folder")
     tmp = args.out.with_name(args.out.name + ".partial")
+    # A killed earlier run leaves only this half-made copy, never a half-made OUT_FOLDER.
+    shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "xml").mkdir(parents=True)
     (tmp / "metadata").mkdir()
     for row in best:
@@ -32,9 +46,10 @@ def main() -> None:
         if metadata.is_file():
             shutil.copy2(metadata, tmp / "metadata")
     selection = {
-        "rule": f"the {args.top} bodies of {args.source} with the highest policy return in {args.results}",
+        "rule": rule,
         "bodies": [row["body"] for row in best],
-        "lowest_selected_return": float(best[-1]["policy_return"]),
+        "lowest_selected_return": min(float(row["policy_return"]) for row in best),
+        "mean_selected_return": sum(float(row["policy_return"]) for row in best) / len(best),
     }
     (tmp / "selection.json").write_text(json.dumps(selection, indent=1))
     tmp.rename(args.out)
