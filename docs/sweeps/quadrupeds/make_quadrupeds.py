@@ -1,6 +1,6 @@
 """Write N random legged quadrupeds (the quadrupeds sweep, issue 14 target 4) into a body folder.
 
-    python docs/sweeps/quadrupeds/make_quadrupeds.py OUT_FOLDER --count N --seed S
+    python docs/sweeps/quadrupeds/make_quadrupeds.py --count N --seed S --out OUT_FOLDER
 
 A family of robot-dog-like bodies, drawn broadly rather than around any one robot: a box torso
 (half-length 0.12-0.35 m, 3-15 kg) and four legs of three hinges each, as legged robots are built:
@@ -124,7 +124,7 @@ def quadruped_xml(name: str, rng: np.random.Generator) -> tuple[str, dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("out", type=Path)
+    parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--count", type=int, required=True)
     parser.add_argument("--seed", type=int, required=True)
     args = parser.parse_args()
