@@ -14,17 +14,20 @@ in, as robot descriptions such as MuJoCo Menagerie's do. Joint signs follow the 
 Legs weigh 33-48 % of a body's mass (median 42 %); with --heavy-legs 34-63 % (median 53 %; the
 Go1's are 59 %: its hip, thigh and calf links weigh 0.13, 0.19 and 0.04 of its torso's 5.2 kg).
 
-Writes OUT_FOLDER/xml/*.xml and OUT_FOLDER/manifest.json atomically (OUT_FOLDER must not exist).
+Writes OUT_FOLDER/xml/*.xml and OUT_FOLDER/manifest.json atomically (`metamorph.files.atomic_folder`:
+OUT_FOLDER must not exist or be empty).
 """
 
 import argparse
 import json
 import math
-import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from metamorph.errors import MetamorphError
+from metamorph.files import atomic_folder
 
 GRAVITY = 9.81
 
@@ -55,12 +58,12 @@ def quadruped_xml(name: str, rng: np.random.Generator, heavy_legs: bool = False)
     weight_torque = total_mass * GRAVITY * leg["thigh_len"]
     gears = {"abduction": u(0.6, 1.3) * weight_torque, "hip": u(0.6, 1.3) * weight_torque}
     gears["knee"] = u(0.9, 1.8) * weight_torque
+    abduction_limit = u(0.6, 1.0)
     ranges = {
-        "abduction": (-u(0.6, 1.0), None),
+        "abduction": (-abduction_limit, abduction_limit),
         "hip": (-u(0.5, 1.0), u(2.5, 4.5)),
         "knee": (-u(2.4, 2.9), -u(0.6, 1.0)),
     }
-    ranges["abduction"] = (ranges["abduction"][0], -ranges["abduction"][0])
     hip_angle = u(0.6, 1.1)
     knee_angle = float(np.clip(-u(1.6, 2.2) * hip_angle, *ranges["knee"]))
     joint = {"damping": u(0.5, 2.0), "armature": u(0.005, 0.02), "frictionloss": u(0.0, 0.3)}
@@ -135,19 +138,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--heavy-legs", action="store_true", help="legs of up to 63 %% of the body's mass")
     args = parser.parse_args()
-    if args.out.exists():
-        sys.exit(f"{args.out}: already exists; choose a new folder")
-    tmp = args.out.with_name(args.out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)  # a killed earlier run leaves only this half-made copy
-    (tmp / "xml").mkdir(parents=True)
     manifest = {"rule": f"{args.count} quadrupeds, seed {args.seed}, {Path(__file__).name}", "bodies": {}}
-    for index in range(args.count):
-        name = f"quad-s{args.seed}-{index:04d}"
-        xml, params = quadruped_xml(name, np.random.default_rng([args.seed, index]), args.heavy_legs)
-        (tmp / "xml" / f"{name}.xml").write_text(xml)
-        manifest["bodies"][name] = params
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    tmp.rename(args.out)
+    try:
+        with atomic_folder(args.out) as tmp:
+            (tmp / "xml").mkdir()
+            for index in range(args.count):
+                name = f"quad-s{args.seed}-{index:04d}"
+                xml, params = quadruped_xml(name, np.random.default_rng([args.seed, index]), args.heavy_legs)
+                (tmp / "xml" / f"{name}.xml").write_text(xml)
+                manifest["bodies"][name] = params
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    except MetamorphError as error:
+        sys.exit(str(error))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@
 RESULTS_CSV is `metamorph eval`'s per-body table for SOURCE_FOLDER's bodies; the N bodies with the
 highest policy return (or, with --random-seed, N drawn uniformly from the table: the control that
 separates the selection from the smaller number of bodies) are copied (their xml/ and metadata/
-files) into OUT_FOLDER, which must not exist yet, with a selection.json naming the rule and the bodies.
+files) into OUT_FOLDER, atomically (`metamorph.files.atomic_folder`: it must not exist or be empty),
+with a selection.json naming the rule and the bodies.
 """
 
 import argparse
@@ -16,6 +17,9 @@ import random
 import shutil
 import sys
 from pathlib import Path
+
+from metamorph.errors import MetamorphError
+from metamorph.files import atomic_folder
 
 
 def main() -> None:
@@ -33,26 +37,24 @@ def main() -> None:
     else:
         best = random.Random(args.random_seed).sample(rows, args.top)
         rule = f"{args.top} bodies of {args.source} drawn uniformly (seed {args.random_seed}) from {args.results}"
-    if args.out.exists():
-        sys.exit(f"{args.out}: already exists; choose a new folder")
-    tmp = args.out.with_name(args.out.name + ".partial")
-    # A killed earlier run leaves only this half-made copy, never a half-made OUT_FOLDER.
-    shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "xml").mkdir(parents=True)
-    (tmp / "metadata").mkdir()
-    for row in best:
-        shutil.copy2(args.source / "xml" / f"{row['body']}.xml", tmp / "xml")
-        metadata = args.source / "metadata" / f"{row['body']}.json"
-        if metadata.is_file():
-            shutil.copy2(metadata, tmp / "metadata")
     selection = {
         "rule": rule,
         "bodies": [row["body"] for row in best],
         "lowest_selected_return": min(float(row["policy_return"]) for row in best),
         "mean_selected_return": sum(float(row["policy_return"]) for row in best) / len(best),
     }
-    (tmp / "selection.json").write_text(json.dumps(selection, indent=1))
-    tmp.rename(args.out)
+    try:
+        with atomic_folder(args.out) as tmp:
+            (tmp / "xml").mkdir()
+            (tmp / "metadata").mkdir()
+            for row in best:
+                shutil.copy2(args.source / "xml" / f"{row['body']}.xml", tmp / "xml")
+                metadata = args.source / "metadata" / f"{row['body']}.json"
+                if metadata.is_file():
+                    shutil.copy2(metadata, tmp / "metadata")
+            (tmp / "selection.json").write_text(json.dumps(selection, indent=1))
+    except MetamorphError as error:
+        sys.exit(str(error))
 
 
 if __name__ == "__main__":
