@@ -88,6 +88,8 @@ class TrainConfig:
     fall_fraction: float | None = None
     """Override the task's fall rule: an episode ends when the torso drops below this × its start
     height (0: never; a real robot's own rule, e.g. gymnasium's, still applies to it)."""
+    speed_cap: float | None = None
+    """Override the task's speed cap: forward velocity above this (m/s) earns nothing (0: no cap)."""
     action_std: float | None = None
     """A fixed action standard deviation (MetaMorph: 0.9) instead of the preset's learned log-std."""
     dropout: float = 0.0
@@ -139,9 +141,9 @@ class TrainConfig:
     @property
     def task_config(self) -> TaskConfig:
         """The registered task with this run's overrides (episode length, alive bonus, reset noise,
-        fall rule); a bad override fails here, with the task's own message."""
+        fall rule, speed cap); a bad override fails here, with the task's own message."""
         return task_with_overrides(
-            self.task, self.episode_length, self.alive_bonus, self.reset_noise, self.fall_fraction
+            self.task, self.episode_length, self.alive_bonus, self.reset_noise, self.fall_fraction, self.speed_cap
         )
 
     @property

@@ -86,6 +86,27 @@ def test_reward_is_torso_displacement_over_time(bodies):
     assert env.control_dt == pytest.approx(0.02)
 
 
+def test_speed_cap_pays_forward_velocity_up_to_the_cap(bodies):
+    """With a cap, each step's reward is min(torso velocity, cap) plus the alive bonus, and the
+    `speed_cap` term holds what the cap took back; without one that term is zero."""
+    task = dataclasses.replace(task_config("flat"), speed_cap=0.05, alive_bonus=0.1, fall_fraction=0.0)
+    env = VecEnv(bodies, task, num_envs=4, nthread=1)
+    env.reset(seed=1)
+    rng = np.random.default_rng(1)
+    capped = 0
+    for _ in range(10):
+        _, reward, _, _, info = env.step(_random_actions(env, rng))
+        terms = info["reward_terms"]
+        velocity = terms["forward_velocity"]
+        np.testing.assert_allclose(reward, np.minimum(velocity, 0.05) + 0.1, atol=1e-12)
+        np.testing.assert_allclose(terms["speed_cap"], -np.maximum(velocity - 0.05, 0.0), atol=1e-12)
+        capped += int((velocity > 0.05).sum())
+    assert capped > 0  # random torques do push some torsos past the cap
+    assert not VecEnv(bodies, "flat", num_envs=2, nthread=1).task.speed_cap
+    with pytest.raises(MetamorphError, match="speed_cap must be ≥ 0"):
+        dataclasses.replace(task_config("flat"), speed_cap=-1.0)
+
+
 def test_truncation_after_episode_length(bodies):
     task = dataclasses.replace(task_config("flat"), episode_length=5, fall_fraction=0.0)
     env = VecEnv(bodies, task, num_envs=4, nthread=1)

@@ -47,6 +47,10 @@ class TaskConfig:
     """Reward added on every step that does not end in a fall. MetaMorph has none; without it a
     policy that has not yet learnt to walk gains nothing by staying up, and lunging forward (the
     fall itself moves the torso forward) is the quickest return."""
+    speed_cap: float = 0.0
+    """Forward velocity above this (m/s) earns nothing (0: no cap). Without a cap the quickest
+    return can be a dive forward that ends in a fall; with one, staying up to keep earning at the
+    cap pays more than running faster. Logged as its own term (``speed_cap``, ≤ 0)."""
     reset_noise: float = 0.1
     """Joint positions start uniformly within ± this (rad or m) of rest; velocities ~ N(0, this)."""
     friction: float = 1.0
@@ -92,6 +96,8 @@ class TaskConfig:
             raise MetamorphError(f"task '{self.name}': timestep, substeps and episode_length must be positive")
         if not 0 <= self.fall_fraction < 1:
             raise MetamorphError(f"task '{self.name}': fall_fraction must be in [0, 1)")
+        if self.speed_cap < 0:
+            raise MetamorphError(f"task '{self.name}': speed_cap must be ≥ 0 (0: no cap), got {self.speed_cap}")
         if self.reset_noise < 0:
             raise MetamorphError(f"task '{self.name}': reset_noise must be ≥ 0, got {self.reset_noise}")
 
@@ -150,7 +156,14 @@ def reward_terms(task: TaskConfig, forward_velocity, fell) -> dict:
     return {
         "forward_velocity": forward_velocity,  # torso x velocity over the control step (m/s)
         "alive": task.alive_bonus * (1.0 - fell),  # for every step that does not end in a fall
+        # takes back what is earned above the cap, so the two terms sum to min(velocity, cap)
+        "speed_cap": -_positive_part(forward_velocity - task.speed_cap) if task.speed_cap > 0 else 0.0 * fell,
     }
+
+
+def _positive_part(value):
+    """max(value, 0) by arithmetic alone, the same on NumPy and JAX arrays."""
+    return 0.5 * (value + abs(value))
 
 
 def task_with_overrides(
@@ -159,9 +172,10 @@ def task_with_overrides(
     alive_bonus: float | None = None,
     reset_noise: float | None = None,
     fall_fraction: float | None = None,
+    speed_cap: float | None = None,
 ) -> TaskConfig:
     """A registered task with a run's overrides (``--episode-length``, ``--alive-bonus``,
-    ``--reset-noise``, ``--fall-fraction``) applied."""
+    ``--reset-noise``, ``--fall-fraction``, ``--speed-cap``) applied."""
     task = task_config(name)
     if episode_length:
         task = dataclasses.replace(task, episode_length=episode_length)
@@ -171,6 +185,8 @@ def task_with_overrides(
         task = dataclasses.replace(task, reset_noise=reset_noise)
     if fall_fraction is not None:
         task = dataclasses.replace(task, fall_fraction=fall_fraction)  # checked in [0, 1) by TaskConfig
+    if speed_cap is not None:
+        task = dataclasses.replace(task, speed_cap=speed_cap)
     return task
 
 
