@@ -124,8 +124,9 @@ class Generate:
     space: str = "unimal"
     """Design space: unimal (MetaMorph's rules), unimal-like (those rules with UNIMAL-100's limb
     lengths and counts), unimal-matched (those rules drawn with the frequencies of UNIMAL-100's
-    files), unimal-headings (unimal-matched with UNIMAL-100's limb headings) or rich (other torsos,
-    limb shapes, slides, asymmetry)."""
+    files), unimal-headings (unimal-matched with UNIMAL-100's limb headings), rich (other torsos,
+    limb shapes, slides, asymmetry), or quadruped / quadruped-heavy-legs (robot dogs of one plan with
+    a standing keyframe, `metamorph.quadrupeds`)."""
     split: float | None = None
     """Fraction of bodies for train/; the rest go to heldout/ (no tree in both)."""
     workers: int = 0
@@ -155,10 +156,27 @@ class Generate:
     """Which way a positive torque turns each joint: limb (the limb decides) or random (each joint
     negated with probability ½; same physics). Default: the space's (limb)."""
 
+    def _space(self):
+        """The design space with --parent-contacts and --joint-signs applied."""
+        from metamorph.design import DesignSpace, design_space
+
+        space = design_space(self.space)
+        tree_flags = [flag for flag, used in (("--parent-contacts", self.parent_contacts),
+                                              ("--joint-signs", self.joint_signs is not None)) if used]  # fmt: skip
+        if tree_flags and not isinstance(space, DesignSpace):
+            raise MetamorphError(
+                f"{', '.join(tree_flags)}: design space '{self.space}' builds one fixed robot plan whose "
+                "contacts and joint signs are part of it; these flags apply to the limb-tree spaces"
+            )
+        if self.parent_contacts:
+            space = dataclasses.replace(space, parent_contacts=True)
+        if self.joint_signs is not None:
+            space = dataclasses.replace(space, joint_signs=self.joint_signs)
+        return space
+
     def run(self) -> int:
-        from metamorph.design import design_space
         from metamorph.files import refuse_existing
-        from metamorph.generate import Validity, generate_bodies, write_body_set
+        from metamorph.generate import Validity, check_space_validity, generate_bodies, write_body_set
         from metamorph.report import set_statistics, unimal100_reference, write_report
 
         validity = Validity(
@@ -182,6 +200,9 @@ class Generate:
                 )
 
             variant_sources(self.variants_of)  # a bad source folder fails before any work starts
+        else:
+            space = self._space()
+            check_space_validity(space, validity)  # before the progress bar
         with _progress() as (bar, task):
             if self.variants_of is not None:
                 from metamorph.variants import write_variants
@@ -201,11 +222,6 @@ class Generate:
                 folders = {"variants": self.out}
                 rejections = header["rejections"]
             else:
-                space = design_space(self.space)
-                if self.parent_contacts:
-                    space = dataclasses.replace(space, parent_contacts=True)
-                if self.joint_signs is not None:
-                    space = dataclasses.replace(space, joint_signs=self.joint_signs)
 
                 def progress(done: int, candidates: int, rejected: int) -> None:
                     bar.update(task, completed=done, total=self.count, rejection=f"{rejected / candidates:.0%}")

@@ -16,6 +16,8 @@ of it. `DESIGN_SPACES` is the registry; each entry's `default_config()` gives it
 - ``rich``: beyond UNIMAL: box, capsule and ellipsoid torsos, capsule or cylinder limbs of varied
   radius, limbs attached anywhere along their parent, steeper and shallower angles, deeper chains,
   telescoping (slide) joints and, optionally, asymmetric bodies.
+- ``quadruped`` and ``quadruped-heavy-legs``: not limb trees but robot dogs of one plan (box torso,
+  four legs of abduction, hip and knee, a standing keyframe), drawn from ranges: `metamorph.quadrupeds`.
 
 `sample_plan` draws a `BodyPlan` (pure parameters) with a NumPy generator, and `plan_to_mjcf` writes
 it as MJCF text with fixed number formatting, so the same seed gives the same bytes. Limb frames
@@ -32,6 +34,7 @@ from collections.abc import Callable
 import numpy as np
 
 from metamorph.errors import MetamorphError
+from metamorph.quadrupeds import QuadrupedSpace, quadruped_heavy_legs_space, quadruped_space
 
 Vec = tuple[float, float, float]
 
@@ -266,17 +269,20 @@ def rich_space() -> DesignSpace:
     )
 
 
-DESIGN_SPACES: dict[str, Callable[[], DesignSpace]] = {
+DESIGN_SPACES: dict[str, Callable[[], DesignSpace | QuadrupedSpace]] = {
     "unimal": unimal_space,
     "unimal-like": unimal_like_space,
     "unimal-matched": unimal_matched_space,
     "unimal-headings": unimal_headings_space,
     "rich": rich_space,
+    "quadruped": quadruped_space,
+    "quadruped-heavy-legs": quadruped_heavy_legs_space,
 }
-"""Registry of design spaces: name -> default_config()."""
+"""Registry of design spaces: name -> default_config(). The quadruped spaces build one fixed plan
+(`metamorph.quadrupeds`) instead of growing limb trees."""
 
 
-def design_space(name: str) -> DesignSpace:
+def design_space(name: str) -> DesignSpace | QuadrupedSpace:
     if name not in DESIGN_SPACES:
         raise MetamorphError(f"unknown design space '{name}'; known: {', '.join(DESIGN_SPACES)}")
     return DESIGN_SPACES[name]()

@@ -7,7 +7,9 @@ an earlier slot already holds are drawn again, so a set never holds the same bod
 
 `check_body` is the validity test for any body (generated, a variant, a file): it compiles, has no
 self-contact at rest, and settles under zero action on a floor — no NaN or instability, torso above
-the floor, at rest at the end. Rejected candidates are counted by reason.
+the floor, at rest at the end. Rejected candidates are counted by reason. Bodies of a quadruped
+space (`metamorph.quadrupeds`) collapse under zero torque as robot dogs do: for them the zero-torque
+test keeps only its stability checks, and they must hold their home pose with their own motors.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from metamorph.morphology import (
     floor_clearance_height,
     morphology_from_xml,
 )
+from metamorph.quadrupeds import QuadrupedPlan, QuadrupedSpace, holds_home_pose, quadruped_to_mjcf, sample_quadruped
 from metamorph.tokens import tokenize
 
 
@@ -111,6 +114,16 @@ def _with_floor(morphology: Morphology) -> mujoco.MjModel:
     return spec.compile()
 
 
+def start_qpos(floor_model: mujoco.MjModel, morphology: Morphology) -> np.ndarray:
+    """``_with_floor``'s model's qpos with the body's joints in its standing pose (its keyframe),
+    as the environments start it."""
+    qpos = floor_model.qpos0.copy()
+    if morphology.standing_qpos is not None:
+        joints = tokenize(morphology).qpos_adr[1:]  # token 0 is the root, placed by _with_floor
+        qpos[joints] = morphology.standing_qpos[joints]
+    return qpos
+
+
 def check_body(morphology: Morphology, validity: Validity = Validity()) -> BodyStats:
     """Raise `Rejected` unless the body passes the validity test; return what it measured."""
     model = morphology.model
@@ -128,6 +141,7 @@ def check_body(morphology: Morphology, validity: Validity = Validity()) -> BodyS
 
     floor_model = _with_floor(morphology)
     data = mujoco.MjData(floor_model)
+    data.qpos[:] = start_qpos(floor_model, morphology)
     mujoco.mj_forward(floor_model, data)
     initial = float(data.xpos[root, 2])
     chunk = max(1, round(0.25 / floor_model.opt.timestep))  # look every 0.25 s; most bodies settle early
@@ -169,7 +183,7 @@ class GeneratedBody:
 
     name: str
     xml: str
-    plan: BodyPlan
+    plan: BodyPlan | QuadrupedPlan
     stats: BodyStats
     tree_hash: str
     index: int
@@ -179,7 +193,7 @@ class GeneratedBody:
     def metadata(self) -> dict:
         """UNIMAL-layout metadata (num_limbs, dof, symmetric_limbs)."""
         return {
-            "num_limbs": len(self.plan.limbs),
+            "num_limbs": len(self.plan.limbs),  # a quadruped's links below the torso
             "dof": self.plan.dof,
             "symmetric_limbs": [list(pair) for pair in self.plan.symmetric_pairs],
         }
@@ -200,14 +214,37 @@ class GeneratedBody:
         }
 
 
-def body_name(space: DesignSpace, seed: int, index: int) -> str:
+def body_name(space: DesignSpace | QuadrupedSpace, seed: int, index: int) -> str:
     return f"{space.name}-s{seed}-{index:05d}"
 
 
+ZERO_TORQUE_STANCE_FLAGS = (
+    ("--min-stand-fraction", "min_stand_fraction"),
+    ("--min-floor-contacts", "min_floor_contacts"),
+)
+
+
+def check_space_validity(space: DesignSpace | QuadrupedSpace, validity: Validity) -> None:
+    """A one-line error for stance checks that a space's bodies cannot pass by design."""
+    if isinstance(space, QuadrupedSpace):
+        used = [flag for flag, field in ZERO_TORQUE_STANCE_FLAGS if getattr(validity, field)]
+        if used:
+            raise MetamorphError(
+                f"{', '.join(used)}: design space '{space.name}' builds robots that collapse under zero "
+                "torque; they are checked by holding their home pose with their motors instead"
+            )
+
+
 def make_body(
-    space: DesignSpace, seed: int, index: int, first_attempt: int = 0, validity: Validity = Validity()
+    space: DesignSpace | QuadrupedSpace,
+    seed: int,
+    index: int,
+    first_attempt: int = 0,
+    validity: Validity = Validity(),
 ) -> tuple[GeneratedBody, Counter]:
     """The first valid candidate for slot ``index``, and the rejections met on the way."""
+    if isinstance(space, QuadrupedSpace):
+        return _make_quadruped(space, seed, index, first_attempt, validity)
     rejections: Counter = Counter()
     name = body_name(space, seed, index)
     # The limb count is drawn once per slot: retrying rejected candidates with a fresh count would
@@ -237,6 +274,37 @@ def make_body(
     )
 
 
+def _make_quadruped(
+    space: QuadrupedSpace, seed: int, index: int, first_attempt: int, validity: Validity
+) -> tuple[GeneratedBody, Counter]:
+    """`make_body` for a quadruped space: zero torque tests stability only (the body may fold to
+    the floor), and the body's motors must hold its home pose."""
+    rejections: Counter = Counter()
+    name = body_name(space, seed, index)
+    zero_torque = dataclasses.replace(validity, min_torso_height=0.0, min_stand_fraction=0.0, min_floor_contacts=0)
+    for attempt in range(first_attempt, first_attempt + validity.max_attempts):
+        plan = sample_quadruped(space, np.random.default_rng([seed, index, attempt]))
+        xml = quadruped_to_mjcf(plan, name)
+        try:
+            morphology = morphology_from_xml(xml, name=name)
+            stats = check_body(morphology, zero_torque)
+            floor_model = _with_floor(morphology)
+            held = holds_home_pose(floor_model, morphology.root_body, start_qpos(floor_model, morphology))
+            if held < space.min_hold_fraction:
+                raise Rejected("cannot_stand", f"its motors hold the torso at {held:.0%} of its start height")
+        except Rejected as rejection:
+            rejections[rejection.reason] += 1
+            continue
+        except MorphologyError:
+            rejections["compile_error"] += 1
+            continue
+        return GeneratedBody(name, xml, plan, stats, canonical_hash(morphology), index, attempt), rejections
+    raise MetamorphError(
+        f"design space '{space.name}': no valid body for slot {index} in {validity.max_attempts} attempts "
+        f"(rejections: {dict(rejections)}); the space may be impossible"
+    )
+
+
 def _make_body_job(job: tuple) -> tuple[GeneratedBody, Counter]:
     return make_body(*job)
 
@@ -251,7 +319,7 @@ class GenerationResult:
 
 
 def generate_bodies(
-    space: DesignSpace,
+    space: DesignSpace | QuadrupedSpace,
     count: int,
     seed: int = 0,
     workers: int | None = None,
@@ -262,6 +330,7 @@ def generate_bodies(
     as slots complete. The result is the same for any number of ``workers``."""
     if count < 1:
         raise MetamorphError(f"--count must be at least 1, got {count}")
+    check_space_validity(space, validity)
     workers = max(1, workers or os.cpu_count() or 1)
     start = time.perf_counter()
     accepted: dict[int, GeneratedBody] = {}
@@ -336,7 +405,7 @@ def split_indices(count: int, fraction: float, seed: int) -> tuple[list[int], li
 
 
 def write_body_set(
-    result: GenerationResult, out: Path, space: DesignSpace, seed: int, split: float | None = None
+    result: GenerationResult, out: Path, space: DesignSpace | QuadrupedSpace, seed: int, split: float | None = None
 ) -> dict[str, Path]:
     """Write generated bodies (optionally split into train/ and heldout/) atomically; returns the folders."""
     out = Path(out)

@@ -583,3 +583,68 @@ def test_kinematics_variants_change_only_shape(unimal_set: Path, tmp_path: Path)
         # density is unchanged: mass over volume stays within the design's 500–1000
         densities = child.body_mass[1:] / np.array([_volume(child, b) for b in range(1, child.nbody)])
         assert ((densities > 499) & (densities < 1001)).all()
+
+
+# ----------------------------------------------------------------------------------------------
+# The quadruped spaces (metamorph.quadrupeds)
+
+
+def test_quadruped_space_builds_robot_dogs_that_stand_on_their_motors(tmp_path: Path):
+    """Every body is a torso and four 3-hinge legs with a motor a joint and a bent-knee `home`
+    keyframe it starts in; under zero torque it folds towards the floor (so the zero-torque stance
+    checks cannot apply), while its own motors hold it up; the same seed gives the same bytes."""
+    from metamorph.generate import start_qpos
+    from metamorph.quadrupeds import QuadrupedPlan, holds_home_pose
+
+    space = design_space("quadruped")
+    result = generate_bodies(space, 4, seed=5, workers=1)
+    assert [b.xml for b in result.bodies] == [b.xml for b in generate_bodies(space, 4, seed=5, workers=1).bodies]
+    write_body_set(result, tmp_path / "dogs", space, 5)
+    manifest = json.loads((tmp_path / "dogs" / "manifest.json").read_text())
+    assert manifest["space"]["name"] == "quadruped" and len(manifest["bodies"]) == 4
+    collapsed = 0
+    for body in result.bodies:
+        assert isinstance(body.plan, QuadrupedPlan)
+        morphology = morphology_from_xml(body.xml, name=body.name)
+        assert morphology.model.nu == 12 and tokenize(morphology).num_tokens == 13
+        assert any("keyframe 'home'" in note for note in morphology.notes)
+        floor_model = _with_floor(morphology)
+        home = start_qpos(floor_model, morphology)
+        knees = [floor_model.joint(f"{leg}_knee").qposadr[0] for leg in ("FR", "FL", "RR", "RL")]
+        assert (home[knees] < -0.5).all()  # bent knees, as the keyframe says
+        assert holds_home_pose(floor_model, morphology.root_body, home) >= space.min_hold_fraction
+        data = mujoco.MjData(floor_model)
+        data.qpos[:] = home
+        mujoco.mj_step(floor_model, data, nstep=round(1.0 / floor_model.opt.timestep))
+        start = float(body.stats.initial_height)
+        collapsed += data.xpos[morphology.root_body, 2] < 0.7 * start
+        pairs = body.metadata["symmetric_limbs"]
+        twins = [(body.plan.limbs[a], body.plan.limbs[b]) for a, b in pairs]
+        assert len(twins) == 6 and all(a[0] + a[2:] == b[0] + b[2:] and a[1] + b[1] == "RL" for a, b in twins)
+    assert collapsed >= 3
+
+
+def test_quadruped_spaces_differ_in_leg_mass_and_weak_motors_are_rejected():
+    from metamorph.quadrupeds import QuadrupedSpace
+
+    def leg_share(space) -> list[float]:
+        bodies = generate_bodies(space, 6, seed=2, workers=1).bodies
+        return [4 * sum(b.plan.link_masses) / b.plan.total_mass for b in bodies]
+
+    assert max(leg_share(design_space("quadruped"))) <= 0.49 < max(leg_share(design_space("quadruped-heavy-legs")))
+    weak = QuadrupedSpace(name="weak", hip_gear=(0.01, 0.02), knee_gear=(0.01, 0.02))
+    with pytest.raises(MetamorphError, match=r"design space 'weak': no valid body .*cannot_stand"):
+        make_body(weak, 0, 0, validity=Validity(max_attempts=3))
+
+
+def test_cli_generate_quadrupeds_refuses_flags_that_cannot_apply(tmp_path: Path):
+    result = run_cli("generate", "--space", "quadruped", "--count", "2", "--out", str(tmp_path / "a"),
+                     "--min-stand-fraction", "0.6")  # fmt: skip
+    assert result.returncode == 2 and "collapse under zero torque" in result.stderr
+    result = run_cli("generate", "--space", "quadruped", "--count", "2", "--out", str(tmp_path / "b"),
+                     "--parent-contacts")  # fmt: skip
+    assert result.returncode == 2 and "--parent-contacts: design space 'quadruped'" in result.stderr
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    result = run_cli("generate", "--space", "quadruped", "--count", "3", "--seed", "4", "--out", str(tmp_path / "c"))
+    assert result.returncode == 0, result.stderr
+    assert len(list((tmp_path / "c" / "xml").glob("quadruped-s4-*.xml"))) == 3
