@@ -150,6 +150,10 @@ class Generate:
     """Shortest settle simulated; with --min-stand-fraction use 2 so slow sagging is seen."""
     min_floor_contacts: int = 0
     """Reject bodies that rest on fewer links than this (3: a stance that reset noise does not tip over)."""
+    space_set: tuple[str, ...] = ()
+    """Override fields of the design space, FIELD=VALUE each (a number, true/false, a word, or
+    LOW,HIGH for a range), e.g. --space-set thigh_length=0.15,0.3 leg_inertia=true; the manifest
+    records the space as used."""
     parent_contacts: bool = False
     """Let limbs collide with the links they hang from, as UNIMAL files do (whatever the space says)."""
     joint_signs: str | None = None
@@ -160,7 +164,7 @@ class Generate:
         """The design space with --parent-contacts and --joint-signs applied."""
         from metamorph.design import DesignSpace, design_space
 
-        space = design_space(self.space)
+        space = design_space(self.space, self.space_set)
         tree_flags = [flag for flag, used in (("--parent-contacts", self.parent_contacts),
                                               ("--joint-signs", self.joint_signs is not None)) if used]  # fmt: skip
         if tree_flags and not isinstance(space, DesignSpace):
@@ -190,9 +194,10 @@ class Generate:
             from metamorph.variants import variant_sources
 
             # variants keep their source files' shape rules and physics: these flags would do nothing
-            ignored = [flag for flag, used in (("--space", self.space != "unimal"), ("--split", self.split is not None),
-                                               ("--parent-contacts", self.parent_contacts),
-                                               ("--joint-signs", self.joint_signs is not None)) if used]  # fmt: skip
+            shaping = (("--space", self.space != "unimal"), ("--space-set", bool(self.space_set)),
+                       ("--split", self.split is not None), ("--parent-contacts", self.parent_contacts),
+                       ("--joint-signs", self.joint_signs is not None))  # fmt: skip
+            ignored = [flag for flag, used in shaping if used]
             if ignored:
                 raise MetamorphError(
                     f"{', '.join(ignored)} cannot be used with --variants-of: variants keep their source bodies' "

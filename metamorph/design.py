@@ -282,10 +282,59 @@ DESIGN_SPACES: dict[str, Callable[[], DesignSpace | QuadrupedSpace]] = {
 (`metamorph.quadrupeds`) instead of growing limb trees."""
 
 
-def design_space(name: str) -> DesignSpace | QuadrupedSpace:
+def design_space(name: str, overrides: tuple[str, ...] = ()) -> DesignSpace | QuadrupedSpace:
+    """The registered space ``name`` with ``overrides`` (``FIELD=VALUE``, as `space_with_overrides`)."""
     if name not in DESIGN_SPACES:
         raise MetamorphError(f"unknown design space '{name}'; known: {', '.join(DESIGN_SPACES)}")
-    return DESIGN_SPACES[name]()
+    return space_with_overrides(DESIGN_SPACES[name](), overrides)
+
+
+def space_with_overrides(space, overrides: tuple[str, ...]):
+    """``space`` with fields replaced from ``FIELD=VALUE`` texts (`metamorph generate --space-set`).
+    The field's current value decides how VALUE reads: a number, true/false, a word, or items joined
+    by commas for a flat tuple (a range ``LOW,HIGH``, a list of weights or of shapes). The space's
+    own checks then run on the result, so a bad value fails with the space's message."""
+    fields = {field.name: getattr(space, field.name) for field in dataclasses.fields(space)}
+    changes = {}
+    for text in overrides:
+        name, sep, value = text.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or name not in fields or name == "name":
+            known = ", ".join(f for f in fields if f != "name")
+            raise MetamorphError(
+                f"--space-set {text}: expected FIELD=VALUE with a field of design space '{space.name}' ({known})"
+            )
+        current = fields[name]
+        try:
+            if isinstance(current, tuple):
+                if any(isinstance(item, tuple) for item in current):
+                    raise ValueError("a tuple of tuples cannot be set from the command line")
+                changes[name] = tuple(_read_like(current[0] if current else 0.0, v) for v in value.split(","))
+            else:
+                changes[name] = _read_like(current, value)
+        except ValueError as error:
+            raise MetamorphError(f"--space-set {text}: {error}") from None
+    return dataclasses.replace(space, **changes) if changes else space
+
+
+def _read_like(example, text: str):
+    """``text`` read as the type of ``example`` (bool, int, float or str)."""
+    text = text.strip()
+    if isinstance(example, bool):
+        if text.lower() not in ("true", "false"):
+            raise ValueError(f"'{text}' is not true or false")
+        return text.lower() == "true"
+    if isinstance(example, (int, float)):
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError(f"'{text}' is not a number") from None
+        if isinstance(example, int):
+            if not number.is_integer():
+                raise ValueError(f"'{text}' is not a whole number")
+            return int(number)
+        return number
+    return text
 
 
 # ----------------------------------------------------------------------------------------------

@@ -28,6 +28,8 @@ import math
 import mujoco
 import numpy as np
 
+from metamorph.errors import MetamorphError
+
 GRAVITY = 9.81
 LEGS = (("FR", 0, -1), ("FL", 0, 1), ("RR", 1, -1), ("RL", 1, 1))
 """Leg name, which hip row it hangs from (0 front, 1 rear), and its side (-1 right, +1 left)."""
@@ -83,9 +85,46 @@ class QuadrupedSpace:
     armature: Range = (0.005, 0.02)
     frictionloss: Range = (0.0, 0.3)
     foot_friction: Range = (0.6, 1.0)
+    knee_motor_fraction: Range = (0.0, 0.0)
+    """Share of the thigh's mass carried at its top, at the hip joint, as a knee motor mounted by the
+    hip (a non-colliding sphere of the thigh's radius): real robot dogs carry their knee motors there
+    (the Go1's thigh has its centre of mass 14 % of the way down, a uniform rod 50 %; about 0.7 of
+    the mass at the top). Drawn after every other number, and 0 writes no sphere: spaces that keep
+    it 0 keep their bytes."""
+    leg_inertia: bool = False
+    """Give every leg link an explicit inertia, as robot files do, drawn around the link's own: its
+    centre of mass moved along the link (`thigh_com`, `calf_com`, `hip_com`: fractions of the link's
+    length from its joint) and off it (± `com_offset`), its inertia about that centre the uniform
+    rod's times `transverse_inertia_scale` (about the two axes across the link) and
+    `axial_inertia_scale` (along it). One draw for each link kind, the same on all four legs (left
+    legs mirrored). Off by default: the geoms' uniform masses then decide, and the bytes are kept.
+    Why: policies trained on uniform legs walk a copy of the Go1 built from this space's parts but
+    not one with the Go1's own leg inertias (docs/learning.md)."""
+    hip_com: Range = (0.0, 1.0)
+    thigh_com: Range = (0.1, 0.6)
+    """The Go1's thigh: 0.14 (its knee motor sits by the hip); a uniform rod's: 0.5."""
+    calf_com: Range = (0.4, 0.75)
+    """With the foot. The Go1's: 0.69; this space's geoms give 0.6."""
+    com_offset: Range = (-0.02, 0.02)
+    """Metres, across the link, drawn for each of the two directions (the Go1's thigh: 0.019)."""
+    transverse_inertia_scale: Range = (0.5, 2.5)
+    """The Go1's calf: 2.0 × the rod's; thigh 1.2 ×."""
+    axial_inertia_scale: Range = (1.0, 8.0)
+    """Of m r² / 2; the Go1's thigh: 6 ×, calf 3.6 ×."""
     min_hold_fraction: float = 0.8
     """Validity: a body is kept when its motors, holding its home pose on the floor, keep its torso
     at ≥ this fraction of its start height (`holds_home_pose`)."""
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, tuple) and not (len(value) == 2 and value[0] <= value[1]):
+                raise MetamorphError(f"design space '{self.name}': {field.name} {value} must be a range (low ≤ high)")
+        for field in ("knee_motor_fraction", "uneven_legs_probability", "min_hold_fraction", "hip_com", "thigh_com",
+                      "calf_com"):  # fmt: skip
+            value = getattr(self, field)
+            if not all(0 <= v <= 1 for v in (value if isinstance(value, tuple) else (value,))):
+                raise MetamorphError(f"design space '{self.name}': {field} {value} must lie within [0, 1]")
 
 
 def quadruped_space() -> QuadrupedSpace:
@@ -122,6 +161,11 @@ class QuadrupedPlan:
     armature: float
     frictionloss: float
     foot_friction: float
+    knee_motor_fraction: float = 0.0
+    leg_inertials: tuple[tuple[float, float, float, float, float], ...] | None = None
+    """For the hip, thigh and calf links: centre of mass along the link (fraction of its length),
+    its offsets across the link (x, then y or z, metres), transverse and axial inertia scales; None:
+    the geoms decide."""
 
     @property
     def limbs(self) -> tuple[str, ...]:
@@ -182,6 +226,17 @@ def sample_quadruped(space: QuadrupedSpace, rng: np.random.Generator) -> Quadrup
     knee_range = (-u(space.knee_range_folded), -u(space.knee_range_open))
     home_hip = u(space.home_hip)
     home_knee = float(np.clip(-u(space.home_knee_over_hip) * home_hip, *knee_range))
+    damping, armature, frictionloss, foot_friction = (
+        u(space.damping), u(space.armature), u(space.frictionloss), u(space.foot_friction)
+    )  # fmt: skip
+    knee_motor_fraction = u(space.knee_motor_fraction) if space.knee_motor_fraction[1] > 0 else 0.0
+    leg_inertials = None
+    if space.leg_inertia:
+        leg_inertials = tuple(
+            (u(along), u(space.com_offset), u(space.com_offset),
+             u(space.transverse_inertia_scale), u(space.axial_inertia_scale))
+            for along in (space.hip_com, space.thigh_com, space.calf_com)
+        )  # fmt: skip
     return QuadrupedPlan(
         torso_half_size=half_size,
         torso_mass=torso_mass,
@@ -196,15 +251,32 @@ def sample_quadruped(space: QuadrupedSpace, rng: np.random.Generator) -> Quadrup
         gears=gears,
         ranges=((-abduction_limit, abduction_limit), hip_range, knee_range),
         home=(home_hip, home_knee),
-        damping=u(space.damping),
-        armature=u(space.armature),
-        frictionloss=u(space.frictionloss),
-        foot_friction=u(space.foot_friction),
+        damping=damping,
+        armature=armature,
+        frictionloss=frictionloss,
+        foot_friction=foot_friction,
+        knee_motor_fraction=knee_motor_fraction,
+        leg_inertials=leg_inertials,
     )
 
 
 def _f(*values: float) -> str:
     return " ".join(f"{round(float(v), 5):.5g}" for v in values)
+
+
+def _inertial(
+    draw: tuple[float, float, float, float, float], mass: float, length: float, radius: float, axis: int, side: int
+) -> str:
+    """An ``<inertial>`` for a link along body axis ``axis`` (1: +y times ``side``, 2: -z), from a
+    `QuadrupedPlan.leg_inertials` draw and the uniform rod's inertia."""
+    along, offset_a, offset_b, transverse_scale, axial_scale = draw
+    transverse = transverse_scale * mass * length**2 / 12
+    axial = min(axial_scale * mass * radius**2 / 2, 1.9 * transverse)  # within the triangle inequality
+    if axis == 1:
+        pos, diag = (offset_a, side * along * length, offset_b), (transverse, axial, transverse)
+    else:
+        pos, diag = (offset_a, side * offset_b, -along * length), (transverse, transverse, axial)
+    return f'<inertial pos="{_f(*pos)}" mass="{_f(mass)}" diaginertia="{_f(*diag)}"/>'
 
 
 def quadruped_to_mjcf(plan: QuadrupedPlan, name: str) -> str:
@@ -217,16 +289,32 @@ def quadruped_to_mjcf(plan: QuadrupedPlan, name: str) -> str:
         scale = plan.rear_leg_scale if row == 1 else 1.0
         thigh, calf = plan.thigh_length * scale, plan.calf_length * scale
         a_len = plan.abduction_length
+        knee_motor = []  # its mass sits at the hip joint, where the thigh's top is
+        if plan.knee_motor_fraction > 0:
+            knee_motor.append(
+                f'          <geom name="{leg}_knee_motor" type="sphere" size="{_f(r_t)}" '
+                f'mass="{_f(m_thigh * plan.knee_motor_fraction)}" contype="0" conaffinity="0"/>'
+            )
+        inertials = {"hip": [], "thigh": [], "calf": []}
+        if plan.leg_inertials is not None:
+            hip_draw, thigh_draw, calf_draw = plan.leg_inertials
+            inertials["hip"] = ["        " + _inertial(hip_draw, m_hip, a_len, 1.6 * r_t, 1, side)]
+            inertials["thigh"] = ["          " + _inertial(thigh_draw, m_thigh, thigh, r_t, 2, side)]
+            inertials["calf"] = ["            " + _inertial(calf_draw, m_calf, calf, 0.6 * r_t, 2, side)]
         bodies += [
             f'      <body name="{leg}_hip" pos="{_f(plan.hip_x[row], side * plan.torso_half_size[1], 0)}">',
+            *inertials["hip"],
             f'        <joint name="{leg}_abduction" axis="1 0 0" range="{_f(*plan.ranges[0])}"/>',
             f'        <geom type="cylinder" fromto="{_f(0, 0, 0, 0, side * a_len, 0)}" size="{_f(1.6 * r_t)}" '
             f'mass="{_f(m_hip)}"/>',
             f'        <body name="{leg}_thigh" pos="{_f(0, side * a_len, 0)}">',
+            *inertials["thigh"],
             f'          <joint name="{leg}_hip" axis="0 1 0" range="{_f(*plan.ranges[1])}"/>',
             f'          <geom type="capsule" fromto="{_f(0, 0, 0, 0, 0, -thigh)}" size="{_f(r_t)}" '
-            f'mass="{_f(m_thigh)}"/>',
+            f'mass="{_f(m_thigh * (1 - plan.knee_motor_fraction))}"/>',
+            *knee_motor,
             f'          <body name="{leg}_calf" pos="{_f(0, 0, -thigh)}">',
+            *inertials["calf"],
             f'            <joint name="{leg}_knee" axis="0 1 0" range="{_f(*plan.ranges[2])}"/>',
             f'            <geom type="capsule" fromto="{_f(0, 0, 0, 0, 0, -calf)}" size="{_f(0.6 * r_t)}" '
             f'mass="{_f(0.8 * m_calf)}"/>',
