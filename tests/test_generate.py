@@ -648,3 +648,56 @@ def test_cli_generate_quadrupeds_refuses_flags_that_cannot_apply(tmp_path: Path)
     result = run_cli("generate", "--space", "quadruped", "--count", "3", "--seed", "4", "--out", str(tmp_path / "c"))
     assert result.returncode == 0, result.stderr
     assert len(list((tmp_path / "c" / "xml").glob("quadruped-s4-*.xml"))) == 3
+
+
+def test_leg_inertia_draws_a_robots_mass_distribution_and_off_keeps_the_bytes():
+    """With `leg_inertia`, each leg link carries an explicit inertia whose centre of mass lies where
+    the space says along the link (MuJoCo's compiled model agrees), left legs mirroring right legs;
+    the knee-motor mass moves the thigh's centre of mass up; with both off the bytes are the space's."""
+    from metamorph.quadrupeds import quadruped_to_mjcf, sample_quadruped
+
+    plain = design_space("quadruped")
+    for seed in range(3):
+        assert "<inertial" not in quadruped_to_mjcf(sample_quadruped(plain, np.random.default_rng(seed)), "q")
+    space = design_space("quadruped", ("leg_inertia=true", "thigh_com=0.2,0.2", "calf_com=0.7,0.7"))
+    plan = sample_quadruped(space, np.random.default_rng(4))
+    model = mujoco.MjModel.from_xml_string(quadruped_to_mjcf(plan, "q"))
+    for leg in ("FR", "FL"):
+        thigh, calf = model.body(f"{leg}_thigh"), model.body(f"{leg}_calf")
+        assert thigh.ipos[2] == pytest.approx(-0.2 * plan.thigh_length, abs=1e-4)
+        assert calf.ipos[2] == pytest.approx(-0.7 * plan.calf_length, abs=1e-4)
+        assert thigh.mass[0] == pytest.approx(plan.link_masses[1], rel=1e-4)
+    assert model.body("FR_thigh").ipos[1] == pytest.approx(-model.body("FL_thigh").ipos[1])
+    uniform = mujoco.MjModel.from_xml_string(quadruped_to_mjcf(dataclasses.replace(plan, leg_inertials=None), "q"))
+    motor = mujoco.MjModel.from_xml_string(
+        quadruped_to_mjcf(dataclasses.replace(plan, leg_inertials=None, knee_motor_fraction=0.7), "q")
+    )
+    assert uniform.body("FR_thigh").ipos[2] == pytest.approx(-0.5 * plan.thigh_length, abs=1e-4)
+    assert motor.body("FR_thigh").ipos[2] == pytest.approx(-0.15 * plan.thigh_length, abs=1e-4)
+    assert motor.body("FR_thigh").mass[0] == pytest.approx(uniform.body("FR_thigh").mass[0], rel=1e-4)
+
+
+def test_space_set_overrides_fields_and_reports_bad_ones(tmp_path: Path):
+    space = design_space("unimal", ("limb_count=3,5", "gears=100,200", "max_depth=2"))
+    assert (space.limb_count, space.gears, space.max_depth) == ((3, 5), (100.0, 200.0), 2)
+    assert design_space("quadruped", ("leg-inertia=true",)).leg_inertia
+    for overrides, message in [
+        (("limb_count=3,5.5",), "'5.5' is not a whole number"),
+        (("leg_inertia=maybe",), "'maybe' is not true or false"),
+        (("no_such_field=1",), "expected FIELD=VALUE with a field of design space 'quadruped'"),
+        (("thigh_com=0.6,0.2",), r"thigh_com \(0.6, 0.2\) must be a range"),
+        (("calf_com=0.5,1.5",), r"calf_com \(0.5, 1.5\) must lie within \[0, 1\]"),
+    ]:
+        with pytest.raises(MetamorphError, match=message):
+            design_space("unimal" if "limb_count" in overrides[0] else "quadruped", overrides)
+    out = tmp_path / "dogs"
+    result = run_cli("generate", "--space", "quadruped", "--space-set", "leg_inertia=true", "torso_mass=4,4",
+                     "--count", "2", "--seed", "1", "--out", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["space"]["leg_inertia"] is True and manifest["space"]["torso_mass"] == [4.0, 4.0]
+    assert all(body["params"]["torso_mass"] == 4.0 for body in manifest["bodies"])
+    result = run_cli(
+        "generate", "--space", "quadruped", "--space-set", "torso_mass=heavy", "--out", str(tmp_path / "x")
+    )
+    assert result.returncode == 2 and "--space-set torso_mass=heavy: 'heavy' is not a number" in result.stderr
