@@ -25,9 +25,11 @@ from typing import Literal
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from metamorph.errors import MetamorphError
 from metamorph.observation import ObservationFrame, check_frame
+from metamorph.tokens import PROPRIO_FEATURES, STATIC_FEATURES
 
 PositionKind = Literal["learned", "none", "tree"]
 
@@ -67,8 +69,21 @@ class PolicyConfig:
     """Dropout rate on the token embeddings (after the position embedding if any; MetaMorph uses
     0.1) in the PPO update's forward passes. Acting, evaluation and deployment use the whole
     network, so the one inference function stays deterministic given its sampling key."""
+    hidden_static: tuple[str, ...] = ()
+    """Static feature groups (`metamorph.tokens.STATIC_FEATURES` names, e.g. geom_pos) the policy
+    does not see: their columns are zeroed inside the network, so training, evaluation and
+    deployment hide the same. Why: how a file splits a link into collision primitives decides its
+    largest-geom features; a Go1 whose features are swapped for those of the same robot described
+    with one primitive a link is run by policies that fail on the original (docs/learning.md)."""
 
     def __post_init__(self):
+        object.__setattr__(self, "hidden_static", tuple(self.hidden_static))  # JSON gives a list
+        unknown = [name for name in self.hidden_static if name not in STATIC_FEATURES.names]
+        if unknown:
+            raise MetamorphError(
+                f"policy hidden_static: unknown static feature(s) {', '.join(unknown)}; "
+                f"known: {', '.join(STATIC_FEATURES.names)}"
+            )
         if self.position not in ("learned", "none", "tree"):
             raise MetamorphError(f"policy position must be learned, none or tree, got '{self.position}'")
         check_frame(self.frame)
@@ -120,6 +135,16 @@ class EncoderLayer(nn.Module):
         return x + y
 
 
+def _visible_columns(hidden_static: tuple[str, ...]) -> np.ndarray:
+    """1 for each column of a token's features (proprioception, then static) the policy sees, 0 for
+    the static groups it hides."""
+    visible = np.ones(PROPRIO_FEATURES.width + STATIC_FEATURES.width, np.float32)
+    for name in hidden_static:
+        columns = STATIC_FEATURES[name]
+        visible[PROPRIO_FEATURES.width + columns.start : PROPRIO_FEATURES.width + columns.stop] = 0.0
+    return visible
+
+
 class Trunk(nn.Module):
     """Token embedding + transformer encoder; returns [B, T, d_model]."""
 
@@ -129,6 +154,8 @@ class Trunk(nn.Module):
     @nn.compact
     def __call__(self, features: jax.Array, obs: dict[str, jax.Array], dropout_key: jax.Array | None) -> jax.Array:
         c = self.config
+        if c.hidden_static:
+            features = features * _visible_columns(c.hidden_static)
         x = nn.Dense(c.d_model, name="token_embedding")(features) * jnp.sqrt(c.d_model)
         x = x + nn.Embed(self.vocab_size, c.d_model, name="part_embedding")(obs["part_ids"])
         T = obs["part_ids"].shape[1]

@@ -51,6 +51,10 @@ class FeatureLayout:
     def __getitem__(self, name: str) -> slice:
         return self._slices[name]
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.features)
+
     def rows(self) -> list[dict]:
         return [
             {"name": f.name, "start": self[f.name].start, "stop": self[f.name].stop, "doc": f.doc}

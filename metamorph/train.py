@@ -92,6 +92,9 @@ class TrainConfig:
     """Override the task's speed cap: forward velocity above this (m/s) earns nothing (0: no cap)."""
     action_std: float | None = None
     """A fixed action standard deviation (MetaMorph: 0.9) instead of the preset's learned log-std."""
+    hide_static: tuple[str, ...] = ()
+    """Static feature groups the policy does not see (`metamorph.tokens.STATIC_FEATURES` names, e.g.
+    geom_pos geom_quat geom_size); kept in the checkpoint, so evaluation hides them too."""
     dropout: float = 0.0
     """Dropout rate on the token embeddings in PPO updates (MetaMorph: 0.1); acting uses the whole
     network."""
@@ -136,6 +139,7 @@ class TrainConfig:
             frame=self.frame,
             action_std=self.action_std,
             dropout=self.dropout,
+            hidden_static=self.hide_static,
         )
 
     @property

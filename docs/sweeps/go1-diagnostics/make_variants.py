@@ -10,6 +10,10 @@ go1.xml; see docs/sweeps/quadrupeds/command.txt) and writes:
 - menagerie-kinds/unitree_go1/go1.xml: the Go1 whose tokens have the quadruped space's part kinds
   (its trunk's largest geom a box covering its two cylinders, one capsule a calf instead of two, so
   the foot sphere is no longer the calf's largest geom);
+- menagerie-family-geoms/unitree_go1/go1.xml: the Go1 (its inertias, joints, motors, options)
+  with the geoms and contact settings a quadruped-space body of its sizes has: one trunk box, a
+  cylinder a hip link, one straight capsule a thigh, a capsule and a foot sphere a calf, condim 3
+  and friction 0.7 (the feet 0.8);
 - go1like.xml: a body of the quadruped space with the Go1's numbers (trunk box, hip placement,
   link lengths and masses, torque limits, ranges, home pose, damping, armature, friction loss);
 - go1like-hipsin.xml: the same with its hips at ±0.11 m;
@@ -59,6 +63,25 @@ def with_inertials(xml: str, go1: str, links: tuple[str, ...]) -> str:
     return xml
 
 
+def family_geoms(go1: str) -> str:
+    """The Go1 with a quadruped-space body's geoms and contact settings (`GO1_LIKE`'s sizes)."""
+    contact = 'condim="3" friction="0.7 0.1 0.1" margin="0"'
+    xml = re.sub(r'\n\s*<geom class="collision"[^>]*/>', "", go1)  # the trunk's eight geoms
+    xml = xml.replace(
+        "      <freejoint/>", f'      <freejoint/>\n      <geom type="box" size="0.125 0.047 0.057" {contact}/>'
+    )
+    for side, y in (("right", -0.08), ("left", 0.08)):
+        pattern = rf'(\s*<geom class="hip_{side}\d"/>)+'
+        cylinder = f'\n        <geom type="cylinder" fromto="0 0 0 0 {y} 0" size="0.024" {contact}/>'
+        xml = re.sub(pattern, lambda m, c=cylinder: c, xml)
+    thigh = f'\n          <geom type="capsule" fromto="0 0 0 0 0 -0.213" size="0.015" {contact}/>'
+    xml = re.sub(r'(\s*<geom class="thigh\d"/>)+', lambda m: thigh, xml)
+    calf = f'\n            <geom type="capsule" fromto="0 0 0 0 0 -0.213" size="0.009" {contact}/>'
+    xml = re.sub(r'(\s*<geom class="calf\d"/>)+', lambda m: calf, xml)
+    foot = '<geom name="\\1" type="sphere" pos="0 0 -0.213" size="0.023" condim="3" friction="0.8 0.02 0.01" margin="0"/>'
+    return re.sub(r'<geom name="(\w+)" class="foot"/>', foot, xml)
+
+
 def main() -> None:
     out = Path(sys.argv[1])
     go1 = (Path(os.environ["MENAGERIE_ROOT"]) / "unitree_go1" / "go1.xml").read_text()
@@ -78,6 +101,7 @@ def main() -> None:
         '          <geom size="0.012" fromto="0 0 0 0 0 -0.2"/>',
     ).replace('            <geom class="calf2"/>\n', "")
     files = {"menagerie-hips-in/unitree_go1/go1.xml": hips_in, "menagerie-kinds/unitree_go1/go1.xml": kinds}
+    files["menagerie-family-geoms/unitree_go1/go1.xml"] = family_geoms(go1)
     base = quadruped_to_mjcf(GO1_LIKE, "go1like")
     files["go1like.xml"] = base
     files["go1like-hipsin.xml"] = quadruped_to_mjcf(dataclasses.replace(GO1_LIKE, hip_x=(0.11, -0.11)), "go1like")
