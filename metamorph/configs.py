@@ -78,8 +78,19 @@ def check_value(name: str, kind: Any, value: Any, where: str) -> Any:
             return float(value)
         if option in (str, Path) and isinstance(value, str):
             return option(value)
-    expected = " or ".join("null" if o is type(None) else o.__name__ for o in options)
+        words = isinstance(value, list | tuple) and all(isinstance(item, str) for item in value)
+        if typing.get_args(option) == (str, ...) and words:
+            return tuple(value)
+    expected = " or ".join(_type_name(o) for o in options)
     raise MetamorphError(f"{where}: {name} must be {expected}, got {value!r} ({type(value).__name__})")
+
+
+def _type_name(kind: Any) -> str:
+    if kind is type(None):
+        return "null"
+    if typing.get_args(kind) == (str, ...):
+        return "a list of words"
+    return kind.__name__
 
 
 def unknown_field(where: str, key: str, known: list[str], spelled: str | None = None) -> MetamorphError:
@@ -143,6 +154,8 @@ def as_flags(overrides: Overrides) -> list[str]:
     for name, value in overrides.items():
         if isinstance(value, bool):
             flags.append(f"--{name}" if value else f"--{_negated(name)}")
+        elif isinstance(value, tuple):
+            flags += [f"--{name}", *map(str, value)]
         else:
             flags += [f"--{name}", "None" if value is None else str(value)]
     return flags
