@@ -78,7 +78,9 @@ def family_geoms(go1: str) -> str:
     xml = re.sub(r'(\s*<geom class="thigh\d"/>)+', lambda m: thigh, xml)
     calf = f'\n            <geom type="capsule" fromto="0 0 0 0 0 -0.213" size="0.009" {contact}/>'
     xml = re.sub(r'(\s*<geom class="calf\d"/>)+', lambda m: calf, xml)
-    foot = '<geom name="\\1" type="sphere" pos="0 0 -0.213" size="0.023" condim="3" friction="0.8 0.02 0.01" margin="0"/>'
+    foot = (
+        '<geom name="\\1" type="sphere" pos="0 0 -0.213" size="0.023" condim="3" friction="0.8 0.02 0.01" margin="0"/>'
+    )
     return re.sub(r'<geom name="(\w+)" class="foot"/>', foot, xml)
 
 

@@ -16,8 +16,9 @@ import dataclasses
 import json
 import sys
 
-import metamorph.env.vec_env as vec_env
 import numpy as np
+
+import metamorph.env.vec_env as vec_env
 from metamorph.checkpoint import load_policy
 from metamorph.evaluate import evaluate
 from metamorph.morphology import load_morphology
@@ -47,8 +48,19 @@ def main() -> None:
 
     vec_env.tokenize = tokenize
     results = evaluate(loaded, [physics], task="flat", episodes=3, nthread=1)["policy"][0]
-    print(json.dumps({"trial": trial, "physics": physics_file, "features": features_file, "columns": columns,
-                      "returns": results.returns, "lengths": results.lengths, "velocity": results.velocity}))
+    print(
+        json.dumps(
+            {
+                "trial": trial,
+                "physics": physics_file,
+                "features": features_file,
+                "columns": columns,
+                "returns": results.returns,
+                "lengths": results.lengths,
+                "velocity": results.velocity,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
