@@ -239,6 +239,28 @@ def test_dropout_changes_the_update_forward_only():
         PolicyConfig(dropout=1.0)
 
 
+def test_hidden_static_features_change_nothing_the_policy_outputs():
+    """A policy that hides geom_pos, geom_quat and geom_size gives the same actions and value
+    whatever those columns hold; every other static column still moves them."""
+    from metamorph.tokens import PROPRIO_FEATURES, STATIC_FEATURES
+
+    hiding = dataclasses.replace(TINY, hidden_static=["geom_pos", "geom_quat", "geom_size"])  # as JSON gives it
+    assert hiding.hidden_static == ("geom_pos", "geom_quat", "geom_size")
+    _, _, features, net_obs, policy, params = probe(4, hiding)
+    outputs = policy.apply(params, features, net_obs)
+    hidden = [STATIC_FEATURES[name] for name in hiding.hidden_static]
+    changed = np.array(features)
+    for columns in hidden:
+        changed[..., PROPRIO_FEATURES.width + columns.start : PROPRIO_FEATURES.width + columns.stop] = 9.0
+    for a, b in zip(policy.apply(params, jnp.asarray(changed), net_obs), outputs, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    seen = np.array(features)
+    seen[..., PROPRIO_FEATURES.width + STATIC_FEATURES["extent"].start] = 9.0
+    assert not np.allclose(policy.apply(params, jnp.asarray(seen), net_obs)[0], outputs[0])
+    with pytest.raises(MetamorphError, match="unknown static feature"):
+        dataclasses.replace(TINY, hidden_static=("geom_colour",))
+
+
 def test_dropout_same_mask_compares_the_policy_with_itself_under_one_mask():
     """Before any step the updated policy is the reference: under the same mask the ratio is 1 and
     nothing is clipped, where against the whole network that acted a thinned network's ratio is not."""

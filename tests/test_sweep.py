@@ -42,11 +42,14 @@ def test_shipped_train_configs_load_and_default_is_the_default():
 def test_config_file_plus_flags_resolves_like_flags_alone(tmp_path: Path):
     path = tmp_path / "run.toml"
     path.write_text(
-        'bodies = "a.xml"\ntotal-steps = 5000\nalive_bonus = 0.5\n[ppo]\nlearning-rate = 1e-3\nepochs = 2\n'
+        'bodies = "a.xml"\ntotal-steps = 5000\nalive_bonus = 0.5\nhide-static = ["geom_pos", "extent"]\n'
+        "[ppo]\nlearning-rate = 1e-3\nepochs = 2\n"
     )
     from_file = parse_train_args(["--config", str(path), "--ppo.epochs", "6", "--seed", "4"])
     from_flags = parse_train_args(["--bodies", "a.xml", "--total-steps", "5000", "--alive-bonus", "0.5",
+                                   "--hide-static", "geom_pos", "extent",
                                    "--ppo.learning-rate", "1e-3", "--ppo.epochs", "6", "--seed", "4"])  # fmt: skip
+    assert from_file.hide_static == ("geom_pos", "extent")
     assert from_file == from_flags
     assert config_to_json(from_file) == config_to_json(from_flags)  # what config.json stores
     assert from_file.ppo.epochs == 6 and from_file.ppo.learning_rate == 1e-3 and from_file.alive_bonus == 0.5
@@ -59,6 +62,7 @@ def test_config_file_plus_flags_resolves_like_flags_alone(tmp_path: Path):
         ("total-steps = 'many'", r"total-steps must be int, got 'many' \(str\)"),
         ("[ppo]\nepochs = 2.5", r"ppo.epochs must be int, got 2.5"),
         ("bodies = [1, 2]", r"bodies must be str, got \[1, 2\]"),
+        ('hide-static = "geom_pos"', r"hide-static must be a list of words, got 'geom_pos'"),
         ("total-steps = ", r"not valid TOML"),
     ],
 )
