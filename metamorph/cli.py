@@ -125,8 +125,8 @@ class Generate:
     """Design space: unimal (MetaMorph's rules), unimal-like (those rules with UNIMAL-100's limb
     lengths and counts), unimal-matched (those rules drawn with the frequencies of UNIMAL-100's
     files), unimal-headings (unimal-matched with UNIMAL-100's limb headings), rich (other torsos,
-    limb shapes, slides, asymmetry), or quadruped / quadruped-heavy-legs (robot dogs of one plan with
-    a standing keyframe, `metamorph.quadrupeds`)."""
+    limb shapes, slides, asymmetry), quadruped (robot dogs of one plan with a standing keyframe,
+    `metamorph.quadrupeds`) or quadruped-heavy-legs (the same with legs of up to 63 % of the mass)."""
     split: float | None = None
     """Fraction of bodies for train/; the rest go to heldout/ (no tree in both)."""
     workers: int = 0

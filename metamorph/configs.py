@@ -154,7 +154,7 @@ def as_flags(overrides: Overrides) -> list[str]:
     for name, value in overrides.items():
         if isinstance(value, bool):
             flags.append(f"--{name}" if value else f"--{_negated(name)}")
-        elif isinstance(value, tuple):
+        elif isinstance(value, tuple | list):  # a list of words (read back from JSON as a list)
             flags += [f"--{name}", *map(str, value)]
         else:
             flags += [f"--{name}", "None" if value is None else str(value)]

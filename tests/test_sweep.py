@@ -50,6 +50,13 @@ def test_config_file_plus_flags_resolves_like_flags_alone(tmp_path: Path):
                                    "--hide-static", "geom_pos", "extent",
                                    "--ppo.learning-rate", "1e-3", "--ppo.epochs", "6", "--seed", "4"])  # fmt: skip
     assert from_file.hide_static == ("geom_pos", "extent")
+    from metamorph.configs import as_flags
+
+    # a sweep's report writes the best run's flags from sweep.json, where a tuple is a list
+    assert parse_train_args(["--bodies", "a.xml", *as_flags({"hide-static": ["geom_pos", "extent"]})]).hide_static == (
+        "geom_pos",
+        "extent",
+    )
     assert from_file == from_flags
     assert config_to_json(from_file) == config_to_json(from_flags)  # what config.json stores
     assert from_file.ppo.epochs == 6 and from_file.ppo.learning_rate == 1e-3 and from_file.alive_bonus == 0.5
