@@ -243,66 +243,71 @@ def make_body(
     validity: Validity = Validity(),
 ) -> tuple[GeneratedBody, Counter]:
     """The first valid candidate for slot ``index``, and the rejections met on the way."""
-    if isinstance(space, QuadrupedSpace):
-        return _make_quadruped(space, seed, index, first_attempt, validity)
     rejections: Counter = Counter()
     name = body_name(space, seed, index)
+    if isinstance(space, QuadrupedSpace):
+        draw = _quadruped_candidates(space, name, validity)
+    else:
+        draw = _tree_candidates(space, seed, index, name, validity)
+    for attempt in range(first_attempt, first_attempt + validity.max_attempts):
+        try:
+            plan, xml, morphology, stats = draw(np.random.default_rng([seed, index, attempt]))
+        except Rejected as rejection:
+            rejections[rejection.reason] += 1
+            continue
+        except MorphologyError:
+            rejections["compile_error"] += 1
+            continue
+        return GeneratedBody(name, xml, plan, stats, canonical_hash(morphology), index, attempt), rejections
+    raise MetamorphError(
+        f"design space '{space.name}': no valid body for slot {index} in {validity.max_attempts} attempts "
+        f"(rejections: {dict(rejections)}); the space may be impossible"
+    )
+
+
+Candidate = tuple[BodyPlan | QuadrupedPlan, str, Morphology, BodyStats]
+
+
+def _tree_candidates(
+    space: DesignSpace, seed: int, index: int, name: str, validity: Validity
+) -> Callable[[np.random.Generator], Candidate]:
+    """Draws a limb-tree candidate from a generator, or raises `Rejected`."""
     # The limb count is drawn once per slot: retrying rejected candidates with a fresh count would
     # favour small bodies (they self-collide less) and skew the set away from the design space.
     num_limbs = draw_limb_count(space, np.random.default_rng([seed, index]))
-    for attempt in range(first_attempt, first_attempt + validity.max_attempts):
-        plan = sample_plan(space, np.random.default_rng([seed, index, attempt]), num_limbs)
+
+    def draw(rng: np.random.Generator) -> Candidate:
+        plan = sample_plan(space, rng, num_limbs)
         if len(plan.limbs) != num_limbs:
-            rejections["limb_count_not_reached"] += 1
-            continue
-        try:
-            draft = morphology_from_xml(plan_to_mjcf(plan, name, 0.0, space), name=name)
-            height = floor_clearance_height(draft.model, draft.root_body) + 0.002
-            xml = plan_to_mjcf(plan, name, height, space)
-            morphology = morphology_from_xml(xml, name=name)
-            stats = check_body(morphology, validity)
-        except Rejected as rejection:
-            rejections[rejection.reason] += 1
-            continue
-        except MorphologyError:
-            rejections["compile_error"] += 1
-            continue
-        return GeneratedBody(name, xml, plan, stats, canonical_hash(morphology), index, attempt), rejections
-    raise MetamorphError(
-        f"design space '{space.name}': no valid body for slot {index} in {validity.max_attempts} attempts "
-        f"(rejections: {dict(rejections)}); the space may be impossible"
-    )
+            raise Rejected("limb_count_not_reached")
+        draft = morphology_from_xml(plan_to_mjcf(plan, name, 0.0, space), name=name)
+        height = floor_clearance_height(draft.model, draft.root_body) + 0.002
+        xml = plan_to_mjcf(plan, name, height, space)
+        morphology = morphology_from_xml(xml, name=name)
+        return plan, xml, morphology, check_body(morphology, validity)
+
+    return draw
 
 
-def _make_quadruped(
-    space: QuadrupedSpace, seed: int, index: int, first_attempt: int, validity: Validity
-) -> tuple[GeneratedBody, Counter]:
-    """`make_body` for a quadruped space: zero torque tests stability only (the body may fold to
-    the floor), and the body's motors must hold its home pose."""
-    rejections: Counter = Counter()
-    name = body_name(space, seed, index)
+def _quadruped_candidates(
+    space: QuadrupedSpace, name: str, validity: Validity
+) -> Callable[[np.random.Generator], Candidate]:
+    """Draws a quadruped candidate, or raises `Rejected`: zero torque tests stability only (the
+    body may fold to the floor), and the body's motors must hold its home pose."""
     zero_torque = dataclasses.replace(validity, min_torso_height=0.0, min_stand_fraction=0.0, min_floor_contacts=0)
-    for attempt in range(first_attempt, first_attempt + validity.max_attempts):
-        plan = sample_quadruped(space, np.random.default_rng([seed, index, attempt]))
+
+    def draw(rng: np.random.Generator) -> Candidate:
+        plan = sample_quadruped(space, rng)
         xml = quadruped_to_mjcf(plan, name)
-        try:
-            morphology = morphology_from_xml(xml, name=name)
-            stats = check_body(morphology, zero_torque)
-            floor_model = _with_floor(morphology)
-            held = holds_home_pose(floor_model, morphology.root_body, start_qpos(floor_model, morphology))
-            if held < space.min_hold_fraction:
-                raise Rejected("cannot_stand", f"its motors hold the torso at {held:.0%} of its start height")
-        except Rejected as rejection:
-            rejections[rejection.reason] += 1
-            continue
-        except MorphologyError:
-            rejections["compile_error"] += 1
-            continue
-        return GeneratedBody(name, xml, plan, stats, canonical_hash(morphology), index, attempt), rejections
-    raise MetamorphError(
-        f"design space '{space.name}': no valid body for slot {index} in {validity.max_attempts} attempts "
-        f"(rejections: {dict(rejections)}); the space may be impossible"
-    )
+        morphology = morphology_from_xml(xml, name=name)
+        stats = check_body(morphology, zero_torque)
+        floor_model = _with_floor(morphology)
+        held = holds_home_pose(floor_model, morphology.root_body, start_qpos(floor_model, morphology))
+        if held < space.min_hold_fraction:
+            raise Rejected("cannot_stand", f"its motors hold the torso at {held:.0%} of its start height")
+        return plan, xml, morphology, stats
+
+    return draw
 
 
 def _make_body_job(job: tuple) -> tuple[GeneratedBody, Counter]:
