@@ -38,7 +38,7 @@ from metamorph.morphology import (
     morphology_from_xml,
 )
 from metamorph.quadrupeds import QuadrupedPlan, QuadrupedSpace, holds_home_pose, quadruped_to_mjcf, sample_quadruped
-from metamorph.tokens import tokenize
+from metamorph.tokens import JointTokens, tokenize
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +66,10 @@ class Validity:
     such standing-checked bodies fell within 1000 steps, 0-39 % of those resting on 3 or more
     (UNIMAL-100's bodies rest on 2-8 links, median 4, and 19 % fall; `bench/zero_torque_falls.py`,
     2026-12-02)."""
+    min_hold_fraction: float = 0.0
+    """At the end, with the body's motors holding its standing pose (`holds_home_pose`), its torso
+    stays at least this fraction of its starting height (0: no check). The quadruped spaces set it:
+    their bodies fold under zero torque, as robot dogs do, and must stand on their motors instead."""
     max_tokens: int | None = None
     """Reject bodies with more tokens than this (None: no limit)."""
     max_attempts: int = 200
@@ -114,12 +118,13 @@ def _with_floor(morphology: Morphology) -> mujoco.MjModel:
     return spec.compile()
 
 
-def start_qpos(floor_model: mujoco.MjModel, morphology: Morphology) -> np.ndarray:
+def start_qpos(floor_model: mujoco.MjModel, morphology: Morphology, tokens: JointTokens | None = None) -> np.ndarray:
     """``_with_floor``'s model's qpos with the body's joints in its standing pose (its keyframe),
-    as the environments start it."""
+    as the environments start it (``tokens``: the body's, when the caller has them)."""
     qpos = floor_model.qpos0.copy()
     if morphology.standing_qpos is not None:
-        joints = tokenize(morphology).qpos_adr[1:]  # token 0 is the root, placed by _with_floor
+        tokens = tokens or tokenize(morphology)
+        joints = tokens.qpos_adr[1:]  # token 0 is the root, placed by _with_floor
         qpos[joints] = morphology.standing_qpos[joints]
     return qpos
 
@@ -141,7 +146,8 @@ def check_body(morphology: Morphology, validity: Validity = Validity()) -> BodyS
 
     floor_model = _with_floor(morphology)
     data = mujoco.MjData(floor_model)
-    data.qpos[:] = start_qpos(floor_model, morphology)
+    start = start_qpos(floor_model, morphology, tokens)
+    data.qpos[:] = start
     mujoco.mj_forward(floor_model, data)
     initial = float(data.xpos[root, 2])
     chunk = max(1, round(0.25 / floor_model.opt.timestep))  # look every 0.25 s; most bodies settle early
@@ -169,6 +175,10 @@ def check_body(morphology: Morphology, validity: Validity = Validity()) -> BodyS
         touching = links_on_floor(floor_model, data)
         if len(touching) < validity.min_floor_contacts:
             raise Rejected("few_contacts", f"rests on {len(touching)} link(s) < {validity.min_floor_contacts}")
+    if validity.min_hold_fraction:
+        held = holds_home_pose(floor_model, root, start)
+        if held < validity.min_hold_fraction:
+            raise Rejected("cannot_stand", f"its motors hold the torso at {held:.0%} of its start height")
     return BodyStats(
         initial_height=initial,
         standing_height=float(data.xpos[root, 2]),
@@ -294,18 +304,16 @@ def _quadruped_candidates(
 ) -> Callable[[np.random.Generator], Candidate]:
     """Draws a quadruped candidate, or raises `Rejected`: zero torque tests stability only (the
     body may fold to the floor), and the body's motors must hold its home pose."""
-    zero_torque = dataclasses.replace(validity, min_torso_height=0.0, min_stand_fraction=0.0, min_floor_contacts=0)
+    on_motors = dataclasses.replace(
+        validity, min_torso_height=0.0, min_stand_fraction=0.0, min_floor_contacts=0,
+        min_hold_fraction=space.min_hold_fraction,
+    )  # fmt: skip
 
     def draw(rng: np.random.Generator) -> Candidate:
         plan = sample_quadruped(space, rng)
         xml = quadruped_to_mjcf(plan, name)
         morphology = morphology_from_xml(xml, name=name)
-        stats = check_body(morphology, zero_torque)
-        floor_model = _with_floor(morphology)
-        held = holds_home_pose(floor_model, morphology.root_body, start_qpos(floor_model, morphology))
-        if held < space.min_hold_fraction:
-            raise Rejected("cannot_stand", f"its motors hold the torso at {held:.0%} of its start height")
-        return plan, xml, morphology, stats
+        return plan, xml, morphology, check_body(morphology, on_motors)
 
     return draw
 
