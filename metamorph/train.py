@@ -90,6 +90,8 @@ class TrainConfig:
     height (0: never; a real robot's own rule, e.g. gymnasium's, still applies to it)."""
     speed_cap: float | None = None
     """Override the task's speed cap: forward velocity above this (m/s) earns nothing (0: no cap)."""
+    tilt_penalty: float | None = None
+    """Override the task's tilt cost: each step costs this × (1 − cos) of the torso's tilt from upright."""
     action_std: float | None = None
     """A fixed action standard deviation (MetaMorph: 0.9) instead of the preset's learned log-std."""
     hide_static: tuple[str, ...] = ()
@@ -145,9 +147,15 @@ class TrainConfig:
     @property
     def task_config(self) -> TaskConfig:
         """The registered task with this run's overrides (episode length, alive bonus, reset noise,
-        fall rule, speed cap); a bad override fails here, with the task's own message."""
+        fall rule, speed cap, tilt cost); a bad override fails here, with the task's own message."""
         return task_with_overrides(
-            self.task, self.episode_length, self.alive_bonus, self.reset_noise, self.fall_fraction, self.speed_cap
+            self.task,
+            self.episode_length,
+            self.alive_bonus,
+            self.reset_noise,
+            self.fall_fraction,
+            self.speed_cap,
+            self.tilt_penalty,
         )
 
     @property

@@ -107,6 +107,32 @@ def test_speed_cap_pays_forward_velocity_up_to_the_cap(bodies):
         dataclasses.replace(task_config("flat"), speed_cap=-1.0)
 
 
+def test_tilt_penalty_costs_one_minus_cos_of_the_torso_tilt(bodies):
+    """The `tilt` term is −penalty × (1 − cos θ), θ between the torso's z axis (MuJoCo's own
+    rotation matrix) and the world's up; it is zero without a penalty."""
+    task = dataclasses.replace(task_config("flat"), tilt_penalty=2.0, fall_fraction=0.0)
+    env = VecEnv(bodies, task, num_envs=4, nthread=1)
+    env.reset(seed=2)
+    rng = np.random.default_rng(2)
+    tilted = 0
+    for _ in range(15):
+        _, reward, _, _, info = env.step(_random_actions(env, rng))
+        terms = info["reward_terms"]
+        torso_up = np.array(
+            [d.xmat[env.bodies[b].tokens.root_body, 8] for d, b in zip(env.datas, env.body_ids, strict=True)]
+        )
+        np.testing.assert_allclose(terms["tilt"], -2.0 * (1.0 - torso_up), atol=1e-9)
+        np.testing.assert_allclose(reward, terms["forward_velocity"] + terms["tilt"], atol=1e-12)
+        tilted += int((1.0 - torso_up > 1e-3).sum())
+    assert tilted > 0  # random torques do tip some torsos
+    untaxed = VecEnv(bodies, "flat", num_envs=2, nthread=1)
+    untaxed.reset(seed=0)
+    _, _, _, _, info = untaxed.step(_random_actions(untaxed, rng))
+    assert not info["reward_terms"]["tilt"].any()
+    with pytest.raises(MetamorphError, match="tilt_penalty must be ≥ 0"):
+        dataclasses.replace(task_config("flat"), tilt_penalty=-1.0)
+
+
 def test_truncation_after_episode_length(bodies):
     task = dataclasses.replace(task_config("flat"), episode_length=5, fall_fraction=0.0)
     env = VecEnv(bodies, task, num_envs=4, nthread=1)

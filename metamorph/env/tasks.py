@@ -52,6 +52,12 @@ class TaskConfig:
     and staying up to keep earning at the cap does. Logged as its own term (``speed_cap``, ≤ 0).
     Measured on generated quadrupeds at 0.5 m/s: slower gaits that fall as often (the
     quadrupeds-speed-cap sweep, docs/learning.md)."""
+    tilt_penalty: float = 0.0
+    """Each step costs this × (1 − cos θ), θ the angle between the torso's z axis and the world's up
+    (0: no cost; 1 − cos θ is 0.13 at 30°, 1 lying on its side, 2 upside down). Leaning and pitching
+    cost in proportion, long before the fall rule ends the episode. Assumes the torso's z axis is up
+    when the body stands, as in every UNIMAL, generated and Menagerie body. Logged as its own term
+    (``tilt``, ≤ 0)."""
     reset_noise: float = 0.1
     """Joint positions start uniformly within ± this (rad or m) of rest; velocities ~ N(0, this)."""
     friction: float = 1.0
@@ -99,6 +105,8 @@ class TaskConfig:
             raise MetamorphError(f"task '{self.name}': fall_fraction must be in [0, 1)")
         if self.speed_cap < 0:
             raise MetamorphError(f"task '{self.name}': speed_cap must be ≥ 0 (0: no cap), got {self.speed_cap}")
+        if self.tilt_penalty < 0:
+            raise MetamorphError(f"task '{self.name}': tilt_penalty must be ≥ 0 (0: none), got {self.tilt_penalty}")
         if self.reset_noise < 0:
             raise MetamorphError(f"task '{self.name}': reset_noise must be ≥ 0, got {self.reset_noise}")
 
@@ -150,15 +158,19 @@ TASKS: dict[str, Callable[[], TaskConfig]] = {
 """Registry of tasks: name -> default_config()."""
 
 
-def reward_terms(task: TaskConfig, forward_velocity, fell) -> dict:
+def reward_terms(task: TaskConfig, forward_velocity, fell, torso_quat) -> dict:
     """The task's reward as named terms, each already scaled; the reward is their sum and each term
-    is logged on its own (``reward_<name>`` in ``metrics.jsonl``). Plain arithmetic on arrays, so
-    every simulation backend (NumPy on CPU, JAX on accelerators) computes the same reward."""
+    is logged on its own (``reward_<name>`` in ``metrics.jsonl``). ``torso_quat`` [..., 4] is the
+    torso's orientation in the world (w, x, y, z). Plain arithmetic on arrays, so every simulation
+    backend (NumPy on CPU, JAX on accelerators) computes the same reward."""
+    # 1 − cos θ of the torso's z axis against the world's up: its z component is 1 − 2(x² + y²)
+    one_minus_cos_tilt = 2.0 * (torso_quat[..., 1] ** 2 + torso_quat[..., 2] ** 2)
     return {
         "forward_velocity": forward_velocity,  # torso x velocity over the control step (m/s)
         "alive": task.alive_bonus * (1.0 - fell),  # for every step that does not end in a fall
         # takes back what is earned above the cap, so the two terms sum to min(velocity, cap)
         "speed_cap": -_positive_part(forward_velocity - task.speed_cap) if task.speed_cap > 0 else 0.0 * fell,
+        "tilt": -task.tilt_penalty * one_minus_cos_tilt,
     }
 
 
@@ -174,9 +186,10 @@ def task_with_overrides(
     reset_noise: float | None = None,
     fall_fraction: float | None = None,
     speed_cap: float | None = None,
+    tilt_penalty: float | None = None,
 ) -> TaskConfig:
     """A registered task with a run's overrides (``--episode-length``, ``--alive-bonus``,
-    ``--reset-noise``, ``--fall-fraction``, ``--speed-cap``) applied."""
+    ``--reset-noise``, ``--fall-fraction``, ``--speed-cap``, ``--tilt-penalty``) applied."""
     task = task_config(name)
     if episode_length:
         task = dataclasses.replace(task, episode_length=episode_length)
@@ -188,6 +201,8 @@ def task_with_overrides(
         task = dataclasses.replace(task, fall_fraction=fall_fraction)  # checked in [0, 1) by TaskConfig
     if speed_cap is not None:
         task = dataclasses.replace(task, speed_cap=speed_cap)
+    if tilt_penalty is not None:
+        task = dataclasses.replace(task, tilt_penalty=tilt_penalty)
     return task
 
 

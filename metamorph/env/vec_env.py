@@ -448,7 +448,8 @@ class VecEnv:
         slots = np.arange(self.num_envs)
         height = z - self._ground(slots, x, y)
         terminated = diverged | (height < self._fall_height)
-        terms = reward_terms(self.task, forward_velocity, terminated)
+        torso_quat = self._sensors[:, 3:7]  # the root's FRAMEQUAT sensor, after its FRAMEPOS
+        terms = reward_terms(self.task, forward_velocity, terminated, torso_quat)
         terms = {name: np.where(diverged, 0.0, value) for name, value in terms.items()}  # a diverged step earns nothing
         reward = sum(terms.values())
         truncated = (self._steps >= self.task.episode_length) & ~terminated
