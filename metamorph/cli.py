@@ -10,7 +10,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import tyro
 
@@ -33,20 +33,22 @@ class Inspect:
     """Fail when the body has more tokens than this."""
     parts: Annotated[tuple[str, ...], tyro.conf.arg(aliases=("-p",))] = ()
     """Python files or modules that register extra part kinds (see the README)."""
+    link_geometry: Literal["largest", "shape"] = "largest"
+    """How tokens read their links' geometry (a policy's `link_geometry`, see `metamorph train`)."""
 
     def run(self) -> int:
         from metamorph.morphology import LoadOptions, load_morphology
-        from metamorph.tokens import PROPRIO_FEATURES, STATIC_FEATURES, tokenize
+        from metamorph.tokens import PROPRIO_FEATURES, static_layout, tokenize
         from metamorph.vocabulary import DEFAULT_VOCABULARY, load_part_plugins
 
         load_part_plugins(self.parts)
         options = LoadOptions(fixed_base=True if self.fixed_base else None, default_effort=self.default_effort)
         morphology = load_morphology(self.path, options)
-        tokens = tokenize(morphology, DEFAULT_VOCABULARY, max_tokens=self.max_tokens)
+        tokens = tokenize(morphology, DEFAULT_VOCABULARY, max_tokens=self.max_tokens, link_geometry=self.link_geometry)
         report = {
             "morphology": morphology.summary(),
             "tokens": tokens.rows(),
-            "layout": {"static": STATIC_FEATURES.rows(), "proprio": PROPRIO_FEATURES.rows()},
+            "layout": {"static": static_layout(self.link_geometry).rows(), "proprio": PROPRIO_FEATURES.rows()},
             "vocabulary_size": len(DEFAULT_VOCABULARY),
         }
         if self.json:

@@ -131,9 +131,11 @@ def evaluate(
         config = dataclasses.replace(config, episode_length=episode_length)
     assignment = np.repeat(np.arange(len(bodies)), episodes)
     vocabulary = loaded.vocabulary if loaded is not None else DEFAULT_VOCABULARY
-    frame = loaded.policy.config.frame if loaded is not None else "torso"  # what the policy was trained to see
-    env = VecEnv(bodies, config, len(assignment), nthread=nthread, vocabulary=vocabulary,
-                 assignment=assignment, autoreset=False, sampling="uniform", frame=frame)  # fmt: skip
+    # what the policy was trained to see
+    frame = loaded.policy.config.frame if loaded is not None else "torso"
+    link_geometry = loaded.policy.config.link_geometry if loaded is not None else "largest"
+    env = VecEnv(bodies, config, len(assignment), nthread=nthread, vocabulary=vocabulary, assignment=assignment,
+                 autoreset=False, sampling="uniform", frame=frame, link_geometry=link_geometry)  # fmt: skip
     covered = loaded.policy.config.max_tokens if loaded is not None else env.max_tokens
     if loaded is not None and env.max_tokens > covered and loaded.policy.config.position == "learned":
         raise MetamorphError(f"a body has {env.max_tokens} tokens; this policy's learned positions cover {covered}")

@@ -29,7 +29,7 @@ import numpy as np
 
 from metamorph.errors import MetamorphError
 from metamorph.observation import ObservationFrame, check_frame
-from metamorph.tokens import PROPRIO_FEATURES, STATIC_FEATURES
+from metamorph.tokens import LINK_GEOMETRIES, PROPRIO_FEATURES, static_layout
 
 PositionKind = Literal["learned", "none", "tree"]
 
@@ -69,8 +69,13 @@ class PolicyConfig:
     """Dropout rate on the token embeddings (after the position embedding if any; MetaMorph uses
     0.1) in the PPO update's forward passes. Acting, evaluation and deployment use the whole
     network, so the one inference function stays deterministic given its sampling key."""
+    link_geometry: str = "largest"
+    """How the policy's tokens read their links' geometry (`metamorph.tokens.LINK_GEOMETRIES`):
+    largest (the largest geom's pose and MuJoCo size; every policy before 2026-12-04) or shape (the
+    volume of all the link's colliding geoms, whatever primitives a file splits it into). The
+    environments that train, evaluate and render the policy tokenize its bodies this way."""
     hidden_static: tuple[str, ...] = ()
-    """Static feature groups (`metamorph.tokens.STATIC_FEATURES` names, e.g. geom_pos) the policy
+    """Static feature groups (`metamorph.tokens.static_layout` names, e.g. geom_pos) the policy
     does not see: their columns are zeroed inside the network, so training, evaluation and
     deployment hide the same. Why: how a file splits a link into collision primitives decides its
     largest-geom features; a Go1 whose features are swapped for those of the same robot described
@@ -78,11 +83,16 @@ class PolicyConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "hidden_static", tuple(self.hidden_static))  # JSON gives a list
-        unknown = [name for name in self.hidden_static if name not in STATIC_FEATURES.names]
+        if self.link_geometry not in LINK_GEOMETRIES:
+            raise MetamorphError(
+                f"policy link_geometry must be one of {', '.join(LINK_GEOMETRIES)}, got '{self.link_geometry}'"
+            )
+        layout = static_layout(self.link_geometry)
+        unknown = [name for name in self.hidden_static if name not in layout.names]
         if unknown:
             raise MetamorphError(
-                f"policy hidden_static: unknown static feature(s) {', '.join(unknown)}; "
-                f"known: {', '.join(STATIC_FEATURES.names)}"
+                f"policy hidden_static: unknown static feature(s) {', '.join(unknown)} with {self.link_geometry} "
+                f"link geometry; known: {', '.join(layout.names)}"
             )
         if self.position not in ("learned", "none", "tree"):
             raise MetamorphError(f"policy position must be learned, none or tree, got '{self.position}'")
@@ -135,12 +145,13 @@ class EncoderLayer(nn.Module):
         return x + y
 
 
-def _visible_columns(hidden_static: tuple[str, ...]) -> np.ndarray:
+def _visible_columns(hidden_static: tuple[str, ...], link_geometry: str) -> np.ndarray:
     """1 for each column of a token's features (proprioception, then static) the policy sees, 0 for
     the static groups it hides."""
-    visible = np.ones(PROPRIO_FEATURES.width + STATIC_FEATURES.width, np.float32)
+    layout = static_layout(link_geometry)
+    visible = np.ones(PROPRIO_FEATURES.width + layout.width, np.float32)
     for name in hidden_static:
-        columns = STATIC_FEATURES[name]
+        columns = layout[name]
         visible[PROPRIO_FEATURES.width + columns.start : PROPRIO_FEATURES.width + columns.stop] = 0.0
     return visible
 
@@ -155,7 +166,7 @@ class Trunk(nn.Module):
     def __call__(self, features: jax.Array, obs: dict[str, jax.Array], dropout_key: jax.Array | None) -> jax.Array:
         c = self.config
         if c.hidden_static:
-            features = features * _visible_columns(c.hidden_static)
+            features = features * _visible_columns(c.hidden_static, c.link_geometry)
         x = nn.Dense(c.d_model, name="token_embedding")(features) * jnp.sqrt(c.d_model)
         x = x + nn.Embed(self.vocab_size, c.d_model, name="part_embedding")(obs["part_ids"])
         T = obs["part_ids"].shape[1]

@@ -62,8 +62,9 @@ def render_video(
     config = task_config(task) if isinstance(task, str) else task
     vocabulary = loaded.vocabulary if loaded is not None else None
     frame = loaded.policy.config.frame if loaded is not None else "torso"
+    link_geometry = loaded.policy.config.link_geometry if loaded is not None else "largest"
     env = VecEnv([morphology], config, 1, nthread=1, autoreset=False, vocabulary=vocabulary, sampling="uniform",
-                 scenery=True, frame=frame)  # fmt: skip
+                 scenery=True, frame=frame, link_geometry=link_geometry)  # fmt: skip
     obs = env.reset(seed=seed)
     model, data = env.models[0], env.datas[0]
     model.vis.global_.offwidth = max(model.vis.global_.offwidth, width)

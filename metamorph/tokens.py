@@ -8,7 +8,11 @@ second joint's parent token is the first (MuJoCo applies a body's joints in orde
 
 Each token has
 - static features (`STATIC_FEATURES`): what the part is, in the parent link's frame at rest, so
-  they do not change when the robot is moved or turned in the world;
+  they do not change when the robot is moved or turned in the world. A link's geometry is read
+  one of two ways (`LINK_GEOMETRIES`, the same columns, see `static_layout`): ``largest``, its
+  largest geom's position, orientation and MuJoCo size; or ``shape``, the centroid and second
+  moments of the volume of all its colliding geoms, which do not depend on how a file splits a
+  link into primitives nor on which way a symmetric primitive's axis points;
 - a part id from the `Vocabulary` (geom type × joint type × actuator type);
 - proprioception (`PROPRIO_FEATURES`), computed from a MuJoCo state by `proprioception`.
 
@@ -88,6 +92,37 @@ STATIC_FEATURES = FeatureLayout(
     ]
 )
 
+LINK_GEOMETRIES = ("largest", "shape")
+"""How a token reads its link's geometry: ``largest`` (one geom: the one with the largest bounding
+box) or ``shape`` (the volume of every colliding geom of the link, as a centroid and a box)."""
+
+_LARGEST_GEOM_FEATURES = ("geom_pos", "geom_quat", "geom_size")
+_SHAPE_FEATURES = (
+    Feature("shape_center", 3, "centroid of the volume of the link's colliding geoms, link frame"),
+    Feature(
+        "shape_axes",
+        6,
+        "the box with the volume's second moments, as the symmetric matrix sqrt(3 × covariance) "
+        "(xx, yy, zz, xy, xz, yz; an axis-aligned box: its half extents), link frame",
+    ),
+    Feature("shape_scale", 1, "cube root of the colliding geoms' summed volume (m)"),
+)
+
+
+def static_layout(link_geometry: str = "largest") -> FeatureLayout:
+    """The static feature layout of a way of reading link geometry (`LINK_GEOMETRIES`). Both have
+    the same width and the same columns for everything else: ``shape`` puts its three groups where
+    ``largest`` has geom_pos, geom_quat and geom_size."""
+    if link_geometry not in LINK_GEOMETRIES:
+        raise ValueError(f"unknown link geometry '{link_geometry}'; known: {', '.join(LINK_GEOMETRIES)}")
+    if link_geometry == "largest":
+        return STATIC_FEATURES
+    features = list(STATIC_FEATURES.features)
+    first = STATIC_FEATURES.names.index(_LARGEST_GEOM_FEATURES[0])
+    features[first : first + len(_LARGEST_GEOM_FEATURES)] = _SHAPE_FEATURES
+    return FeatureLayout(features)
+
+
 PROPRIO_FEATURES = FeatureLayout(
     [
         Feature("joint_pos", 1, "joint position scaled to [0, 1] over its range (root: 0)"),
@@ -158,10 +193,15 @@ class JointTokens:
 
 
 def tokenize(
-    morphology: Morphology, vocabulary: Vocabulary | None = None, max_tokens: int | None = None
+    morphology: Morphology,
+    vocabulary: Vocabulary | None = None,
+    max_tokens: int | None = None,
+    link_geometry: str = "largest",
 ) -> JointTokens:
-    """Turn a body into joint tokens (see the module docstring for the order and features)."""
+    """Turn a body into joint tokens (see the module docstring for the order and features);
+    ``link_geometry`` (`LINK_GEOMETRIES`) says how a token reads its link's geometry."""
     vocab = DEFAULT_VOCABULARY if vocabulary is None else vocabulary
+    layout = static_layout(link_geometry)
     model, tree, root = morphology.model, morphology.tree, morphology.root_body
     link = link_of(tree, root)
     bodies = list(morphology.bodies_preorder())
@@ -199,7 +239,9 @@ def tokenize(
         depth[i] = depth[parent[i]] + 1
         num_children[parent[i]] += 1
 
-    link_static = {lk: _link_features(model, data, lk, link, link_geom[lk], tree, root) for lk in set(link.values())}
+    link_static = {
+        lk: _link_features(model, data, lk, link, link_geom[lk], tree, root, link_geometry) for lk in set(link.values())
+    }
     features = np.zeros((num_tokens, STATIC_FEATURES.width), np.float32)
     part_ids = np.zeros(num_tokens, np.int32)
     kinds, names = [], []
@@ -213,7 +255,7 @@ def tokenize(
         b, j = r["body"], r["joint"]
         row = features[i]
         for name, value in link_static[b].items():
-            row[STATIC_FEATURES[name]] = value
+            row[layout[name]] = value
         geom = link_geom[b]
         geom_name = geom_type_name(model, geom) if geom >= 0 else "none"
         if j < 0:
@@ -312,7 +354,9 @@ def _largest_geom(model: mujoco.MjModel, bodies: list[int]) -> int:
     return best
 
 
-def _link_features(model, data, lk: int, link: dict[int, int], geom: int, tree, root: int) -> dict[str, np.ndarray]:
+def _link_features(
+    model, data, lk: int, link: dict[int, int], geom: int, tree, root: int, link_geometry: str
+) -> dict[str, np.ndarray]:
     """Features shared by all tokens of a link: pose in its parent link, mass, inertia, geometry."""
     frame_pos, frame_mat = data.xpos[lk], data.xmat[lk]
     out: dict[str, np.ndarray] = {}
@@ -337,7 +381,11 @@ def _link_features(model, data, lk: int, link: dict[int, int], geom: int, tree, 
         )
     out["com_pos"], out["mass"], out["inertia"] = com, np.array([total]), np.diag(inertia)
 
-    if geom >= 0:
+    first_geom, num_geoms = model.body_geomadr, model.body_geomnum
+    link_geoms = [g for b in members for g in range(first_geom[b], first_geom[b] + num_geoms[b])]
+    if link_geometry == "shape":
+        out.update(_link_shape(model, data, frame_pos, frame_mat, link_geoms))
+    elif geom >= 0:
         pos, mat = _relative(frame_pos, frame_mat, data.geom_xpos[geom], data.geom_xmat[geom])
         out["geom_pos"], out["geom_quat"] = pos, _mat_to_quat(mat)
         is_mesh = model.geom_type[geom] == mujoco.mjtGeom.mjGEOM_MESH
@@ -345,16 +393,70 @@ def _link_features(model, data, lk: int, link: dict[int, int], geom: int, tree, 
     else:
         out["geom_quat"] = np.array([1.0, 0, 0, 0])
     lows, highs = [], []
-    for b in members:
-        for g in range(model.body_geomadr[b], model.body_geomadr[b] + model.body_geomnum[b]):
-            pos, mat = _relative(frame_pos, frame_mat, data.geom_xpos[g], data.geom_xmat[g])
-            center = pos + mat @ model.geom_aabb[g, :3]
-            half = np.abs(mat) @ model.geom_aabb[g, 3:]
-            lows.append(center - half)
-            highs.append(center + half)
+    for g in link_geoms:
+        pos, mat = _relative(frame_pos, frame_mat, data.geom_xpos[g], data.geom_xmat[g])
+        center = pos + mat @ model.geom_aabb[g, :3]
+        half = np.abs(mat) @ model.geom_aabb[g, 3:]
+        lows.append(center - half)
+        highs.append(center + half)
     if lows:
         out["extent"] = (np.max(highs, 0) - np.min(lows, 0)) / 2
     return out
+
+
+def _solid_moments(model: mujoco.MjModel, g: int) -> tuple[float, np.ndarray]:
+    """A geom's volume and the diagonal of its volume's covariance (∫ x xᵀ dV / V about its centre),
+    in its own frame. Meshes, height fields and SDFs count as their bounding box."""
+    size, kind = model.geom_size[g], mujoco.mjtGeom(model.geom_type[g])
+    if kind == mujoco.mjtGeom.mjGEOM_SPHERE:
+        r = size[0]
+        return 4 / 3 * math.pi * r**3, np.full(3, r**2 / 5)
+    if kind == mujoco.mjtGeom.mjGEOM_ELLIPSOID:
+        return 4 / 3 * math.pi * float(np.prod(size)), size**2 / 5
+    if kind == mujoco.mjtGeom.mjGEOM_BOX:
+        return 8 * float(np.prod(size)), size**2 / 3
+    if kind in (mujoco.mjtGeom.mjGEOM_CYLINDER, mujoco.mjtGeom.mjGEOM_CAPSULE):
+        r, h = size[0], size[1]  # radius, half length of the straight part along z
+        tube = 2 * math.pi * r**2 * h
+        if kind == mujoco.mjtGeom.mjGEOM_CYLINDER:
+            return tube, np.array([r**2 / 4, r**2 / 4, h**2 / 3])
+        ball = 4 / 3 * math.pi * r**3  # two half balls capping the tube at ±h
+        volume = tube + ball
+        across = (tube * r**2 / 4 + ball * r**2 / 5) / volume
+        along = (tube * h**2 / 3 + ball * (h**2 + 0.75 * h * r + r**2 / 5)) / volume
+        return volume, np.array([across, across, along])
+    half = model.geom_aabb[g, 3:]
+    return 8 * float(np.prod(half)), half**2 / 3
+
+
+def _link_shape(model, data, frame_pos, frame_mat, geoms: list[int]) -> dict[str, np.ndarray]:
+    """``shape`` link geometry: the centroid and second moments of the volume of the link's
+    colliding geoms (every geom when none collides; overlaps count twice), in the link's frame."""
+    geoms = [g for g in geoms if model.geom_type[g] != mujoco.mjtGeom.mjGEOM_PLANE]
+    colliding = [g for g in geoms if model.geom_contype[g] or model.geom_conaffinity[g]]
+    geoms = colliding or geoms
+    if not geoms:
+        return {"shape_center": np.zeros(3), "shape_axes": np.zeros(6), "shape_scale": np.zeros(1)}
+    volumes, centers, covariances = [], [], []
+    for g in geoms:
+        pos, mat = _relative(frame_pos, frame_mat, data.geom_xpos[g], data.geom_xmat[g])
+        volume, spread = _solid_moments(model, g)
+        volumes.append(volume)
+        centers.append(pos + mat @ model.geom_aabb[g, :3])  # a mesh's box need not sit at its origin
+        covariances.append(mat @ np.diag(spread) @ mat.T)
+    volumes, centers = np.array(volumes), np.array(centers)
+    total = float(volumes.sum())
+    center = (volumes[:, None] * centers).sum(0) / total
+    offsets = centers - center
+    covariance = sum(v * (c + np.outer(d, d)) for v, c, d in zip(volumes, covariances, offsets, strict=True)) / total
+    # a uniform box of half extent a has variance a²/3 along that axis: sqrt(3 Σ) is the box's half extents
+    values, vectors = np.linalg.eigh(covariance)
+    axes = vectors @ np.diag(np.sqrt(3 * np.clip(values, 0.0, None))) @ vectors.T
+    return {
+        "shape_center": center,
+        "shape_axes": axes[[0, 1, 2, 0, 0, 1], [0, 1, 2, 1, 2, 2]],
+        "shape_scale": np.array([total ** (1 / 3)]),
+    }
 
 
 # ----------------------------------------------------------------------------------------------

@@ -75,6 +75,10 @@ class TrainConfig:
     """Frame of the links' poses and velocities the policy sees: world (MetaMorph's; x and y relative
     to the torso; the default since 2026-12-01, see the observation-frame sweep) or torso (relative to
     the torso, in its frame). Evaluation and rendering use the run's frame."""
+    link_geometry: str = "largest"
+    """How tokens read their links' geometry: largest (the largest geom's pose and MuJoCo size) or
+    shape (centroid and second moments of the volume of all the link's colliding geoms, however a
+    file splits the link into primitives). Saved with the policy; evaluation and rendering use it."""
     sampling: str = "balanced"
     """Body sampling at reset: uniform, or balanced by running episode length (MetaMorph)."""
     backend: str = "mujoco"
@@ -139,6 +143,7 @@ class TrainConfig:
             POLICY_PRESETS[self.model](),
             position=self.position,
             frame=self.frame,
+            link_geometry=self.link_geometry,
             action_std=self.action_std,
             dropout=self.dropout,
             hidden_static=self.hide_static,
@@ -336,6 +341,7 @@ class Trainer:
             max_tokens=None,
             vocabulary=self.vocabulary,
             frame=self.policy_config.frame,
+            link_geometry=self.policy_config.link_geometry,
         )
         if self.env.max_tokens > self.policy_config.max_tokens:
             if self.init_from is not None and self.policy_config.position == "learned":

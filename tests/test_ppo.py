@@ -259,6 +259,19 @@ def test_hidden_static_features_change_nothing_the_policy_outputs():
     assert not np.allclose(policy.apply(params, jnp.asarray(seen), net_obs)[0], outputs[0])
     with pytest.raises(MetamorphError, match="unknown static feature"):
         dataclasses.replace(TINY, hidden_static=("geom_colour",))
+    # names follow the policy's link geometry: shape's own groups sit where geom_quat and geom_size do
+    from metamorph.policy import _visible_columns
+    from metamorph.tokens import static_layout
+
+    shape = dataclasses.replace(TINY, link_geometry="shape", hidden_static=("shape_axes",))
+    hidden_columns = np.flatnonzero(_visible_columns(shape.hidden_static, "shape") == 0) - PROPRIO_FEATURES.width
+    axes = static_layout("shape")["shape_axes"]
+    assert hidden_columns.tolist() == list(range(axes.start, axes.stop))
+    assert axes.start == STATIC_FEATURES["geom_quat"].start and axes.stop == STATIC_FEATURES["geom_size"].stop - 1
+    with pytest.raises(MetamorphError, match=r"unknown static feature.*shape link geometry"):
+        dataclasses.replace(TINY, link_geometry="shape", hidden_static=("geom_pos",))
+    with pytest.raises(MetamorphError, match="link_geometry must be one of largest, shape"):
+        dataclasses.replace(TINY, link_geometry="hull")
 
 
 def test_dropout_same_mask_compares_the_policy_with_itself_under_one_mask():

@@ -14,7 +14,16 @@ from hypothesis import strategies as st
 from conftest import EXAMPLES
 from metamorph.errors import MorphologyError
 from metamorph.morphology import load_morphology, morphology_from_xml
-from metamorph.tokens import PROPRIO_FEATURES, STATIC_FEATURES, body_velocities, pad_tokens, proprioception, tokenize
+from metamorph.tokens import (
+    PROPRIO_FEATURES,
+    STATIC_FEATURES,
+    _solid_moments,
+    body_velocities,
+    pad_tokens,
+    proprioception,
+    static_layout,
+    tokenize,
+)
 
 
 def test_unimal_token_count_is_one_plus_dof(unimal_dir, unimal_files):
@@ -49,6 +58,65 @@ def test_fixed_children_merge_into_their_link():
     # the box around the link reaches the bottom of the foot sphere (z = -0.35)
     extent_z = tokens.static_features[knee, STATIC_FEATURES["extent"]][2]
     assert extent_z == pytest.approx((0.35 - 0.0) / 2, abs=1e-6)
+
+
+def _leg(geoms: str) -> str:
+    """A torso on a free joint with one hinged leg link drawn by ``geoms``."""
+    return f"""<mujoco><worldbody><body name="torso" pos="0 0 1"><freejoint/>
+      <geom type="sphere" size="0.1"/>
+      <body name="leg"><joint name="hip" axis="0 1 0" range="-1 1"/>{geoms}</body>
+    </body></worldbody><actuator><motor joint="hip"/></actuator></mujoco>"""
+
+
+def _leg_features(geoms: str, link_geometry: str) -> dict[str, np.ndarray]:
+    layout = static_layout(link_geometry)
+    tokens = tokenize(morphology_from_xml(_leg(geoms), name="leg"), link_geometry=link_geometry)
+    return {name: tokens.static_features[1, layout[name]] for name in layout.names}
+
+
+def test_shape_geometry_does_not_depend_on_how_a_file_draws_a_link():
+    """`shape` link geometry reads the same link the same way whether a file draws it as one box or
+    as two halves, and a cylinder whichever way its axis points; `largest` does not."""
+    whole = '<geom type="box" pos="0.01 0 -0.2" size="0.05 0.02 0.2"/>'
+    halves = '<geom type="box" pos="0.01 0 -0.1" size="0.05 0.02 0.1"/><geom type="box" pos="0.01 0 -0.3" size="0.05 0.02 0.1"/>'
+    down = '<geom type="cylinder" fromto="0 0 0 0.1 0 -0.4" size="0.03"/>'
+    up = '<geom type="cylinder" fromto="0.1 0 -0.4 0 0 0" size="0.03"/>'
+    for a, b, differs in ((whole, halves, "geom_size"), (down, up, "geom_quat")):
+        shape_a, shape_b = _leg_features(a, "shape"), _leg_features(b, "shape")
+        for name in ("shape_center", "shape_axes", "shape_scale"):
+            np.testing.assert_allclose(shape_a[name], shape_b[name], atol=1e-6)
+        assert not np.allclose(_leg_features(a, "largest")[differs], _leg_features(b, "largest")[differs])
+    # an axis-aligned box reads as its centre, its half extents and the cube root of its volume
+    box = _leg_features(whole, "shape")
+    np.testing.assert_allclose(box["shape_center"], [0.01, 0, -0.2], atol=1e-6)
+    np.testing.assert_allclose(box["shape_axes"], [0.05, 0.02, 0.2, 0, 0, 0], atol=1e-6)
+    np.testing.assert_allclose(box["shape_scale"], [(8 * 0.05 * 0.02 * 0.2) ** (1 / 3)], rtol=1e-5)
+    # a tilted cylinder: off-diagonal terms, the same for both directions (checked above)
+    assert abs(_leg_features(down, "shape")["shape_axes"][4]) > 0.01
+    # every other feature is the same either way
+    largest, shape = _leg_features(down, "largest"), _leg_features(down, "shape")
+    for name in set(largest) & set(shape):
+        np.testing.assert_array_equal(largest[name], shape[name])
+
+
+@pytest.mark.parametrize(
+    "geom",
+    [
+        '<geom type="sphere" size="0.07"/>',
+        '<geom type="ellipsoid" size="0.03 0.05 0.11"/>',
+        '<geom type="box" size="0.03 0.05 0.11"/>',
+        '<geom type="cylinder" size="0.04 0.12"/>',
+        '<geom type="capsule" size="0.04 0.12"/>',
+    ],
+)
+def test_shape_moments_match_mujocos_inertia(geom):
+    """A primitive's volume and second moments as `shape` reads them agree with the mass and inertia
+    MuJoCo computes for it from its geometry (density 1000): I = m (tr C − C) for covariance C."""
+    body = f'<mujoco><worldbody><body name="b" pos="0 0 1"><freejoint/>{geom}</body></worldbody></mujoco>'
+    model = mujoco.MjModel.from_xml_string(body)
+    volume, spread = _solid_moments(model, 0)
+    assert model.body_mass[1] == pytest.approx(1000 * volume, rel=1e-6)
+    np.testing.assert_allclose(model.body_mass[1] * (spread.sum() - spread), model.body_inertia[1], rtol=1e-6)
 
 
 def _rotated_copy(path, pos: str, quat: str):

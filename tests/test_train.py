@@ -380,7 +380,8 @@ def test_run_keeps_its_task_and_logs_each_reward_term(tmp_path: Path, unimal_fil
     from metamorph.observation import blank_observation, policy_obs
 
     config = tiny_config(tmp_path / "run", unimal_files, alive_bonus=0.25, reset_noise=0.02, action_std=0.9,
-                         frame="torso", total_steps=2 * 4 * 8, fall_fraction=0.3)  # fmt: skip
+                         frame="torso", total_steps=2 * 4 * 8, fall_fraction=0.3,
+                         link_geometry="shape")  # fmt: skip
     Trainer(config, progress=False).run()
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     for row in rows:
@@ -399,10 +400,13 @@ def test_run_keeps_its_task_and_logs_each_reward_term(tmp_path: Path, unimal_fil
     assert float(step.log_prob[0]) == pytest.approx(4 * (-np.log(0.9) - 0.5 * np.log(2 * np.pi)), rel=1e-5)
     # eval on the run's task, seen in the run's frame: the return counts the bonus, the velocity does not
     assert loaded.policy.config.frame == "torso"  # not the default (world): saved and read back
-    frames, env_class = [], metamorph.env.VecEnv
-    monkeypatch.setattr(metamorph.env, "VecEnv", lambda *a, **k: frames.append(k["frame"]) or env_class(*a, **k))
+    assert loaded.policy.config.link_geometry == "shape"  # not the default (largest)
+    seen, env_class = [], metamorph.env.VecEnv
+    monkeypatch.setattr(
+        metamorph.env, "VecEnv", lambda *a, **k: seen.append((k["frame"], k["link_geometry"])) or env_class(*a, **k)
+    )
     result = evaluate(loaded, [load_morphology(unimal_files[0])], None, episodes=1, nthread=1)["zero"][0]
-    assert frames == ["torso"]
+    assert seen == [("torso", "shape")]
     assert result.lengths[0] <= 20
     bonus = 0.25 * (result.lengths[0] - result.falls[0])
     assert result.returns[0] == pytest.approx(bonus + result.velocity[0] * result.lengths[0], abs=1e-4)

@@ -28,9 +28,14 @@ class MorphologyEnv(gymnasium.Env):
     metadata: ClassVar[dict] = {"render_modes": []}
 
     def __init__(
-        self, body: Morphology | str | Path, task: TaskConfig | str = "flat", frame: ObservationFrame = "torso"
+        self,
+        body: Morphology | str | Path,
+        task: TaskConfig | str = "flat",
+        frame: ObservationFrame = "torso",
+        link_geometry: str = "largest",
     ):
-        self._vec = VecEnv([body], task, num_envs=1, nthread=1, sampling="uniform", autoreset=False, frame=frame)
+        self._vec = VecEnv([body], task, num_envs=1, nthread=1, sampling="uniform", autoreset=False, frame=frame,
+                           link_geometry=link_geometry)  # fmt: skip
         tokens = self._vec.bodies[0].tokens
         self._tokens = tokens.num_tokens
         T = self._tokens

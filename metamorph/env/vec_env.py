@@ -44,7 +44,7 @@ from metamorph.env.tasks import (
 from metamorph.errors import MetamorphError
 from metamorph.morphology import START_CLEARANCE, Morphology, floor_clearance_height, load_morphology
 from metamorph.observation import ObservationFrame, check_frame
-from metamorph.tokens import PROPRIO_FEATURES, JointTokens, pad_tokens, tokenize
+from metamorph.tokens import LINK_GEOMETRIES, PROPRIO_FEATURES, JointTokens, pad_tokens, tokenize
 from metamorph.vocabulary import Vocabulary
 
 ROOT_SENSORS = 13  # torso: position (3), orientation (4), linear and angular velocity (3 + 3)
@@ -195,6 +195,7 @@ class VecEnv:
         assignment: Sequence[int] | None = None,
         scenery: bool = False,
         frame: ObservationFrame = "torso",
+        link_geometry: str = "largest",
     ):
         if not bodies:
             raise MetamorphError("VecEnv needs at least one body")
@@ -213,6 +214,9 @@ class VecEnv:
         self.scenery = scenery  # a sky and a checkered ground, for videos (`add_scenery`)
         check_frame(frame)
         self.frame = frame  # where links' poses and velocities are measured (`add_proprio_sensors`)
+        if link_geometry not in LINK_GEOMETRIES:
+            raise MetamorphError(f"link_geometry must be one of {', '.join(LINK_GEOMETRIES)}, got '{link_geometry}'")
+        self.link_geometry = link_geometry  # how tokens read link geometry (`metamorph.tokens.tokenize`)
         self.nthread = max(1, nthread or 2)
         self.bodies = [self._prepare(b, vocabulary) for b in bodies]
         self.max_tokens = max(e.tokens.num_tokens for e in self.bodies)
@@ -250,7 +254,7 @@ class VecEnv:
 
     def _prepare(self, body: Morphology | str | Path, vocabulary: Vocabulary | None) -> BodyEntry:
         morphology = body if isinstance(body, Morphology) else load_morphology(body)
-        tokens = tokenize(morphology, vocabulary)
+        tokens = tokenize(morphology, vocabulary, link_geometry=self.link_geometry)
         lift = floor_clearance_height(morphology.model, morphology.root_body, morphology.standing_qpos)
         return BodyEntry(
             morphology, tokens, start_height=lift + START_CLEARANCE, tree_distance=tree_distances(tokens.parent)
