@@ -86,17 +86,22 @@ def test_reward_is_torso_displacement_over_time(bodies):
     assert env.control_dt == pytest.approx(0.02)
 
 
+def _random_steps(bodies, task, seed: int, steps: int):
+    """(env, reward, reward terms) after each of ``steps`` random-torque steps of 4 slots."""
+    env = VecEnv(bodies, task, num_envs=4, nthread=1)
+    env.reset(seed=seed)
+    rng = np.random.default_rng(seed)
+    for _ in range(steps):
+        _, reward, _, _, info = env.step(_random_actions(env, rng))
+        yield env, reward, info["reward_terms"]
+
+
 def test_speed_cap_pays_forward_velocity_up_to_the_cap(bodies):
     """With a cap, each step's reward is min(torso velocity, cap) plus the alive bonus, and the
     `speed_cap` term holds what the cap took back; without one that term is zero."""
     task = dataclasses.replace(task_config("flat"), speed_cap=0.05, alive_bonus=0.1, fall_fraction=0.0)
-    env = VecEnv(bodies, task, num_envs=4, nthread=1)
-    env.reset(seed=1)
-    rng = np.random.default_rng(1)
     capped = 0
-    for _ in range(10):
-        _, reward, _, _, info = env.step(_random_actions(env, rng))
-        terms = info["reward_terms"]
+    for _, reward, terms in _random_steps(bodies, task, seed=1, steps=10):
         velocity = terms["forward_velocity"]
         np.testing.assert_allclose(reward, np.minimum(velocity, 0.05) + 0.1, atol=1e-12)
         np.testing.assert_allclose(terms["speed_cap"], -np.maximum(velocity - 0.05, 0.0), atol=1e-12)
@@ -111,13 +116,8 @@ def test_tilt_penalty_costs_one_minus_cos_of_the_torso_tilt(bodies):
     """The `tilt` term is −penalty × (1 − cos θ), θ between the torso's z axis (MuJoCo's own
     rotation matrix) and the world's up; it is zero without a penalty."""
     task = dataclasses.replace(task_config("flat"), tilt_penalty=2.0, fall_fraction=0.0)
-    env = VecEnv(bodies, task, num_envs=4, nthread=1)
-    env.reset(seed=2)
-    rng = np.random.default_rng(2)
     tilted = 0
-    for _ in range(15):
-        _, reward, _, _, info = env.step(_random_actions(env, rng))
-        terms = info["reward_terms"]
+    for env, reward, terms in _random_steps(bodies, task, seed=2, steps=15):
         torso_up = np.array(
             [d.xmat[env.bodies[b].tokens.root_body, 8] for d, b in zip(env.datas, env.body_ids, strict=True)]
         )
@@ -125,10 +125,8 @@ def test_tilt_penalty_costs_one_minus_cos_of_the_torso_tilt(bodies):
         np.testing.assert_allclose(reward, terms["forward_velocity"] + terms["tilt"], atol=1e-12)
         tilted += int((1.0 - torso_up > 1e-3).sum())
     assert tilted > 0  # random torques do tip some torsos
-    untaxed = VecEnv(bodies, "flat", num_envs=2, nthread=1)
-    untaxed.reset(seed=0)
-    _, _, _, _, info = untaxed.step(_random_actions(untaxed, rng))
-    assert not info["reward_terms"]["tilt"].any()
+    for _, _, terms in _random_steps(bodies, task_config("flat"), seed=0, steps=1):
+        assert not terms["tilt"].any()
     with pytest.raises(MetamorphError, match="tilt_penalty must be ≥ 0"):
         dataclasses.replace(task_config("flat"), tilt_penalty=-1.0)
 
