@@ -296,7 +296,8 @@ class LoadedPolicy:
 
     def inference_fn(self):
         """``policy(obs, key, deterministic=False)`` -> `PolicyStep` (`metamorph.ppo.make_inference_fn`)."""
-        make_policy = make_inference_fn(self.policy.apply, self.meta["config"]["ppo"]["obs_clip"])
+        ppo = self.meta["config"]["ppo"]
+        make_policy = make_inference_fn(self.policy.apply, ppo["obs_clip"], ppo.get("static_std_floor", 0.0))
         return make_policy(self.params, self.normalizer)
 
 

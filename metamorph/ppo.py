@@ -96,6 +96,12 @@ class PPOConfig:
     """Normalise advantages per minibatch."""
     obs_clip: float = 10.0
     """Normalised observations are clipped to ± this."""
+    static_std_floor: float = 0.0
+    """Static token features are divided by at least this (their units: m, kg, rad…) when normalised.
+    A feature that never varies across the training bodies (a generated family's links all centred
+    on their axis, say) has a running std near 0, so an unseen body that differs in it by a
+    millimetre reaches ± obs_clip; the floor keeps such a difference at its size in units of the
+    floor. 0: none (every policy before 2026-12-04); saved with the policy."""
     microbatch_size: int = 256
     """Most samples per gradient pass: a minibatch's gradient is summed over equal microbatches of at
     most this size. The update is the same as one pass over the whole minibatch, but activations
@@ -152,9 +158,15 @@ def update_normalizer(normalizer: Normalizer, obs: dict[str, jax.Array], axis: s
     return Normalizer(tokens, terrain)
 
 
-def policy_inputs(normalizer: Normalizer, obs: dict[str, jax.Array], clip: float) -> tuple[jax.Array, dict]:
-    """Normalised token features [..., T, 15 + 47] and the observation the network reads."""
-    normed = running_statistics.normalize({k: obs[k] for k in TOKEN_KEYS}, normalizer.tokens, max_abs_value=clip)
+def policy_inputs(
+    normalizer: Normalizer, obs: dict[str, jax.Array], clip: float, static_std_floor: float = 0.0
+) -> tuple[jax.Array, dict]:
+    """Normalised token features [..., T, 15 + 47] and the observation the network reads; static
+    features are divided by at least ``static_std_floor`` (`PPOConfig.static_std_floor`)."""
+    stats = normalizer.tokens
+    if static_std_floor > 0:
+        stats = stats.replace(std={**stats.std, "static": jnp.maximum(stats.std["static"], static_std_floor)})
+    normed = running_statistics.normalize({k: obs[k] for k in TOKEN_KEYS}, stats, max_abs_value=clip)
     features = jnp.concatenate([normed["proprio"], normed["static"]], axis=-1)
     features = features * obs["token_mask"][..., None]
     net_obs = {k: obs[k] for k in ("part_ids", "token_mask", "tree_distance")}
@@ -163,7 +175,7 @@ def policy_inputs(normalizer: Normalizer, obs: dict[str, jax.Array], clip: float
     return features, net_obs
 
 
-def make_inference_fn(apply_fn: Callable, obs_clip: float) -> Callable:
+def make_inference_fn(apply_fn: Callable, obs_clip: float, static_std_floor: float = 0.0) -> Callable:
     """``make_policy(params, normalizer)`` -> ``policy(obs, key, deterministic=False)`` -> `PolicyStep`.
 
     The one way observations become torques: collection (sampled), value bootstrapping, evaluation,
@@ -172,7 +184,7 @@ def make_inference_fn(apply_fn: Callable, obs_clip: float) -> Callable:
 
     def make_policy(params, normalizer: Normalizer) -> Callable[..., PolicyStep]:
         def policy(obs: dict, key: jax.Array | None = None, deterministic: bool = False) -> PolicyStep:
-            features, net_obs = policy_inputs(normalizer, obs, obs_clip)
+            features, net_obs = policy_inputs(normalizer, obs, obs_clip, static_std_floor)
             mean, log_std, value = apply_fn(params, features, net_obs)
             actions = mean if deterministic else mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
             return PolicyStep(actions, log_prob(mean, log_std, actions, obs["act_mask"]), value)
@@ -256,7 +268,7 @@ def ppo_loss(
     ratio and the value clip compare with these parameters under the same dropout mask instead of
     with the log-probabilities and values recorded while acting."""
     obs = batch["obs"]
-    features, net_obs = policy_inputs(normalizer, obs, config.obs_clip)
+    features, net_obs = policy_inputs(normalizer, obs, config.obs_clip, config.static_std_floor)
     mean, log_std, value = apply_fn(params, features, net_obs, dropout_key)
     logp = log_prob(mean, log_std, batch["actions"], obs["act_mask"])
     old_logp, old_value = batch["logp"], batch["values"]

@@ -359,7 +359,7 @@ class Trainer:
         self._batch_sharding = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec(None, "batch"))
         self._env_sharding = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec("batch"))
         self._replicated = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec())
-        self.make_policy = make_inference_fn(self.policy.apply, config.ppo.obs_clip)
+        self.make_policy = make_inference_fn(self.policy.apply, config.ppo.obs_clip, config.ppo.static_std_floor)
         # jitted once: acting (sampled), values for bootstrapping, the update
         self._act = jax.jit(lambda params, normalizer, obs, key: self.make_policy(params, normalizer)(obs, key))
         self._value = jax.jit(

@@ -274,6 +274,28 @@ def test_hidden_static_features_change_nothing_the_policy_outputs():
         dataclasses.replace(TINY, link_geometry="hull")
 
 
+def test_static_std_floor_keeps_an_unseen_difference_at_its_size():
+    """A static feature that never varied in the statistics (std near 0) sends an unseen body's
+    difference of 2 mm to the clip; with a floor of 0.01 it reads 0.2. Proprioception and features
+    that vary more than the floor are normalised as before."""
+    from metamorph.ppo import update_normalizer
+
+    obs = probe_obs(np.random.default_rng(7))
+    obs["static"][..., 5] = np.where(obs["token_mask"], 0.3, 0.0)  # one column the same on every token
+    normalizer = update_normalizer(init_normalizer(obs), jax.tree.map(jnp.asarray, obs))
+    unseen = dict(obs, static=obs["static"].copy())
+    unseen["static"][..., 5] += 0.002 * obs["token_mask"]
+    plain, _ = policy_inputs(normalizer, unseen, 10.0)
+    floored, _ = policy_inputs(normalizer, unseen, 10.0, static_std_floor=0.01)
+    column = 15 + 5  # after the proprioception
+    real = obs["token_mask"]
+    assert np.allclose(np.asarray(plain)[..., column][real], 10.0)  # the clip
+    np.testing.assert_allclose(np.asarray(floored)[..., column][real], 0.2, rtol=1e-3)
+    others = np.ones(plain.shape[-1], bool)
+    others[column] = False
+    np.testing.assert_allclose(np.asarray(floored)[..., others], np.asarray(plain)[..., others], rtol=1e-6)
+
+
 def test_dropout_same_mask_compares_the_policy_with_itself_under_one_mask():
     """Before any step the updated policy is the reference: under the same mask the ratio is 1 and
     nothing is clipped, where against the whole network that acted a thinned network's ratio is not."""

@@ -373,6 +373,7 @@ def test_run_keeps_its_task_and_logs_each_reward_term(tmp_path: Path, unimal_fil
     """The task with the run's overrides is saved in the run and comes back with the policy, so
     eval and render use it, as does the observation frame; every reward term is logged on its own,
     and the reward is their sum."""
+    import metamorph.checkpoint
     import metamorph.env
     from metamorph.checkpoint import load_policy
     from metamorph.evaluate import evaluate
@@ -380,8 +381,8 @@ def test_run_keeps_its_task_and_logs_each_reward_term(tmp_path: Path, unimal_fil
     from metamorph.observation import blank_observation, policy_obs
 
     config = tiny_config(tmp_path / "run", unimal_files, alive_bonus=0.25, reset_noise=0.02, action_std=0.9,
-                         frame="torso", total_steps=2 * 4 * 8, fall_fraction=0.3,
-                         link_geometry="shape")  # fmt: skip
+                         frame="torso", total_steps=2 * 4 * 8, fall_fraction=0.3, link_geometry="shape",
+                         ppo=PPOConfig(epochs=2, num_minibatches=2, static_std_floor=0.01))  # fmt: skip
     Trainer(config, progress=False).run()
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     for row in rows:
@@ -401,6 +402,11 @@ def test_run_keeps_its_task_and_logs_each_reward_term(tmp_path: Path, unimal_fil
     # eval on the run's task, seen in the run's frame: the return counts the bonus, the velocity does not
     assert loaded.policy.config.frame == "torso"  # not the default (world): saved and read back
     assert loaded.policy.config.link_geometry == "shape"  # not the default (largest)
+    floors = []
+    make = metamorph.checkpoint.make_inference_fn
+    monkeypatch.setattr(metamorph.checkpoint, "make_inference_fn", lambda *a: floors.append(a[2]) or make(*a))
+    loaded.inference_fn()
+    assert floors == [0.01]  # the policy is normalised as it was trained
     seen, env_class = [], metamorph.env.VecEnv
     monkeypatch.setattr(
         metamorph.env, "VecEnv", lambda *a, **k: seen.append((k["frame"], k["link_geometry"])) or env_class(*a, **k)
