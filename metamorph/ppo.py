@@ -118,6 +118,8 @@ class PPOConfig:
     def __post_init__(self) -> None:
         if self.dual_clip != 0 and self.dual_clip <= 1:
             raise MetamorphError(f"ppo dual_clip must be 0 (off) or above 1, got {self.dual_clip}")
+        if self.static_std_floor < 0:
+            raise MetamorphError(f"ppo static_std_floor must be ≥ 0 (0: none), got {self.static_std_floor}")
 
     @property
     def optimizer_steps_per_update(self) -> int:

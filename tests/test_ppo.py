@@ -294,6 +294,8 @@ def test_static_std_floor_keeps_an_unseen_difference_at_its_size():
     others = np.ones(plain.shape[-1], bool)
     others[column] = False
     np.testing.assert_allclose(np.asarray(floored)[..., others], np.asarray(plain)[..., others], rtol=1e-6)
+    with pytest.raises(MetamorphError, match="static_std_floor must be ≥ 0"):
+        PPOConfig(static_std_floor=-0.01)
 
 
 def test_dropout_same_mask_compares_the_policy_with_itself_under_one_mask():
