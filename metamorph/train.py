@@ -320,6 +320,16 @@ class Trainer:
             self.vocabulary = self.init_from.vocabulary  # old ids kept, new kinds appended
             # the architecture is the checkpoint's; dropout adds no parameters, so this run's rate applies
             self.policy_config = dataclasses.replace(self.init_from.policy.config, dropout=config.dropout)
+            # the policy keeps reading its static features as it learnt to (`PPOConfig.static_std_floor`)
+            floor = self.init_from.meta["config"]["ppo"].get("static_std_floor", 0.0)
+            if floor != config.ppo.static_std_floor:
+                if config.ppo.static_std_floor:
+                    raise MetamorphError(
+                        f"--init-from {config.init_from}: trained with --ppo.static-std-floor {floor}; "
+                        f"{config.ppo.static_std_floor} would change what the policy sees"
+                    )
+                config = dataclasses.replace(config, ppo=dataclasses.replace(config.ppo, static_std_floor=floor))
+                self.config = config
             if self.init_from.meta["config"]["task"] != config.task and (
                 task_config(config.task).has_terrain != task_config(self.init_from.meta["config"]["task"]).has_terrain
             ):

@@ -369,6 +369,18 @@ def test_training_runs_on_terrain_tasks(tmp_path: Path, unimal_files, task, posi
     assert np.isfinite(results["policy"][0].returns).all()
 
 
+def test_fine_tuning_keeps_the_static_std_floor_it_was_trained_with(tmp_path: Path, unimal_files):
+    """A run from a checkpoint normalises static features with that checkpoint's floor unless told
+    otherwise; a different floor is refused in one line."""
+    floored = PPOConfig(epochs=2, num_minibatches=2, static_std_floor=0.01)
+    Trainer(tiny_config(tmp_path / "pre", unimal_files, total_steps=4 * 8, ppo=floored), progress=False).run()
+    again = Trainer(tiny_config(tmp_path / "ft", unimal_files, init_from=tmp_path / "pre"), progress=False)
+    assert again.config.ppo.static_std_floor == 0.01
+    other = PPOConfig(epochs=2, num_minibatches=2, static_std_floor=0.05)
+    with pytest.raises(MetamorphError, match=r"trained with --ppo\.static-std-floor 0\.01"):
+        Trainer(tiny_config(tmp_path / "ft2", unimal_files, init_from=tmp_path / "pre", ppo=other), progress=False)
+
+
 def test_run_keeps_its_task_and_logs_each_reward_term(tmp_path: Path, unimal_files, monkeypatch):
     """The task with the run's overrides is saved in the run and comes back with the policy, so
     eval and render use it, as does the observation frame; every reward term is logged on its own,
