@@ -28,7 +28,7 @@ import math
 import mujoco
 import numpy as np
 
-from metamorph.errors import MorphologyError
+from metamorph.errors import MetamorphError, MorphologyError
 from metamorph.morphology import Morphology, geom_type_name, joint_type_name, link_of
 from metamorph.vocabulary import DEFAULT_VOCABULARY, EXTRA_WIDTH, PAD_ID, PartContext, Vocabulary
 
@@ -114,7 +114,7 @@ def static_layout(link_geometry: str = "largest") -> FeatureLayout:
     the same width and the same columns for everything else: ``shape`` puts its three groups where
     ``largest`` has geom_pos, geom_quat and geom_size."""
     if link_geometry not in LINK_GEOMETRIES:
-        raise ValueError(f"unknown link geometry '{link_geometry}'; known: {', '.join(LINK_GEOMETRIES)}")
+        raise MetamorphError(f"unknown link geometry '{link_geometry}'; known: {', '.join(LINK_GEOMETRIES)}")
     if link_geometry == "largest":
         return STATIC_FEATURES
     features = list(STATIC_FEATURES.features)
