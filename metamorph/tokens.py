@@ -114,7 +114,7 @@ def static_layout(link_geometry: str = "largest") -> FeatureLayout:
     the same width and the same columns for everything else: ``shape`` puts its three groups where
     ``largest`` has geom_pos, geom_quat and geom_size."""
     if link_geometry not in LINK_GEOMETRIES:
-        raise MetamorphError(f"unknown link geometry '{link_geometry}'; known: {', '.join(LINK_GEOMETRIES)}")
+        raise MetamorphError(f"link_geometry must be one of {', '.join(LINK_GEOMETRIES)}, got '{link_geometry}'")
     if link_geometry == "largest":
         return STATIC_FEATURES
     features = list(STATIC_FEATURES.features)
@@ -383,8 +383,13 @@ def _link_features(
 
     first_geom, num_geoms = model.body_geomadr, model.body_geomnum
     link_geoms = [g for b in members for g in range(first_geom[b], first_geom[b] + num_geoms[b])]
+    # each geom's bounding-box centre and orientation in the link frame (a mesh's box need not sit at its origin)
+    boxes = {}
+    for g in link_geoms:
+        pos, mat = _relative(frame_pos, frame_mat, data.geom_xpos[g], data.geom_xmat[g])
+        boxes[g] = (pos + mat @ model.geom_aabb[g, :3], mat)
     if link_geometry == "shape":
-        out.update(_link_shape(model, data, frame_pos, frame_mat, link_geoms))
+        out.update(_link_shape(model, boxes))
     elif geom >= 0:
         pos, mat = _relative(frame_pos, frame_mat, data.geom_xpos[geom], data.geom_xmat[geom])
         out["geom_pos"], out["geom_quat"] = pos, _mat_to_quat(mat)
@@ -393,9 +398,7 @@ def _link_features(
     else:
         out["geom_quat"] = np.array([1.0, 0, 0, 0])
     lows, highs = [], []
-    for g in link_geoms:
-        pos, mat = _relative(frame_pos, frame_mat, data.geom_xpos[g], data.geom_xmat[g])
-        center = pos + mat @ model.geom_aabb[g, :3]
+    for g, (center, mat) in boxes.items():
         half = np.abs(mat) @ model.geom_aabb[g, 3:]
         lows.append(center - half)
         highs.append(center + half)
@@ -429,20 +432,21 @@ def _solid_moments(model: mujoco.MjModel, g: int) -> tuple[float, np.ndarray]:
     return 8 * float(np.prod(half)), half**2 / 3
 
 
-def _link_shape(model, data, frame_pos, frame_mat, geoms: list[int]) -> dict[str, np.ndarray]:
+def _link_shape(model, boxes: dict[int, tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
     """``shape`` link geometry: the centroid and second moments of the volume of the link's
-    colliding geoms (every geom when none collides; overlaps count twice), in the link's frame."""
-    geoms = [g for g in geoms if model.geom_type[g] != mujoco.mjtGeom.mjGEOM_PLANE]
+    colliding geoms (every geom when none collides; overlaps count twice), in the link's frame.
+    ``boxes``: each geom's centre and orientation in that frame."""
+    geoms = [g for g in boxes if model.geom_type[g] != mujoco.mjtGeom.mjGEOM_PLANE]
     colliding = [g for g in geoms if model.geom_contype[g] or model.geom_conaffinity[g]]
     geoms = colliding or geoms
     if not geoms:
         return {"shape_center": np.zeros(3), "shape_axes": np.zeros(6), "shape_scale": np.zeros(1)}
     volumes, centers, covariances = [], [], []
     for g in geoms:
-        pos, mat = _relative(frame_pos, frame_mat, data.geom_xpos[g], data.geom_xmat[g])
+        center, mat = boxes[g]
         volume, spread = _solid_moments(model, g)
         volumes.append(volume)
-        centers.append(pos + mat @ model.geom_aabb[g, :3])  # a mesh's box need not sit at its origin
+        centers.append(center)
         covariances.append(mat @ np.diag(spread) @ mat.T)
     volumes, centers = np.array(volumes), np.array(centers)
     total = float(volumes.sum())

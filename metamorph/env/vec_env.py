@@ -44,7 +44,7 @@ from metamorph.env.tasks import (
 from metamorph.errors import MetamorphError
 from metamorph.morphology import START_CLEARANCE, Morphology, floor_clearance_height, load_morphology
 from metamorph.observation import ObservationFrame, check_frame
-from metamorph.tokens import LINK_GEOMETRIES, PROPRIO_FEATURES, JointTokens, pad_tokens, tokenize
+from metamorph.tokens import PROPRIO_FEATURES, JointTokens, pad_tokens, static_layout, tokenize
 from metamorph.vocabulary import Vocabulary
 
 ROOT_SENSORS = 13  # torso: position (3), orientation (4), linear and angular velocity (3 + 3)
@@ -214,8 +214,7 @@ class VecEnv:
         self.scenery = scenery  # a sky and a checkered ground, for videos (`add_scenery`)
         check_frame(frame)
         self.frame = frame  # where links' poses and velocities are measured (`add_proprio_sensors`)
-        if link_geometry not in LINK_GEOMETRIES:
-            raise MetamorphError(f"link_geometry must be one of {', '.join(LINK_GEOMETRIES)}, got '{link_geometry}'")
+        static_layout(link_geometry)  # refuses an unknown link geometry before any body is loaded
         self.link_geometry = link_geometry  # how tokens read link geometry (`metamorph.tokens.tokenize`)
         self.nthread = max(1, nthread or 2)
         self.bodies = [self._prepare(b, vocabulary) for b in bodies]
