@@ -6,10 +6,11 @@ does a floor under that normalisation (`PPOConfig.static_std_floor`) carry the p
         [--episodes 1] [--baseline-cache DIR] [--out FILE.json]
 
 For each floor: the share of the bodies' static feature values (real tokens only) whose normalised
-value reaches ± obs_clip, the columns that reach it most, and one deterministic evaluation on the
-registered flat task: mean and median per-body return, the share of bodies moving faster than
-0.1 m/s and the share where the policy beats zero torque. The floor replaces the policy's own
-(0 for runs trained without one) at evaluation only: it patches the saved policy's normalisation.
+value reaches ± obs_clip, the columns that reach it most, the share beyond 3 std and the largest
+value, and one deterministic evaluation on the registered flat task: mean and median per-body
+return, the share of bodies moving faster than 0.1 m/s and the share where the policy beats zero
+torque. The floor replaces the policy's own (0 for runs trained without one) at evaluation only:
+it patches the saved policy's normalisation.
 """
 
 import argparse
@@ -40,7 +41,8 @@ def clip_shares(loaded, bodies: list, floor: float) -> dict:
     mean = np.asarray(stats.mean["static"], dtype=np.float64)
     std = np.maximum(np.asarray(stats.std["static"], dtype=np.float64), floor)
     clip = loaded.meta["config"]["ppo"]["obs_clip"]
-    at_clip = (np.abs((static - mean) / std) >= clip)[mask]  # [real tokens, columns]
+    z = np.abs((static - mean) / std)[mask]  # [real tokens, columns]
+    at_clip = z >= clip
     layout = static_layout(config.link_geometry)
     names = [f"{f.name}[{i}]" if f.width > 1 else f.name for f in layout.features for i in range(f.width)]
     per_column = at_clip.mean(axis=0)
@@ -48,6 +50,8 @@ def clip_shares(loaded, bodies: list, floor: float) -> dict:
     return {
         "share_at_clip": float(at_clip.mean()),
         "tokens_with_any_at_clip": float(at_clip.any(axis=1).mean()),
+        "share_beyond_3_std": float((z > 3).mean()),
+        "max_abs_z": float(z.max()),
         "worst_columns": {names[c]: round(float(per_column[c]), 3) for c in worst if per_column[c] > 0},
     }
 
