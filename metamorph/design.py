@@ -16,8 +16,9 @@ of it. `DESIGN_SPACES` is the registry; each entry's `default_config()` gives it
 - ``rich``: beyond UNIMAL: box, capsule and ellipsoid torsos, capsule or cylinder limbs of varied
   radius, limbs attached anywhere along their parent, steeper and shallower angles, deeper chains,
   telescoping (slide) joints and, optionally, asymmetric bodies.
-- ``quadruped`` and ``quadruped-heavy-legs``: not limb trees but robot dogs of one plan (box torso,
-  four legs of abduction, hip and knee, a standing keyframe), drawn from ranges: `metamorph.quadrupeds`.
+- ``quadruped``, ``quadruped-heavy-legs`` and ``quadruped-leg-inertia``: not limb trees but robot
+  dogs of one plan (box torso, four legs of abduction, hip and knee, a standing keyframe), drawn
+  from ranges: `metamorph.quadrupeds`.
 
 `sample_plan` draws a `BodyPlan` (pure parameters) with a NumPy generator, and `plan_to_mjcf` writes
 it as MJCF text with fixed number formatting, so the same seed gives the same bytes. Limb frames
@@ -34,7 +35,12 @@ from collections.abc import Callable
 import numpy as np
 
 from metamorph.errors import MetamorphError
-from metamorph.quadrupeds import QuadrupedSpace, quadruped_heavy_legs_space, quadruped_space
+from metamorph.quadrupeds import (
+    QuadrupedSpace,
+    quadruped_heavy_legs_space,
+    quadruped_leg_inertia_space,
+    quadruped_space,
+)
 
 Vec = tuple[float, float, float]
 
@@ -277,6 +283,7 @@ DESIGN_SPACES: dict[str, Callable[[], DesignSpace | QuadrupedSpace]] = {
     "rich": rich_space,
     "quadruped": quadruped_space,
     "quadruped-heavy-legs": quadruped_heavy_legs_space,
+    "quadruped-leg-inertia": quadruped_leg_inertia_space,
 }
 """Registry of design spaces: name -> default_config(). The quadruped spaces build one fixed plan
 (`metamorph.quadrupeds`) instead of growing limb trees."""

@@ -14,8 +14,9 @@ Unlike UNIMAL bodies these collapse under zero torque, as real robot dogs do, so
 zero-torque stance checks do not apply; instead a body must hold its home pose with its own motors
 (`holds_home_pose`).
 
-Registered as ``quadruped`` (legs 33-48 % of the mass) and ``quadruped-heavy-legs`` (34-63 %; the
-Go1's legs weigh 59 % of its mass) in `metamorph.design.DESIGN_SPACES`. `sample_quadruped` draws a
+Registered as ``quadruped`` (legs 33-48 % of the mass), ``quadruped-heavy-legs`` (34-63 %; the
+Go1's legs weigh 59 % of its mass) and ``quadruped-leg-inertia`` (heavy legs, each link with its own
+drawn inertia) in `metamorph.design.DESIGN_SPACES`. `sample_quadruped` draws a
 `QuadrupedPlan` and `quadruped_to_mjcf` writes it with fixed number formatting: the same generator
 gives the same bytes.
 """
@@ -138,6 +139,12 @@ def quadruped_heavy_legs_space() -> QuadrupedSpace:
         thigh_mass_fraction=(0.06, 0.24),
         calf_mass_fraction=(0.015, 0.05),
     )
+
+
+def quadruped_leg_inertia_space() -> QuadrupedSpace:
+    """The heavy-legged space with an explicit inertia drawn for every leg link (`leg_inertia`): the
+    training family of the recipe that walks Menagerie's Go1 (`train/quadrupeds-go1.toml`)."""
+    return dataclasses.replace(quadruped_heavy_legs_space(), name="quadruped-leg-inertia", leg_inertia=True)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,6 +3,7 @@ command line, on real bodies, with real (tiny) training runs."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import signal
@@ -17,6 +18,7 @@ import pytest
 from conftest import EXAMPLES, REPO
 from metamorph.bodies import resolve
 from metamorph.cli import parse_train_args
+from metamorph.configs import as_flags, read_toml
 from metamorph.errors import MetamorphError
 from metamorph.sweep import load_spec, plan
 from metamorph.train import TrainConfig, config_to_json
@@ -500,3 +502,23 @@ def test_every_shipped_sweep_and_suite_loads_or_names_a_body_folder_its_header_m
         if path.parent.name == "sweeps":
             assert f"metamorph sweep {path}" in path.read_text(), f"{path}: its header lacks the command that runs it"
     assert "standing-bodies.toml" in missing and "tree-3m.toml" not in missing
+
+
+def test_the_go1_recipe_config_is_the_measured_recipe():
+    """train/quadrupeds-go1.toml trains what the quadrupeds-shape-floor sweep measured: the sweep's
+    base and fixed fields, on the registered space that its header's `--space-set` made."""
+    from metamorph.design import design_space
+
+    recipe = parse_train_args(["--config", str(REPO / "train" / "quadrupeds-go1.toml")])
+    sweep = REPO / "train" / "sweeps" / "quadrupeds-shape-floor.toml"
+    table = read_toml(sweep)  # not load_spec: that needs the suite's body folders made
+    fixed = {f"{k}.{k2}" if isinstance(v, dict) else k: v2 if isinstance(v, dict) else v
+             for k, v in table["fixed"].items() for k2, v2 in (v.items() if isinstance(v, dict) else [(k, v)])}  # fmt: skip
+    assert fixed["ppo.static-std-floor"] == 0.01 and fixed["link-geometry"] == "shape"
+    base = parse_train_args(["--config", str(REPO / table["sweep"]["base"]), *as_flags(fixed)])
+    assert recipe == dataclasses.replace(base, bodies="generate:quadruped-leg-inertia:1000")
+    header = sweep.read_text()
+    assert "--space quadruped-heavy-legs --space-set leg_inertia=true --count 1000 --seed 0" in header
+    registered = design_space("quadruped-leg-inertia")
+    made = design_space("quadruped-heavy-legs", ("leg_inertia=true",))
+    assert registered.name == "quadruped-leg-inertia" and registered == dataclasses.replace(made, name=registered.name)
