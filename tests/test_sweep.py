@@ -467,7 +467,8 @@ def test_shipped_suites_load(monkeypatch):
     trained_on = resolve(parse_train_args(["--config", str(REPO / "train" / "unimal80-stride-flat.toml")]).bodies)[0]
     assert stride["stride80-train"] == trained_on and len(trained_on) == 80 and len(stride["stride20-heldout"]) == 20
     assert not set(trained_on) & set(stride["stride20-heldout"])
-    assert load_suite(REPO / "eval" / "real.toml").sets[0].episodes == 3
+    real = load_suite(REPO / "eval" / "real.toml")
+    assert real.sets[0].episodes == 3 and real.sets[0].task == "flat"  # not a run's shaped training task
     with pytest.raises(MetamorphError, match=r"variants.toml: sets\[0\] \(kinematics\): bodies/unimal100-kinematics"):
         load_suite(REPO / "eval" / "variants.toml")  # made by the commands in its header
 
