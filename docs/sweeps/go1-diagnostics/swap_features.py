@@ -6,8 +6,8 @@ or for how the Go1 moves? (the Go1 diagnostics, issue 14 target 4)
 Runs 3 deterministic episodes of TRIAL's policy on the registered flat task, on PHYSICS_XML's
 simulation, with the static token features (and part kinds) of FEATURES_XML in place of its own:
 the two files must give the same tokens in the same order (the Go1 and its variants do). With a
-list of feature names (`metamorph.tokens.STATIC_FEATURES`, e.g. geom_pos,geom_quat), only those
-columns are taken from FEATURES_XML (and the part kinds stay PHYSICS_XML's). Prints
+list of feature names (`metamorph.tokens.static_layout` of the policy's link geometry, e.g.
+geom_pos,geom_quat), only those columns are taken from FEATURES_XML (and the part kinds stay PHYSICS_XML's). Prints
 the return, episode length and forward velocity of each episode as JSON. A diagnostic, not a
 feature: it patches the environment's tokenizer for one body.
 """
@@ -22,7 +22,7 @@ import metamorph.env.vec_env as vec_env
 from metamorph.checkpoint import load_policy
 from metamorph.evaluate import evaluate
 from metamorph.morphology import load_morphology
-from metamorph.tokens import STATIC_FEATURES
+from metamorph.tokens import static_layout
 
 
 def main() -> None:
@@ -30,11 +30,13 @@ def main() -> None:
     columns = sys.argv[4].split(",") if len(sys.argv) > 4 else None
     loaded = load_policy(trial)
     physics, features = load_morphology(physics_file), load_morphology(features_file)
-    seen = vec_env.tokenize(features, loaded.vocabulary)
+    link_geometry = loaded.policy.config.link_geometry
+    layout = static_layout(link_geometry)
+    seen = vec_env.tokenize(features, loaded.vocabulary, link_geometry=link_geometry)
     original = vec_env.tokenize
 
-    def tokenize(morphology, vocabulary=None):
-        tokens = original(morphology, vocabulary)
+    def tokenize(morphology, vocabulary=None, **options):
+        tokens = original(morphology, vocabulary, **options)
         if morphology is not physics:
             return tokens
         if tokens.names != seen.names:
@@ -43,7 +45,7 @@ def main() -> None:
             return dataclasses.replace(tokens, static_features=seen.static_features, part_ids=seen.part_ids)
         mixed = np.array(tokens.static_features)
         for name in columns:
-            mixed[:, STATIC_FEATURES[name]] = seen.static_features[:, STATIC_FEATURES[name]]
+            mixed[:, layout[name]] = seen.static_features[:, layout[name]]
         return dataclasses.replace(tokens, static_features=mixed)
 
     vec_env.tokenize = tokenize
