@@ -14,6 +14,10 @@ go1.xml; see docs/sweeps/quadrupeds/command.txt) and writes:
   with the geoms and contact settings a quadruped-space body of its sizes has: one trunk box, a
   cylinder a hip link, one straight capsule a thigh, a capsule and a foot sphere a calf, condim 3
   and friction 0.7 (the feet 0.8);
+- menagerie-trunk-com0/unitree_go1/go1.xml: the Go1 with its trunk's centre of mass at the trunk's
+  origin (2.2 cm forward in the file);
+- menagerie-family-feet/unitree_go1/go1.xml: the Go1 with plain foot contacts (condim 3, friction
+  0.8, MuJoCo's default solimp and priority, as the quadruped space's feet), its other geoms as they are;
 - go1like.xml: a body of the quadruped space with the Go1's numbers (trunk box, hip placement,
   link lengths and masses, torque limits, ranges, home pose, damping, armature, friction loss);
 - go1like-hipsin.xml: the same with its hips at ±0.11 m;
@@ -104,6 +108,16 @@ def main() -> None:
     ).replace('            <geom class="calf2"/>\n', "")
     files = {"menagerie-hips-in/unitree_go1/go1.xml": hips_in, "menagerie-kinds/unitree_go1/go1.xml": kinds}
     files["menagerie-family-geoms/unitree_go1/go1.xml"] = family_geoms(go1)
+    trunk_com = go1.replace('<inertial pos="0.0223 0.002 -0.0005"', '<inertial pos="0 0 0"')
+    files["menagerie-trunk-com0/unitree_go1/go1.xml"] = trunk_com
+    feet = go1.replace(
+        '<geom type="sphere" size="0.023" pos="0 0 -0.213" priority="1" solimp="0.015 1 0.031" condim="6"\n'
+        '            friction="0.8 0.02 0.01"/>',
+        '<geom type="sphere" size="0.023" pos="0 0 -0.213" condim="3" friction="0.8"/>',
+    )
+    files["menagerie-family-feet/unitree_go1/go1.xml"] = feet
+    if trunk_com == go1 or feet == go1:
+        sys.exit("the Go1 file is not the one these variants were written for")
     base = quadruped_to_mjcf(GO1_LIKE, "go1like")
     files["go1like.xml"] = base
     files["go1like-hipsin.xml"] = quadruped_to_mjcf(dataclasses.replace(GO1_LIKE, hip_x=(0.11, -0.11)), "go1like")
