@@ -513,8 +513,12 @@ def test_the_go1_recipe_config_is_the_measured_recipe():
     recipe = parse_train_args(["--config", str(REPO / "train" / "quadrupeds-go1.toml")])
     sweep = REPO / "train" / "sweeps" / "quadrupeds-shape-floor.toml"
     table = read_toml(sweep)  # not load_spec: that needs the suite's body folders made
-    fixed = {f"{k}.{k2}" if isinstance(v, dict) else k: v2 if isinstance(v, dict) else v
-             for k, v in table["fixed"].items() for k2, v2 in (v.items() if isinstance(v, dict) else [(k, v)])}  # fmt: skip
+    fixed = {}
+    for key, value in table["fixed"].items():  # TOML reads ppo.static-std-floor as a [ppo] table
+        if isinstance(value, dict):
+            fixed.update({f"{key}.{name}": field for name, field in value.items()})
+        else:
+            fixed[key] = value
     assert fixed["ppo.static-std-floor"] == 0.01 and fixed["link-geometry"] == "shape"
     base = parse_train_args(["--config", str(REPO / table["sweep"]["base"]), *as_flags(fixed)])
     assert recipe == dataclasses.replace(base, bodies="generate:quadruped-leg-inertia:1000")
