@@ -78,18 +78,19 @@ def main() -> None:
         loaded = load_policy(args.trial)
         results = evaluate(loaded, bodies, task="flat", episodes=args.episodes, nthread=1,
                            baseline_cache=args.baseline_cache)  # fmt: skip
-        summary = summarise(results)["policy"]
+        summary = summarise(results)
+        policy = summary["policy"]
         row = {
             "trial": args.trial,
             "bodies": args.bodies,
             "static_std_floor": floor,
             **clip_shares(loaded, bodies, floor),
-            "mean": summary["mean"],
-            "median": summary["median"],
-            "moving_share": summary["moving_share"],
-            "beats_zero_share": summary.get("beats_zero_share"),
-            "fall_rate": summary["fall_rate"],
-            "zero_mean": summarise(results)["zero"]["mean"],
+            "mean": policy["mean"],
+            "median": policy["median"],
+            "moving_share": policy["moving_share"],
+            "beats_zero_share": policy.get("beats_zero_share"),
+            "fall_rate": policy["fall_rate"],
+            "zero_mean": summary["zero"]["mean"],
         }
         print(json.dumps(row), flush=True)
         rows.append(row)
