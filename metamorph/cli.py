@@ -128,8 +128,9 @@ class Generate:
     lengths and counts), unimal-matched (those rules drawn with the frequencies of UNIMAL-100's
     files), unimal-headings (unimal-matched with UNIMAL-100's limb headings), rich (other torsos,
     limb shapes, slides, asymmetry), quadruped (robot dogs of one plan with a standing keyframe,
-    `metamorph.quadrupeds`), quadruped-heavy-legs (the same with legs of up to 63 % of the mass) or
-    quadruped-leg-inertia (heavy legs, each link with a drawn inertia: the Go1 recipe's family)."""
+    `metamorph.quadrupeds`), quadruped-heavy-legs (the same with legs of up to 63 % of the mass),
+    quadruped-leg-inertia (heavy legs, each link with a drawn inertia: the Go1 recipe's family) or
+    quadruped-geom-variety (those, with links of several primitives set off their axes)."""
     split: float | None = None
     """Fraction of bodies for train/; the rest go to heldout/ (no tree in both)."""
     workers: int = 0

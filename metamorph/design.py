@@ -16,7 +16,7 @@ of it. `DESIGN_SPACES` is the registry; each entry's `default_config()` gives it
 - ``rich``: beyond UNIMAL: box, capsule and ellipsoid torsos, capsule or cylinder limbs of varied
   radius, limbs attached anywhere along their parent, steeper and shallower angles, deeper chains,
   telescoping (slide) joints and, optionally, asymmetric bodies.
-- ``quadruped``, ``quadruped-heavy-legs`` and ``quadruped-leg-inertia``: not limb trees but robot
+- ``quadruped``, ``quadruped-heavy-legs``, ``quadruped-leg-inertia`` and ``quadruped-geom-variety``: not limb trees but robot
   dogs of one plan (box torso, four legs of abduction, hip and knee, a standing keyframe), drawn
   from ranges: `metamorph.quadrupeds`.
 
@@ -37,6 +37,7 @@ import numpy as np
 from metamorph.errors import MetamorphError
 from metamorph.quadrupeds import (
     QuadrupedSpace,
+    quadruped_geom_variety_space,
     quadruped_heavy_legs_space,
     quadruped_leg_inertia_space,
     quadruped_space,
@@ -284,6 +285,7 @@ DESIGN_SPACES: dict[str, Callable[[], DesignSpace | QuadrupedSpace]] = {
     "quadruped": quadruped_space,
     "quadruped-heavy-legs": quadruped_heavy_legs_space,
     "quadruped-leg-inertia": quadruped_leg_inertia_space,
+    "quadruped-geom-variety": quadruped_geom_variety_space,
 }
 """Registry of design spaces: name -> default_config(). The quadruped spaces build one fixed plan
 (`metamorph.quadrupeds`) instead of growing limb trees."""

@@ -15,8 +15,9 @@ zero-torque stance checks do not apply; instead a body must hold its home pose w
 (`holds_home_pose`).
 
 Registered as ``quadruped`` (legs 33-48 % of the mass), ``quadruped-heavy-legs`` (34-63 %; the
-Go1's legs weigh 59 % of its mass) and ``quadruped-leg-inertia`` (heavy legs, each link with its own
-drawn inertia) in `metamorph.design.DESIGN_SPACES`. `sample_quadruped` draws a
+Go1's legs weigh 59 % of its mass), ``quadruped-leg-inertia`` (heavy legs, each link with its own
+drawn inertia) and ``quadruped-geom-variety`` (those, with links of several primitives set off their
+axes) in `metamorph.design.DESIGN_SPACES`. `sample_quadruped` draws a
 `QuadrupedPlan` and `quadruped_to_mjcf` writes it with fixed number formatting: the same generator
 gives the same bytes.
 """
@@ -112,6 +113,25 @@ class QuadrupedSpace:
     """The Go1's calf: 2.0 × the rod's; thigh 1.2 ×."""
     axial_inertia_scale: Range = (1.0, 8.0)
     """Of m r² / 2; the Go1's thigh: 6 ×, calf 3.6 ×."""
+    geom_variety: bool = False
+    """Build links from several primitives set off their joint axes, as robot files build them: the
+    torso's box moved by ± `geom_offset` (x) and ± half that (z), with two cylinders along its sides
+    (chance `part_probability`, radius `side_cylinder_radius` × its half-height); the hip link's
+    geoms moved by ± half of `geom_offset` and a motor housing at its far end (chance
+    `part_probability`, a cylinder about y, `housing_radius` × the thigh's radius); thigh and calf
+    each as two capsules bent at `kink_at` of their length by ± `kink` (x), their tops moved by
+    ± `geom_offset` (x) and outwards by up to `geom_outward`. Feet stay where they are. One draw for
+    each link kind, the same on all four legs (left legs mirrored); housings and side cylinders are
+    massless. Drawn after every other number; off by default, which keeps the bytes. Why: the Go1's
+    links sit 0.6-1.5 cm off their axes and are made of several primitives; in a family whose links
+    never are, those token columns never vary, and policies lean on them (docs/learning.md)."""
+    geom_offset: Range = (-0.02, 0.02)
+    geom_outward: Range = (0.0, 0.01)
+    kink: Range = (-0.03, 0.03)
+    kink_at: Range = (0.3, 0.7)
+    part_probability: float = 0.5
+    side_cylinder_radius: Range = (0.8, 1.1)
+    housing_radius: Range = (1.5, 3.0)
     min_hold_fraction: float = 0.8
     """Validity: a body is kept when its motors, holding its home pose on the floor, keep its torso
     at ≥ this fraction of its start height (`holds_home_pose`)."""
@@ -122,7 +142,7 @@ class QuadrupedSpace:
             if isinstance(value, tuple) and not (len(value) == 2 and value[0] <= value[1]):
                 raise MetamorphError(f"design space '{self.name}': {field.name} {value} must be a range (low ≤ high)")
         for field in ("knee_motor_fraction", "uneven_legs_probability", "min_hold_fraction", "hip_com", "thigh_com",
-                      "calf_com"):  # fmt: skip
+                      "calf_com", "kink_at", "part_probability"):  # fmt: skip
             value = getattr(self, field)
             if not all(0 <= v <= 1 for v in (value if isinstance(value, tuple) else (value,))):
                 raise MetamorphError(f"design space '{self.name}': {field} {value} must lie within [0, 1]")
@@ -145,6 +165,23 @@ def quadruped_leg_inertia_space() -> QuadrupedSpace:
     """The heavy-legged space with an explicit inertia drawn for every leg link (`leg_inertia`): the
     training family of the recipe that walks Menagerie's Go1 (`train/quadrupeds-go1.toml`)."""
     return dataclasses.replace(quadruped_heavy_legs_space(), name="quadruped-leg-inertia", leg_inertia=True)
+
+
+def quadruped_geom_variety_space() -> QuadrupedSpace:
+    """The leg-inertia space with links of several primitives off their axes (`geom_variety`)."""
+    return dataclasses.replace(quadruped_leg_inertia_space(), name="quadruped-geom-variety", geom_variety=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class LinkGeoms:
+    """One body's `QuadrupedSpace.geom_variety` draws (metres; 0 radius: no such part)."""
+
+    torso_offset: tuple[float, float]  # x, z
+    side_cylinder_radius: float  # × the torso's half-height
+    hip_offset: tuple[float, float]  # x, z
+    housing_radius: float  # × the thigh's radius
+    thigh: tuple[float, float, float, float]  # top's x offset, top's outward offset, kink (x), kink_at
+    calf: tuple[float, float, float, float]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,6 +210,8 @@ class QuadrupedPlan:
     """For the hip, thigh and calf links: centre of mass along the link (fraction of its length),
     its offsets across the link (x, then y or z, metres), transverse and axial inertia scales; None:
     the geoms decide."""
+    link_geoms: LinkGeoms | None = None
+    """None: one primitive a link, on its axis."""
 
     @property
     def limbs(self) -> tuple[str, ...]:
@@ -244,6 +283,21 @@ def sample_quadruped(space: QuadrupedSpace, rng: np.random.Generator) -> Quadrup
              u(space.transverse_inertia_scale), u(space.axial_inertia_scale))
             for along in (space.hip_com, space.thigh_com, space.calf_com)
         )  # fmt: skip
+    link_geoms = None
+    if space.geom_variety:
+        half_offset = (space.geom_offset[0] / 2, space.geom_offset[1] / 2)
+
+        def part(radius: Range) -> float:
+            return u(radius) if rng.random() < space.part_probability else 0.0
+
+        link_geoms = LinkGeoms(
+            torso_offset=(u(space.geom_offset), u(half_offset)),
+            side_cylinder_radius=part(space.side_cylinder_radius),
+            hip_offset=(u(half_offset), u(half_offset)),
+            housing_radius=part(space.housing_radius),
+            thigh=(u(space.geom_offset), u(space.geom_outward), u(space.kink), u(space.kink_at)),
+            calf=(u(space.geom_offset), u(space.geom_outward), u(space.kink), u(space.kink_at)),
+        )
     return QuadrupedPlan(
         torso_half_size=half_size,
         torso_mass=torso_mass,
@@ -264,6 +318,7 @@ def sample_quadruped(space: QuadrupedSpace, rng: np.random.Generator) -> Quadrup
         foot_friction=foot_friction,
         knee_motor_fraction=knee_motor_fraction,
         leg_inertials=leg_inertials,
+        link_geoms=link_geoms,
     )
 
 
@@ -284,6 +339,60 @@ def _inertial(
     else:
         pos, diag = (offset_a, side * offset_b, -along * length), (transverse, transverse, axial)
     return f'<inertial pos="{_f(*pos)}" mass="{_f(mass)}" diaginertia="{_f(*diag)}"/>'
+
+
+def _torso_geoms(plan: QuadrupedPlan) -> list[str]:
+    """The torso's box, and with `QuadrupedPlan.link_geoms` its offset and side cylinders."""
+    half_size, indent = plan.torso_half_size, "      "
+    if plan.link_geoms is None:
+        return [f'{indent}<geom type="box" size="{_f(*half_size)}" mass="{_f(plan.torso_mass)}"/>']
+    (dx, dz), draw = plan.link_geoms.torso_offset, plan.link_geoms
+    lines = [f'{indent}<geom type="box" pos="{_f(dx, 0, dz)}" size="{_f(*half_size)}" mass="{_f(plan.torso_mass)}"/>']
+    if draw.side_cylinder_radius > 0:
+        # within the hips' reach, so that they do not press on the thighs
+        reach = max(plan.abduction_length - plan.thigh_radius, 0.0)
+        radius = min(draw.side_cylinder_radius * half_size[2], 0.5 * half_size[1] + 0.5 * reach)
+        for y in (-0.5 * half_size[1], 0.5 * half_size[1]):
+            ends = (dx - half_size[0], y, dz, dx + half_size[0], y, dz)
+            lines.append(f'{indent}<geom type="cylinder" fromto="{_f(*ends)}" size="{_f(radius)}" mass="0"/>')
+    return lines
+
+
+def _hip_geoms(plan: QuadrupedPlan, side: int, mass: float) -> list[str]:
+    """The abduction link: a cylinder from the abduction joint to the hip joint, and with
+    `QuadrupedPlan.link_geoms` its offset and a motor housing at the hip joint."""
+    a_len, radius, indent = plan.abduction_length, 1.6 * plan.thigh_radius, "        "
+    dx, dz = (0.0, 0.0) if plan.link_geoms is None else plan.link_geoms.hip_offset
+    lines = [f'{indent}<geom type="cylinder" fromto="{_f(dx, 0, dz, dx, side * a_len, dz)}" size="{_f(radius)}" '
+             f'mass="{_f(mass)}"/>']  # fmt: skip
+    if plan.link_geoms is not None and plan.link_geoms.housing_radius > 0:
+        half = plan.thigh_radius
+        ends = (dx, side * (a_len - half), dz, dx, side * (a_len + half), dz)
+        size = plan.link_geoms.housing_radius * plan.thigh_radius
+        lines.append(f'{indent}<geom type="cylinder" fromto="{_f(*ends)}" size="{_f(size)}" mass="0"/>')
+    return lines
+
+
+def _leg_link_geoms(
+    link_geoms: LinkGeoms | None, kind: str, length: float, radius: float, mass: float, side: int
+) -> list[str]:
+    """A thigh or calf hanging along -z: one capsule on its axis, or with ``link_geoms`` two capsules
+    from a top set off the axis, bent at the kink, to the link's end on its axis (x) and as far out
+    as the top (y; the calf's end stays on the axis, where its foot is)."""
+    indent = "          " if kind == "thigh" else "            "
+    if link_geoms is None:
+        return [f'{indent}<geom type="capsule" fromto="{_f(0, 0, 0, 0, 0, -length)}" size="{_f(radius)}" '
+                f'mass="{_f(mass)}"/>']  # fmt: skip
+    top_x, outward, kink, kink_at = getattr(link_geoms, kind)
+    y = side * outward
+    points = [(top_x, y, 0.0), (top_x + kink, y, -kink_at * length), (0.0, y if kind == "thigh" else 0.0, -length)]
+    segments = [np.subtract(b, a) for a, b in zip(points, points[1:])]
+    total = sum(float(np.linalg.norm(d)) for d in segments)
+    return [
+        f'{indent}<geom type="capsule" fromto="{_f(*a, *b)}" size="{_f(radius)}" '
+        f'mass="{_f(mass * float(np.linalg.norm(d)) / total)}"/>'
+        for a, b, d in zip(points, points[1:], segments)
+    ]
 
 
 def quadruped_to_mjcf(plan: QuadrupedPlan, name: str) -> str:
@@ -312,19 +421,16 @@ def quadruped_to_mjcf(plan: QuadrupedPlan, name: str) -> str:
             f'      <body name="{leg}_hip" pos="{_f(plan.hip_x[row], side * plan.torso_half_size[1], 0)}">',
             *inertials["hip"],
             f'        <joint name="{leg}_abduction" axis="1 0 0" range="{_f(*plan.ranges[0])}"/>',
-            f'        <geom type="cylinder" fromto="{_f(0, 0, 0, 0, side * a_len, 0)}" size="{_f(1.6 * r_t)}" '
-            f'mass="{_f(m_hip)}"/>',
+            *_hip_geoms(plan, side, m_hip),
             f'        <body name="{leg}_thigh" pos="{_f(0, side * a_len, 0)}">',
             *inertials["thigh"],
             f'          <joint name="{leg}_hip" axis="0 1 0" range="{_f(*plan.ranges[1])}"/>',
-            f'          <geom type="capsule" fromto="{_f(0, 0, 0, 0, 0, -thigh)}" size="{_f(r_t)}" '
-            f'mass="{_f(m_thigh * (1 - plan.knee_motor_fraction))}"/>',
+            *_leg_link_geoms(plan.link_geoms, "thigh", thigh, r_t, m_thigh * (1 - plan.knee_motor_fraction), side),
             *knee_motor,
             f'          <body name="{leg}_calf" pos="{_f(0, 0, -thigh)}">',
             *inertials["calf"],
             f'            <joint name="{leg}_knee" axis="0 1 0" range="{_f(*plan.ranges[2])}"/>',
-            f'            <geom type="capsule" fromto="{_f(0, 0, 0, 0, 0, -calf)}" size="{_f(0.6 * r_t)}" '
-            f'mass="{_f(0.8 * m_calf)}"/>',
+            *_leg_link_geoms(plan.link_geoms, "calf", calf, 0.6 * r_t, 0.8 * m_calf, side),
             f'            <geom type="sphere" pos="{_f(0, 0, -calf)}" size="{_f(plan.foot_radius)}" '
             f'mass="{_f(0.2 * m_calf)}" friction="{_f(plan.foot_friction)} 0.02 0.01"/>',
             "          </body>",
@@ -348,7 +454,7 @@ def quadruped_to_mjcf(plan: QuadrupedPlan, name: str) -> str:
             "  <worldbody>",
             f'    <body name="torso" pos="{_f(0, 0, height)}">',
             '      <freejoint name="root"/>',
-            f'      <geom type="box" size="{_f(*plan.torso_half_size)}" mass="{_f(plan.torso_mass)}"/>',
+            *_torso_geoms(plan),
             *bodies,
             "    </body>",
             "  </worldbody>",
