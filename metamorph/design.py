@@ -16,9 +16,9 @@ of it. `DESIGN_SPACES` is the registry; each entry's `default_config()` gives it
 - ``rich``: beyond UNIMAL: box, capsule and ellipsoid torsos, capsule or cylinder limbs of varied
   radius, limbs attached anywhere along their parent, steeper and shallower angles, deeper chains,
   telescoping (slide) joints and, optionally, asymmetric bodies.
-- ``quadruped``, ``quadruped-heavy-legs``, ``quadruped-leg-inertia`` and ``quadruped-geom-variety``: not limb trees but robot
-  dogs of one plan (box torso, four legs of abduction, hip and knee, a standing keyframe), drawn
-  from ranges: `metamorph.quadrupeds`.
+- ``quadruped``, ``quadruped-heavy-legs``, ``quadruped-leg-inertia`` and ``quadruped-geom-variety``:
+  not limb trees but robot dogs of one plan (box torso, four legs of abduction, hip and knee, a
+  standing keyframe), drawn from ranges: `metamorph.quadrupeds`.
 
 `sample_plan` draws a `BodyPlan` (pure parameters) with a NumPy generator, and `plan_to_mjcf` writes
 it as MJCF text with fixed number formatting, so the same seed gives the same bytes. Limb frames

@@ -25,6 +25,7 @@ gives the same bytes.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 
 import mujoco
@@ -386,12 +387,12 @@ def _leg_link_geoms(
     top_x, outward, kink, kink_at = getattr(link_geoms, kind)
     y = side * outward
     points = [(top_x, y, 0.0), (top_x + kink, y, -kink_at * length), (0.0, y if kind == "thigh" else 0.0, -length)]
-    segments = [np.subtract(b, a) for a, b in zip(points, points[1:])]
-    total = sum(float(np.linalg.norm(d)) for d in segments)
+    pieces = list(itertools.pairwise(points))
+    lengths = [float(np.linalg.norm(np.subtract(b, a))) for a, b in pieces]
     return [
         f'{indent}<geom type="capsule" fromto="{_f(*a, *b)}" size="{_f(radius)}" '
-        f'mass="{_f(mass * float(np.linalg.norm(d)) / total)}"/>'
-        for a, b, d in zip(points, points[1:], segments)
+        f'mass="{_f(mass * piece / sum(lengths))}"/>'
+        for (a, b), piece in zip(pieces, lengths, strict=True)
     ]
 
 

@@ -677,6 +677,48 @@ def test_leg_inertia_draws_a_robots_mass_distribution_and_off_keeps_the_bytes():
     assert motor.body("FR_thigh").mass[0] == pytest.approx(uniform.body("FR_thigh").mass[0], rel=1e-4)
 
 
+def test_geom_variety_builds_links_of_several_primitives_off_their_axes():
+    """`quadruped-geom-variety` is the leg-inertia family with its link geoms drawn last: the same
+    draws give the same plan otherwise; thighs and calves are two capsules each, mirrored left and
+    right, the feet where they were, the extra parts massless; and the token columns that read a
+    link's shape vary across the family where in the leg-inertia family they are constant."""
+    from metamorph.quadrupeds import quadruped_to_mjcf, sample_quadruped
+    from metamorph.tokens import static_layout
+
+    space, plain = design_space("quadruped-geom-variety"), design_space("quadruped-leg-inertia")
+    assert space == dataclasses.replace(plain, name=space.name, geom_variety=True)
+    plan = sample_quadruped(space, np.random.default_rng(3))
+    assert dataclasses.replace(plan, link_geoms=None) == sample_quadruped(plain, np.random.default_rng(3))
+    model = mujoco.MjModel.from_xml_string(quadruped_to_mjcf(plan, "q"))
+    capsules = {
+        leg: [g for g in range(model.ngeom) if model.geom_bodyid[g] == model.body(f"{leg}_thigh").id]
+        for leg in ("FR", "FL")
+    }
+    assert all(len(geoms) == 2 for geoms in capsules.values())
+    for right, left in zip(capsules["FR"], capsules["FL"], strict=True):
+        assert model.geom_pos[right] == pytest.approx(model.geom_pos[left] * np.array([1, -1, 1]), abs=1e-5)
+    foot = model.geom_bodyid == model.body("FR_calf").id
+    assert model.geom_pos[foot][-1] == pytest.approx([0, 0, -plan.calf_length], abs=1e-5)
+    assert model.body("torso").mass[0] == pytest.approx(plan.torso_mass, rel=1e-4)
+    geoms_only = design_space("quadruped", ("geom_variety=true", "part_probability=1"))
+    uniform = sample_quadruped(geoms_only, np.random.default_rng(5))
+    uniform_model = mujoco.MjModel.from_xml_string(quadruped_to_mjcf(uniform, "q"))
+    for link, mass in zip(("hip", "thigh", "calf"), uniform.link_masses, strict=True):
+        assert uniform_model.body(f"RL_{link}").mass[0] == pytest.approx(mass, rel=1e-3)  # housings weigh nothing
+
+    def thigh_centroids(name: str) -> np.ndarray:
+        columns = static_layout("shape")["shape_center"]
+        bodies = generate_bodies(design_space(name), 8, seed=1, workers=1).bodies
+        return np.array([
+            np.asarray(tokenize(morphology_from_xml(b.xml, name=b.name), link_geometry="shape")
+                       .static_features)[2, columns]  # the first thigh's token
+            for b in bodies
+        ])  # fmt: skip
+
+    assert thigh_centroids("quadruped-leg-inertia")[:, 0].std() < 1e-9
+    assert thigh_centroids("quadruped-geom-variety")[:, 0].std() > 3e-3
+
+
 def test_space_set_overrides_fields_and_reports_bad_ones(tmp_path: Path):
     space = design_space("unimal", ("limb_count=3,5", "gears=100,200", "max_depth=2"))
     assert (space.limb_count, space.gears, space.max_depth) == ((3, 5), (100.0, 200.0), 2)
