@@ -117,7 +117,8 @@ class QuadrupedSpace:
     geom_variety: bool = False
     """Build links from several primitives set off their joint axes, as robot files build them: the
     torso's box moved by ± `geom_offset` (x) and ± half that (z), with two cylinders along its sides
-    (chance `part_probability`, radius `side_cylinder_radius` × its half-height); the hip link's
+    (chance `part_probability`, radius `side_cylinder_radius` × its half-height, capped so that they
+    reach at most halfway from the torso's side to the thighs); the hip link's
     geoms moved by ± half of `geom_offset` and a motor housing at its far end (chance
     `part_probability`, a cylinder about y, `housing_radius` × the thigh's radius); thigh and calf
     each as two capsules bent at `kink_at` of their length by ± `kink` (x), their tops moved by
@@ -347,12 +348,12 @@ def _torso_geoms(plan: QuadrupedPlan) -> list[str]:
     half_size, indent = plan.torso_half_size, "      "
     if plan.link_geoms is None:
         return [f'{indent}<geom type="box" size="{_f(*half_size)}" mass="{_f(plan.torso_mass)}"/>']
-    (dx, dz), draw = plan.link_geoms.torso_offset, plan.link_geoms
+    dx, dz = plan.link_geoms.torso_offset
     lines = [f'{indent}<geom type="box" pos="{_f(dx, 0, dz)}" size="{_f(*half_size)}" mass="{_f(plan.torso_mass)}"/>']
-    if draw.side_cylinder_radius > 0:
-        # within the hips' reach, so that they do not press on the thighs
+    if plan.link_geoms.side_cylinder_radius > 0:
+        # capped to reach at most halfway to the thighs, so that they do not press on them
         reach = max(plan.abduction_length - plan.thigh_radius, 0.0)
-        radius = min(draw.side_cylinder_radius * half_size[2], 0.5 * half_size[1] + 0.5 * reach)
+        radius = min(plan.link_geoms.side_cylinder_radius * half_size[2], 0.5 * half_size[1] + 0.5 * reach)
         for y in (-0.5 * half_size[1], 0.5 * half_size[1]):
             ends = (dx - half_size[0], y, dz, dx + half_size[0], y, dz)
             lines.append(f'{indent}<geom type="cylinder" fromto="{_f(*ends)}" size="{_f(radius)}" mass="0"/>')
