@@ -20,7 +20,7 @@ from metamorph.bodies import resolve
 from metamorph.cli import parse_train_args
 from metamorph.configs import as_flags, read_toml
 from metamorph.errors import MetamorphError
-from metamorph.sweep import load_spec, plan
+from metamorph.sweep import _flatten, load_spec, plan
 from metamorph.train import TrainConfig, config_to_json
 
 
@@ -513,12 +513,7 @@ def test_the_go1_recipe_config_is_the_measured_recipe():
     recipe = parse_train_args(["--config", str(REPO / "train" / "quadrupeds-go1.toml")])
     sweep = REPO / "train" / "sweeps" / "quadrupeds-shape-floor.toml"
     table = read_toml(sweep)  # not load_spec: that needs the suite's body folders made
-    fixed = {}
-    for key, value in table["fixed"].items():  # TOML reads ppo.static-std-floor as a [ppo] table
-        if isinstance(value, dict):
-            fixed.update({f"{key}.{name}": field for name, field in value.items()})
-        else:
-            fixed[key] = value
+    fixed = _flatten(table["fixed"])  # as the sweep reads it: TOML makes ppo.static-std-floor a [ppo] table
     assert fixed["ppo.static-std-floor"] == 0.01 and fixed["link-geometry"] == "shape"
     base = parse_train_args(["--config", str(REPO / table["sweep"]["base"]), *as_flags(fixed)])
     assert recipe == dataclasses.replace(base, bodies="generate:quadruped-leg-inertia:1000")
