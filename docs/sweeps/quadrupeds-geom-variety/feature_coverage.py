@@ -4,16 +4,17 @@ std with the std floored at FLOOR (default 1e-4, i.e. about none; the Go1 recipe
 
     MENAGERIE_ROOT=/path python docs/sweeps/quadrupeds-geom-variety/feature_coverage.py FOLDER [FOLDER ...]
 
-Each FOLDER is a body folder (`metamorph generate --out`); prints one JSON object a folder.
+Each FOLDER is a body set as `--bodies` takes it (a folder from `metamorph generate --out`); prints
+one JSON object a set.
 """
 
-import glob
 import json
 import os
 import sys
 
 import numpy as np
 
+from metamorph.bodies import resolve
 from metamorph.morphology import load_morphology
 from metamorph.tokens import static_layout, tokenize
 
@@ -29,7 +30,7 @@ def main() -> None:
     layout = static_layout("shape")
     go1 = static_features(os.path.join(os.environ["MENAGERIE_ROOT"], "unitree_go1", "go1.xml"))
     for folder in sys.argv[1:]:
-        family = np.concatenate([static_features(f) for f in sorted(glob.glob(os.path.join(folder, "xml", "*.xml")))])
+        family = np.concatenate([static_features(path) for path in resolve(folder)[0]])
         z = np.abs((go1 - family.mean(0)) / np.maximum(family.std(0), floor))
         row = {"family": folder, "floor": floor}
         for name in GROUPS:
