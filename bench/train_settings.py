@@ -8,8 +8,9 @@ Each setting is a name and the `metamorph train` flags it adds, for example::
         --setting "2x32=--ppo.epochs 2 --ppo.num-minibatches 32" \\
         --setting "dropout-same-mask=--dropout 0.1 --ppo.dropout-same-mask"
 
-Runs UNIMAL-100 flat (``../shared``) with the default training shape (128 environments × 64
-steps) under each setting in turn, alternating (A, B, C, A, …) so that a drift of this machine's
+Runs UNIMAL-100 flat (``../shared``; a setting whose flags hold ``--bodies`` trains on those
+instead, e.g. ``--setting "1000=--bodies generate:unimal:1000"``) with the default training shape
+(128 environments × 64 steps) under each setting in turn, alternating (A, B, C, A, …) so that a drift of this machine's
 speed hits every setting alike. From each run's ``metrics.jsonl``: the medians of ``steps_per_s``,
 collect and update seconds over the updates after the first two (compilation). Prints one JSON
 object with each setting's ratio to the first. A sweep's trials share the machine's cores, so its
@@ -24,6 +25,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from alternating import alternate, summarise, update_medians
@@ -34,13 +36,19 @@ UNIMAL = Path(__file__).resolve().parents[2] / "shared" / "morphologies" / "unim
 def run(name: str, flags: list[str], updates: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
-        command = [sys.executable, "-m", "metamorph", "train", "--run-dir", str(run_dir), "--bodies", str(UNIMAL),
+        bodies = [] if "--bodies" in flags else ["--bodies", str(UNIMAL)]
+        command = [sys.executable, "-m", "metamorph", "train", "--run-dir", str(run_dir), *bodies,
                    "--total-steps", str(updates * 128 * 64), "--checkpoint-every", "1000", *flags]  # fmt: skip
+        started = time.perf_counter()
         result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        wall = time.perf_counter() - started
         if result.returncode:
             raise SystemExit(f"{shlex.join(command)} failed:\n{result.stderr[-2000:]}")
         rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return {"setting": name, "flags": shlex.join(flags), **update_medians(rows)}
+    # beyond the timed loop: process start, body generation and loading, and the first two updates'
+    # compilation (timed, but not in the medians)
+    setup = wall - sum(r["collect_s"] + r["update_s"] for r in rows[2:])
+    return {"setting": name, "flags": shlex.join(flags), **update_medians(rows), "setup_s": round(setup, 1)}
 
 
 def parse_setting(text: str) -> tuple[str, list[str]]:

@@ -26,6 +26,8 @@ from metamorph.ppo import (
     policy_inputs,
     ppo_loss,
     ppo_update,
+    token_buckets,
+    trim_tokens,
 )
 
 B, T = 16, 4
@@ -177,6 +179,76 @@ def test_microbatches_give_the_update_of_one_pass_over_the_minibatch():
         )
         for name in ("policy_loss", "value_loss", "approx_kl", "entropy", "grad_norm"):
             np.testing.assert_allclose(metrics[name], one_pass_metrics[name], rtol=1e-4, atol=1e-7)
+
+
+def bodies_of_many_lengths(rng: np.random.Generator, tokens: int = 6) -> dict[str, np.ndarray]:
+    """B chains of 2 to ``tokens`` tokens (root + actuated joints), padded to ``tokens`` slots."""
+    lengths = 2 + np.arange(B) % (tokens - 1)
+    token_mask = np.arange(tokens)[None] < lengths[:, None]
+    act_mask = token_mask & (np.arange(tokens)[None] > 0)
+    hops = np.abs(np.arange(tokens)[:, None] - np.arange(tokens)[None]).astype(np.int32)
+    pair_mask = token_mask[:, :, None] & token_mask[:, None, :]
+    return {
+        "proprio": np.where(token_mask[..., None], rng.normal(size=(B, tokens, 15)), 0).astype(np.float32),
+        "static": np.where(token_mask[..., None], rng.normal(size=(B, tokens, 47)), 0).astype(np.float32),
+        "part_ids": np.where(token_mask, np.where(act_mask, 26, 1), 0).astype(np.int32),
+        "token_mask": token_mask,
+        "act_mask": act_mask,
+        "tree_distance": np.where(pair_mask, hops[None], 0).astype(np.int32),
+    }
+
+
+@pytest.mark.parametrize("position", ["learned", "tree"])
+def test_trimming_padding_out_of_microbatches_keeps_the_update(position):
+    """``token_bucket`` cuts each microbatch to its longest body (bodies of 2–6 tokens here, buckets
+    of 2, 4 and 6 slots): a cheaper way to compute the same gradients, so the update must not change."""
+    obs = bodies_of_many_lengths(np.random.default_rng(5))
+    policy = Policy(dataclasses.replace(TINY, position=position, max_tokens=6), vocab_size=60)
+    normalizer = init_normalizer(obs)
+    params = policy.init(jax.random.PRNGKey(0), *policy_inputs(normalizer, obs, 10.0))
+    optimizer = optax.sgd(1e-2)  # plain SGD: Adam would turn round-off in near-zero gradients into whole steps
+    state = TrainState(params, optimizer.init(params), normalizer, jnp.zeros((), jnp.int32))
+    U = 4
+    rng = np.random.default_rng(6)
+    actions = rng.normal(size=(U, B, 6)).astype(np.float32)
+    rollout = Transition(
+        obs=jax.tree_util.tree_map(lambda x: np.broadcast_to(x, (U, *x.shape)).copy(), obs),
+        actions=actions,
+        log_prob=rng.normal(size=(U, B)).astype(np.float32) - 5,
+        value=rng.normal(size=(U, B)).astype(np.float32),
+        reward=rng.normal(size=(U, B)).astype(np.float32),
+        done=(rng.random((U, B)) < 0.1).astype(np.float32),
+    )
+    bootstrap = rng.normal(size=B).astype(np.float32)
+    results = {}
+    for token_bucket in (0, 2):
+        config = PPOConfig(epochs=2, num_minibatches=2, microbatch_size=8, token_bucket=token_bucket)
+
+        def update(state, rollout, bootstrap, key, config=config):
+            return ppo_update(state, rollout, bootstrap, key, policy.apply, optimizer, config)
+
+        jaxpr = str(jax.make_jaxpr(update)(state, rollout, bootstrap, jax.random.PRNGKey(9)))
+        assert ("cond[" in jaxpr) == (token_bucket > 0)  # one branch per bucket, chosen per microbatch
+        results[token_bucket] = jax.jit(update)(state, rollout, bootstrap, jax.random.PRNGKey(9))
+    (full, full_metrics), (trimmed, trimmed_metrics) = results[0], results[2]
+    moved = jax.tree_util.tree_map(lambda x, y: float(np.max(np.abs(x - y))), full.params, params)
+    assert max(jax.tree_util.tree_leaves(moved)) > 1e-4  # the update did something
+    jax.tree_util.tree_map(
+        lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-6), trimmed.params, full.params
+    )
+    for name in ("policy_loss", "value_loss", "approx_kl", "entropy", "grad_norm"):
+        np.testing.assert_allclose(trimmed_metrics[name], full_metrics[name], rtol=1e-4, atol=1e-7)
+
+
+def test_token_buckets_and_trimming():
+    assert token_buckets(21, 4) == (4, 8, 12, 16, 20, 21)
+    assert token_buckets(16, 4) == (4, 8, 12, 16)
+    obs = bodies_of_many_lengths(np.random.default_rng(0))
+    batch = trim_tokens({"obs": obs | {"terrain": np.zeros((B, 9))}, "actions": np.ones((B, 6))}, 4)
+    assert batch["obs"]["tree_distance"].shape == (B, 4, 4) and batch["actions"].shape == (B, 4)
+    assert batch["obs"]["static"].shape == (B, 4, 47) and batch["obs"]["terrain"].shape == (B, 9)
+    with pytest.raises(MetamorphError, match="token_bucket"):
+        PPOConfig(token_bucket=-1)
 
 
 def test_learning_rate_warms_up_and_decays_over_the_whole_run():
