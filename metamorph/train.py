@@ -96,6 +96,11 @@ class TrainConfig:
     """Override the task's speed cap: forward velocity above this (m/s) earns nothing (0: no cap)."""
     tilt_penalty: float | None = None
     """Override the task's tilt cost: each step costs this × (1 − cos) of the torso's tilt from upright."""
+    static_noise: float = 0.0
+    """Training-time noise on what the tokens say about each body: at every episode's start, every
+    static feature of every token gets N(0, this) added, in the feature's units (m, kg, rad…), fixed
+    for the episode. The policy cannot lean on differences smaller than this between bodies (a
+    link's geoms a millimetre off its axis, say). Evaluation never adds it. 0: none."""
     action_std: float | None = None
     """A fixed action standard deviation (MetaMorph: 0.9) instead of the preset's learned log-std."""
     hide_static: tuple[str, ...] = ()
@@ -352,6 +357,7 @@ class Trainer:
             vocabulary=self.vocabulary,
             frame=self.policy_config.frame,
             link_geometry=self.policy_config.link_geometry,
+            static_noise=config.static_noise,
         )
         if self.env.max_tokens > self.policy_config.max_tokens:
             if self.init_from is not None and self.policy_config.position == "learned":

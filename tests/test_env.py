@@ -236,6 +236,40 @@ def test_same_seed_same_trajectories(bodies):
     assert not np.array_equal(a, c)
 
 
+def test_static_noise_is_drawn_per_episode_on_real_tokens_and_resumes_exactly(bodies):
+    """``static_noise``: each episode's tokens describe the body up to N(0, σ) in every static
+    feature, fixed through the episode, redrawn at the next; padding stays zero; `get_state` /
+    `set_state` continue the same draws."""
+    task = dataclasses.replace(task_config("flat"), episode_length=6, fall_fraction=0.0)
+    sigma = 0.05
+    env = VecEnv(bodies, task, num_envs=4, nthread=1, static_noise=sigma)
+    obs = env.reset(seed=1)
+    zeros = np.zeros((4, env.max_tokens))
+    first = obs["static"].copy()
+    for _ in range(5):  # the same draws all episode
+        obs, *_ = env.step(zeros)
+        np.testing.assert_array_equal(obs["static"], first)
+    deviations = []
+    for i in range(env.num_envs):
+        entry = env.bodies[env.body_ids[i]]
+        n = entry.tokens.num_tokens
+        deviations.append((first[i, :n] - entry.tokens.static_features).ravel())
+        assert (first[i, n:] == 0).all()
+    deviations = np.concatenate(deviations)
+    assert deviations.std() == pytest.approx(sigma, rel=0.2) and abs(deviations.mean()) < 0.02
+    saved = env.get_state()
+    obs, *_ = env.step(zeros)  # the time limit: every slot starts a new episode with new draws
+    assert not np.allclose(obs["static"][obs["token_mask"]], first[obs["token_mask"]])
+    after = [env.step(zeros)[0]["static"] for _ in range(7)]
+    restored = VecEnv(bodies, task, num_envs=4, nthread=1, static_noise=sigma)
+    restored.reset(seed=1)
+    restored.set_state(saved)
+    for expected in [obs["static"], *after]:
+        np.testing.assert_array_equal(restored.step(zeros)[0]["static"], expected)
+    with pytest.raises(MetamorphError, match="static_noise must be ≥ 0"):
+        VecEnv(bodies, task, num_envs=4, static_noise=-1.0)
+
+
 EXPLOSIVE = """<mujoco model="explosive"><worldbody><body name="torso" pos="0 0 0.3"><freejoint/>
   <geom type="sphere" size="0.1" density="1000"/>
   <body name="flap" pos="0.1 0 0"><joint name="hinge" axis="0 1 0" range="-3 3" armature="0" damping="0"/>

@@ -196,6 +196,7 @@ class VecEnv:
         scenery: bool = False,
         frame: ObservationFrame = "torso",
         link_geometry: str = "largest",
+        static_noise: float = 0.0,
     ):
         if not bodies:
             raise MetamorphError("VecEnv needs at least one body")
@@ -216,6 +217,10 @@ class VecEnv:
         self.frame = frame  # where links' poses and velocities are measured (`add_proprio_sensors`)
         static_layout(link_geometry)  # refuses an unknown link geometry before any body is loaded
         self.link_geometry = link_geometry  # how tokens read link geometry (`metamorph.tokens.tokenize`)
+        if static_noise < 0:
+            raise MetamorphError(f"static_noise must be ≥ 0, got {static_noise}")
+        # training-time randomisation of what a body's tokens say about it (`TrainConfig.static_noise`)
+        self.static_noise = static_noise
         self.nthread = max(1, nthread or 2)
         self.bodies = [self._prepare(b, vocabulary) for b in bodies]
         self.max_tokens = max(e.tokens.num_tokens for e in self.bodies)
@@ -356,6 +361,9 @@ class VecEnv:
         self.body_ids[i], self.terrain_ids[i] = body, terrain
         for key, row in entry.rows.items():
             self._rows[key][i] = row
+        if self.static_noise:  # drawn only when asked, so runs without it keep their random streams
+            real = self._token_mask[i][:, None]
+            self._static[i] += real * self._rng.normal(0.0, self.static_noise, self._static[i].shape)
         self._sensors[i, : model.nsensordata] = data.sensordata
         self._sensors[i, model.nsensordata :] = 0.0
         x, y, z = data.sensordata[:3]
@@ -564,6 +572,7 @@ class VecEnv:
             "physics": np.concatenate(physics),
             "physics_sizes": np.array([len(p) for p in physics]),
             "rng": np.frombuffer(repr(self._rng.bit_generator.state).encode(), np.uint8),
+            **({"static": self._static.copy()} if self.static_noise else {}),  # this episode's draws
         }
 
     def set_state(self, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -596,6 +605,10 @@ class VecEnv:
         self._mean_return[:] = state["mean_return"]
         self.diverged_total = int(state["diverged_total"])
         self._rng.bit_generator.state = _literal(bytes(state["rng"]).decode())
+        if self.static_noise:
+            if "static" not in state:
+                raise MetamorphError("saved environment has no static-feature noise; this one draws it")
+            self._static[:] = state["static"]
         self._cdf = self._static_obs = None
         return self._observe()
 
