@@ -293,6 +293,8 @@ class Trainer:
 
         if config.backend not in BACKENDS:  # checked before anything is written or generated
             raise MetamorphError(f"unknown --backend '{config.backend}'; known: {', '.join(BACKENDS)}")
+        if config.static_noise < 0:
+            raise MetamorphError(f"--static-noise must be ≥ 0 (0: none), got {config.static_noise}")
         samples = config.steps_per_update
         if config.ppo.num_minibatches < 1 or samples % config.ppo.num_minibatches:
             raise MetamorphError(

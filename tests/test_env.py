@@ -236,10 +236,12 @@ def test_same_seed_same_trajectories(bodies):
     assert not np.array_equal(a, c)
 
 
-def test_static_noise_is_drawn_per_episode_on_real_tokens_and_resumes_exactly(bodies):
+def test_static_noise_is_drawn_per_episode_on_real_tokens_and_resumes_exactly(bodies, tmp_path):
     """``static_noise``: each episode's tokens describe the body up to N(0, σ) in every static
     feature, fixed through the episode, redrawn at the next; padding stays zero; `get_state` /
-    `set_state` continue the same draws."""
+    `set_state` continue the same draws; a negative σ is refused before a run folder is written."""
+    from metamorph.train import TrainConfig, Trainer
+
     task = dataclasses.replace(task_config("flat"), episode_length=6, fall_fraction=0.0)
     sigma = 0.05
     env = VecEnv(bodies, task, num_envs=4, nthread=1, static_noise=sigma)
@@ -268,6 +270,9 @@ def test_static_noise_is_drawn_per_episode_on_real_tokens_and_resumes_exactly(bo
         np.testing.assert_array_equal(restored.step(zeros)[0]["static"], expected)
     with pytest.raises(MetamorphError, match="static_noise must be ≥ 0"):
         VecEnv(bodies, task, num_envs=4, static_noise=-1.0)
+    with pytest.raises(MetamorphError, match="--static-noise must be ≥ 0"):  # before anything is written
+        Trainer(TrainConfig(static_noise=-0.01, run_dir=tmp_path / "run"), progress=False)
+    assert not (tmp_path / "run").exists()
 
 
 EXPLOSIVE = """<mujoco model="explosive"><worldbody><body name="torso" pos="0 0 0.3"><freejoint/>
