@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 
 import mujoco
 import numpy as np
@@ -121,6 +122,22 @@ def static_layout(link_geometry: str = "largest") -> FeatureLayout:
     first = STATIC_FEATURES.names.index(_LARGEST_GEOM_FEATURES[0])
     features[first : first + len(_LARGEST_GEOM_FEATURES)] = _SHAPE_FEATURES
     return FeatureLayout(features)
+
+
+def static_columns(names: Sequence[str], link_geometry: str = "largest") -> np.ndarray:
+    """1.0 in the columns of the named static feature groups of ``link_geometry``'s layout, 0.0
+    elsewhere; every column when ``names`` is empty."""
+    layout = static_layout(link_geometry)
+    unknown = [name for name in names if name not in layout.names]
+    if unknown:
+        raise MetamorphError(
+            f"unknown static feature(s) {', '.join(unknown)} with {link_geometry} link geometry; "
+            f"known: {', '.join(layout.names)}"
+        )
+    columns = np.zeros(layout.width) if names else np.ones(layout.width)
+    for name in names:
+        columns[layout[name]] = 1.0
+    return columns
 
 
 PROPRIO_FEATURES = FeatureLayout(

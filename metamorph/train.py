@@ -47,6 +47,7 @@ from metamorph.ppo import (
     policy_inputs,
     ppo_update,
 )
+from metamorph.tokens import static_columns
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,6 +102,9 @@ class TrainConfig:
     static feature of every token gets N(0, this) added, in the feature's units (m, kg, rad…), fixed
     for the episode. The policy cannot lean on differences smaller than this between bodies (a
     link's geoms a millimetre off its axis, say). Evaluation never adds it. 0: none."""
+    static_noise_features: tuple[str, ...] = ()
+    """The static feature groups ``static_noise`` applies to (names as for ``hide_static``: `metamorph
+    inspect`, or `metamorph.tokens.static_layout`); empty: every group."""
     action_std: float | None = None
     """A fixed action standard deviation (MetaMorph: 0.9) instead of the preset's learned log-std."""
     hide_static: tuple[str, ...] = ()
@@ -295,6 +299,7 @@ class Trainer:
             raise MetamorphError(f"unknown --backend '{config.backend}'; known: {', '.join(BACKENDS)}")
         if config.static_noise < 0:
             raise MetamorphError(f"--static-noise must be ≥ 0 (0: none), got {config.static_noise}")
+        static_noise = config.static_noise * static_columns(config.static_noise_features, config.link_geometry)
         samples = config.steps_per_update
         if config.ppo.num_minibatches < 1 or samples % config.ppo.num_minibatches:
             raise MetamorphError(
@@ -359,7 +364,7 @@ class Trainer:
             vocabulary=self.vocabulary,
             frame=self.policy_config.frame,
             link_geometry=self.policy_config.link_geometry,
-            static_noise=config.static_noise,
+            static_noise=static_noise,
         )
         if self.env.max_tokens > self.policy_config.max_tokens:
             if self.init_from is not None and self.policy_config.position == "learned":

@@ -16,7 +16,7 @@ from metamorph.env.gym import MorphologyEnv
 from metamorph.env.tasks import make_terrain
 from metamorph.errors import MetamorphError
 from metamorph.morphology import morphology_from_xml
-from metamorph.tokens import PROPRIO_FEATURES, proprioception
+from metamorph.tokens import PROPRIO_FEATURES, proprioception, static_columns
 
 
 @pytest.fixture(scope="module")
@@ -268,8 +268,18 @@ def test_static_noise_is_drawn_per_episode_on_real_tokens_and_resumes_exactly(bo
     restored.set_state(saved)
     for expected in [obs["static"], *after]:
         np.testing.assert_array_equal(restored.step(zeros)[0]["static"], expected)
+    # noise on chosen feature groups only (`TrainConfig.static_noise_features`)
+    centres = static_columns(("com_pos", "link_pos"))
+    assert centres.sum() == 6
+    some = VecEnv(bodies, task, num_envs=4, nthread=1, static_noise=sigma * centres)
+    obs = some.reset(seed=1)
+    clean = np.stack([some.bodies[b].rows["static"] for b in some.body_ids])
+    changed = (obs["static"] != clean).any(axis=(0, 1))
+    assert changed.sum() >= 5 and not changed[centres == 0].any()
     with pytest.raises(MetamorphError, match="static_noise must be ≥ 0"):
         VecEnv(bodies, task, num_envs=4, static_noise=-1.0)
+    with pytest.raises(MetamorphError, match=r"unknown static feature.*shape_center with largest"):
+        static_columns(("shape_center",))
     with pytest.raises(MetamorphError, match="--static-noise must be ≥ 0"):  # before anything is written
         Trainer(TrainConfig(static_noise=-0.01, run_dir=tmp_path / "run"), progress=False)
     assert not (tmp_path / "run").exists()

@@ -196,7 +196,7 @@ class VecEnv:
         scenery: bool = False,
         frame: ObservationFrame = "torso",
         link_geometry: str = "largest",
-        static_noise: float = 0.0,
+        static_noise: float | Sequence[float] = 0.0,
     ):
         if not bodies:
             raise MetamorphError("VecEnv needs at least one body")
@@ -217,10 +217,13 @@ class VecEnv:
         self.frame = frame  # where links' poses and velocities are measured (`add_proprio_sensors`)
         static_layout(link_geometry)  # refuses an unknown link geometry before any body is loaded
         self.link_geometry = link_geometry  # how tokens read link geometry (`metamorph.tokens.tokenize`)
-        if static_noise < 0:
-            raise MetamorphError(f"static_noise must be ≥ 0, got {static_noise}")
-        # training-time randomisation of what a body's tokens say about it (`TrainConfig.static_noise`)
-        self.static_noise = static_noise
+        # training-time randomisation of what a body's tokens say about it (`TrainConfig.static_noise`):
+        # the standard deviation of the noise on each static column
+        width = static_layout(link_geometry).width
+        noise = np.asarray(static_noise, np.float64)
+        if noise.shape not in ((), (width,)) or not np.all(noise >= 0):
+            raise MetamorphError(f"static_noise must be ≥ 0, one number or one per static column ({width})")
+        self.static_noise = np.broadcast_to(noise, (width,))
         self.nthread = max(1, nthread or 2)
         self.bodies = [self._prepare(b, vocabulary) for b in bodies]
         self.max_tokens = max(e.tokens.num_tokens for e in self.bodies)
@@ -361,7 +364,7 @@ class VecEnv:
         self.body_ids[i], self.terrain_ids[i] = body, terrain
         for key, row in entry.rows.items():
             self._rows[key][i] = row
-        if self.static_noise:  # drawn only when asked, so runs without it keep their random streams
+        if self.static_noise.any():  # drawn only when asked, so runs without it keep their random streams
             real = self._token_mask[i][:, None]
             self._static[i] += real * self._rng.normal(0.0, self.static_noise, self._static[i].shape)
         self._sensors[i, : model.nsensordata] = data.sensordata
@@ -572,7 +575,7 @@ class VecEnv:
             "physics": np.concatenate(physics),
             "physics_sizes": np.array([len(p) for p in physics]),
             "rng": np.frombuffer(repr(self._rng.bit_generator.state).encode(), np.uint8),
-            **({"static": self._static.copy()} if self.static_noise else {}),  # this episode's draws
+            **({"static": self._static.copy()} if self.static_noise.any() else {}),  # this episode's draws
         }
 
     def set_state(self, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -605,7 +608,7 @@ class VecEnv:
         self._mean_return[:] = state["mean_return"]
         self.diverged_total = int(state["diverged_total"])
         self._rng.bit_generator.state = _literal(bytes(state["rng"]).decode())
-        if self.static_noise:
+        if self.static_noise.any():
             if "static" not in state:
                 raise MetamorphError("saved environment has no static-feature noise; this one draws it")
             self._static[:] = state["static"]
