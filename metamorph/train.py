@@ -299,7 +299,8 @@ class Trainer:
             raise MetamorphError(f"unknown --backend '{config.backend}'; known: {', '.join(BACKENDS)}")
         if config.static_noise < 0:
             raise MetamorphError(f"--static-noise must be ≥ 0 (0: none), got {config.static_noise}")
-        static_noise = config.static_noise * static_columns(config.static_noise_features, config.link_geometry)
+        if config.init_from is None:  # else the checkpoint's link geometry names the groups (below)
+            static_columns(config.static_noise_features, config.link_geometry)
         samples = config.steps_per_update
         if config.ppo.num_minibatches < 1 or samples % config.ppo.num_minibatches:
             raise MetamorphError(
@@ -364,7 +365,8 @@ class Trainer:
             vocabulary=self.vocabulary,
             frame=self.policy_config.frame,
             link_geometry=self.policy_config.link_geometry,
-            static_noise=static_noise,
+            static_noise=config.static_noise
+            * static_columns(config.static_noise_features, self.policy_config.link_geometry),
         )
         if self.env.max_tokens > self.policy_config.max_tokens:
             if self.init_from is not None and self.policy_config.position == "learned":

@@ -282,6 +282,8 @@ def test_static_noise_is_drawn_per_episode_on_real_tokens_and_resumes_exactly(bo
         static_columns(("shape_center",))
     with pytest.raises(MetamorphError, match="--static-noise must be ≥ 0"):  # before anything is written
         Trainer(TrainConfig(static_noise=-0.01, run_dir=tmp_path / "run"), progress=False)
+    with pytest.raises(MetamorphError, match=r"unknown static feature.*shape_center"):
+        Trainer(TrainConfig(static_noise=0.01, static_noise_features=("shape_center",), run_dir=tmp_path / "run"))
     assert not (tmp_path / "run").exists()
 
 

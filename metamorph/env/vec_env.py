@@ -222,7 +222,9 @@ class VecEnv:
         width = static_layout(link_geometry).width
         noise = np.asarray(static_noise, np.float64)
         if noise.shape not in ((), (width,)) or not np.all(noise >= 0):
-            raise MetamorphError(f"static_noise must be ≥ 0, one number or one per static column ({width})")
+            raise MetamorphError(
+                f"static_noise must be ≥ 0, one number or one per static column ({width}), got {static_noise}"
+            )
         self.static_noise = np.broadcast_to(noise, (width,))
         self.nthread = max(1, nthread or 2)
         self.bodies = [self._prepare(b, vocabulary) for b in bodies]
