@@ -29,7 +29,7 @@ import numpy as np
 
 from metamorph.errors import MetamorphError
 from metamorph.observation import ObservationFrame, check_frame
-from metamorph.tokens import PROPRIO_FEATURES, static_layout
+from metamorph.tokens import PROPRIO_FEATURES, static_columns, static_layout
 
 PositionKind = Literal["learned", "none", "tree"]
 
@@ -83,13 +83,11 @@ class PolicyConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "hidden_static", tuple(self.hidden_static))  # JSON gives a list
-        layout = static_layout(self.link_geometry)  # refuses an unknown link geometry
-        unknown = [name for name in self.hidden_static if name not in layout.names]
-        if unknown:
-            raise MetamorphError(
-                f"policy hidden_static: unknown static feature(s) {', '.join(unknown)} with {self.link_geometry} "
-                f"link geometry; known: {', '.join(layout.names)}"
-            )
+        static_layout(self.link_geometry)  # refuses an unknown link geometry
+        try:  # and a group its layout does not have
+            static_columns(self.hidden_static, self.link_geometry)
+        except MetamorphError as error:
+            raise MetamorphError(f"policy hidden_static: {error}") from None
         if self.position not in ("learned", "none", "tree"):
             raise MetamorphError(f"policy position must be learned, none or tree, got '{self.position}'")
         check_frame(self.frame)
@@ -144,12 +142,8 @@ class EncoderLayer(nn.Module):
 def _visible_columns(hidden_static: tuple[str, ...], link_geometry: str) -> np.ndarray:
     """1 for each column of a token's features (proprioception, then static) the policy sees, 0 for
     the static groups it hides."""
-    layout = static_layout(link_geometry)
-    visible = np.ones(PROPRIO_FEATURES.width + layout.width, np.float32)
-    for name in hidden_static:
-        columns = layout[name]
-        visible[PROPRIO_FEATURES.width + columns.start : PROPRIO_FEATURES.width + columns.stop] = 0.0
-    return visible
+    hidden = static_columns(hidden_static, link_geometry)
+    return np.concatenate([np.ones(PROPRIO_FEATURES.width), 1.0 - hidden]).astype(np.float32)
 
 
 class Trunk(nn.Module):

@@ -126,7 +126,7 @@ def static_layout(link_geometry: str = "largest") -> FeatureLayout:
 
 def static_columns(names: Sequence[str], link_geometry: str = "largest") -> np.ndarray:
     """1.0 in the columns of the named static feature groups of ``link_geometry``'s layout, 0.0
-    elsewhere; every column when ``names`` is empty."""
+    elsewhere; an unknown name is an error listing the known ones."""
     layout = static_layout(link_geometry)
     unknown = [name for name in names if name not in layout.names]
     if unknown:
@@ -134,7 +134,7 @@ def static_columns(names: Sequence[str], link_geometry: str = "largest") -> np.n
             f"unknown static feature(s) {', '.join(unknown)} with {link_geometry} link geometry; "
             f"known: {', '.join(layout.names)}"
         )
-    columns = np.zeros(layout.width) if names else np.ones(layout.width)
+    columns = np.zeros(layout.width)
     for name in names:
         columns[layout[name]] = 1.0
     return columns

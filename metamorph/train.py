@@ -354,6 +354,9 @@ class Trainer:
         bodies_home = self.folder.path if self.is_chief else Path(tempfile.mkdtemp(prefix="metamorph-bodies-"))
         self.body_files = resolve_bodies(config.bodies, bodies_home)
         self.task = task  # with the run's overrides: saved in config.json for eval, render and finetune
+        static_noise = config.static_noise  # on every static column, or on the named groups only
+        if config.static_noise_features:
+            static_noise *= static_columns(config.static_noise_features, self.policy_config.link_geometry)
         self.env = make_env(
             config.backend,
             self.body_files,
@@ -365,8 +368,7 @@ class Trainer:
             vocabulary=self.vocabulary,
             frame=self.policy_config.frame,
             link_geometry=self.policy_config.link_geometry,
-            static_noise=config.static_noise
-            * static_columns(config.static_noise_features, self.policy_config.link_geometry),
+            static_noise=static_noise,
         )
         if self.env.max_tokens > self.policy_config.max_tokens:
             if self.init_from is not None and self.policy_config.position == "learned":

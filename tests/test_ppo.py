@@ -210,16 +210,15 @@ def test_trimming_padding_out_of_microbatches_keeps_the_update(position):
     state = TrainState(params, optimizer.init(params), normalizer, jnp.zeros((), jnp.int32))
     U = 4
     rng = np.random.default_rng(6)
-    actions = rng.normal(size=(U, B, 6)).astype(np.float32)
-    rollout = Transition(
-        obs=jax.tree_util.tree_map(lambda x: np.broadcast_to(x, (U, *x.shape)).copy(), obs),
-        actions=actions,
-        log_prob=rng.normal(size=(U, B)).astype(np.float32) - 5,
-        value=rng.normal(size=(U, B)).astype(np.float32),
-        reward=rng.normal(size=(U, B)).astype(np.float32),
-        done=(rng.random((U, B)) < 0.1).astype(np.float32),
+    rollout, bootstrap = rollout_of(
+        obs,
+        actions=rng.normal(size=(U, B, 6)).astype(np.float32),
+        logp=rng.normal(size=(U, B)).astype(np.float32) - 5,
+        values=rng.normal(size=(U, B)).astype(np.float32),
+        rewards=rng.normal(size=(U, B)),
+        dones=rng.random((U, B)) < 0.1,
+        bootstrap=rng.normal(size=B).astype(np.float32),
     )
-    bootstrap = rng.normal(size=B).astype(np.float32)
     results = {}
     for token_bucket in (0, 2):
         config = PPOConfig(epochs=2, num_minibatches=2, microbatch_size=8, token_bucket=token_bucket)

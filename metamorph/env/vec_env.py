@@ -215,11 +215,10 @@ class VecEnv:
         self.scenery = scenery  # a sky and a checkered ground, for videos (`add_scenery`)
         check_frame(frame)
         self.frame = frame  # where links' poses and velocities are measured (`add_proprio_sensors`)
-        static_layout(link_geometry)  # refuses an unknown link geometry before any body is loaded
+        width = static_layout(link_geometry).width  # refuses an unknown link geometry before any body is loaded
         self.link_geometry = link_geometry  # how tokens read link geometry (`metamorph.tokens.tokenize`)
         # training-time randomisation of what a body's tokens say about it (`TrainConfig.static_noise`):
         # the standard deviation of the noise on each static column
-        width = static_layout(link_geometry).width
         noise = np.asarray(static_noise, np.float64)
         if noise.shape not in ((), (width,)) or not np.all(noise >= 0):
             raise MetamorphError(
