@@ -361,6 +361,14 @@ def token_buckets(tokens: int, bucket: int) -> tuple[int, ...]:
     return (*range(bucket, tokens, bucket), tokens)
 
 
+def microbatch_samples(share: int, microbatch_size: int) -> int:
+    """Samples per microbatch for a minibatch share of ``share`` samples: the largest equal split of
+    at most ``microbatch_size`` (0: the whole share in one pass)."""
+    if 0 < microbatch_size < share:
+        return max(n for n in range(1, microbatch_size + 1) if share % n == 0)
+    return share
+
+
 def _psum_flat(tree, axis: str):
     """``psum`` of a pytree as one flat vector: one exchange instead of one per leaf (between
     processes every exchange is a round trip)."""
@@ -400,9 +408,7 @@ def _device_update(
     local = jax.tree_util.tree_map(lambda x: x.reshape(-1, *x.shape[2:]), data)
     local_samples = returns.size
     share = local_samples // config.num_minibatches  # this device's samples of each minibatch
-    micro = share
-    if 0 < config.microbatch_size < share:  # the largest equal split that fits
-        micro = max(n for n in range(1, config.microbatch_size + 1) if share % n == 0)
+    micro = microbatch_samples(share, config.microbatch_size)
     if axis is not None:  # each device draws its own order
         key = jax.random.fold_in(key, jax.lax.axis_index(axis))
     grad_fn = jax.value_and_grad(ppo_loss, has_aux=True)

@@ -1,0 +1,87 @@
+"""How much of the PPO update's token work is padding, and how much `--ppo.token-bucket` would cut.
+
+    python bench/token_padding.py [NAME=BODIES …] [--bucket 4] [--microbatch-sizes 256 128] [--updates 200]
+
+Each set is a name and a ``--bodies`` spec as `metamorph train` takes it (a folder, ``DIR[:100]``,
+``generate:unimal:1000``: generated into a temporary folder); without any, UNIMAL-100
+(``../shared``). Counts each body's tokens (the root and one per joint, as
+`metamorph.tokens.tokenize` makes them) and replays the update's bookkeeping under the default
+training shape: every update fills the environment slots with bodies drawn uniformly, each slot
+gives ``unroll_length`` samples, the samples are permuted into minibatches, each minibatch is
+ordered by length and split into microbatches as `metamorph.ppo` splits it, and each microbatch
+keeps its longest body's token count rounded up to a multiple of ``--bucket``. Prints one JSON
+object: per set, the mean and longest token count and the share of token slots trimming cuts per
+microbatch size.
+No timing: a number to set beside `bench/train_settings.py`'s measured speeds
+(attention's cost grows with the square of the slots, the rest linearly).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from metamorph.bodies import resolve
+from metamorph.morphology import load_morphology
+from metamorph.ppo import PPOConfig, microbatch_samples, token_buckets
+from metamorph.train import TrainConfig
+
+UNIMAL = Path(__file__).resolve().parents[2] / "shared" / "morphologies" / "unimal100" / "train"
+
+
+def token_counts(spec: str) -> np.ndarray:
+    """Tokens of each body of a ``--bodies`` spec: the root and one per joint."""
+    with tempfile.TemporaryDirectory() as tmp:
+        files, _ = resolve(spec, generate_into=Path(tmp))
+        return np.array([1 + len(load_morphology(path).joint_ids()) for path in files])
+
+
+def cut_share(counts: np.ndarray, train: TrainConfig, microbatch_size: int, bucket: int, updates: int) -> float:
+    """Share of the untrimmed update's token slots that trimming removes, over ``updates`` updates."""
+    rng = np.random.default_rng(0)
+    longest = int(counts.max())
+    buckets = np.asarray(token_buckets(longest, bucket))
+    minibatches = train.ppo.num_minibatches
+    samples = train.num_envs * train.unroll_length
+    micro = microbatch_samples(samples // minibatches, microbatch_size)
+    kept = []
+    for _ in range(updates):
+        slots = rng.choice(counts, train.num_envs)
+        lengths = rng.permutation(np.repeat(slots, train.unroll_length)).reshape(minibatches, -1)
+        chunks = np.sort(lengths, axis=1).reshape(-1, micro)
+        kept.append(buckets[np.searchsorted(buckets, chunks.max(axis=1))])
+    return float(1 - np.mean(kept) / longest)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sets", nargs="*", metavar="NAME=BODIES")
+    parser.add_argument("--bucket", type=int, default=4)
+    parser.add_argument("--microbatch-sizes", type=int, nargs="+", default=[PPOConfig().microbatch_size, 128])
+    parser.add_argument("--updates", type=int, default=200)
+    args = parser.parse_args()
+    sets = dict(text.split("=", 1) for text in args.sets) if args.sets else {"unimal100": str(UNIMAL)}
+    train = TrainConfig()
+    result = {"bucket": args.bucket, "sets": {}}
+    for name, spec in sets.items():
+        counts = token_counts(spec)
+        result["sets"][name] = {
+            "spec": spec,
+            "bodies": len(counts),
+            "mean_tokens": round(float(counts.mean()), 2),
+            "longest": int(counts.max()),
+            "real_share": round(float(counts.mean() / counts.max()), 3),
+            "cut_share": {
+                str(size): round(cut_share(counts, train, size, args.bucket, args.updates), 3)
+                for size in args.microbatch_sizes
+            },
+        }
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
