@@ -190,16 +190,21 @@ def _fmt(value) -> str:
 def _markdown(summary: dict) -> str:
     lines = [f"# Suite {summary['suite']}", "", f"- checkpoint: {summary['checkpoint']}",
              f"- suite file: {summary['source']}", f"- seed: {summary['seed']}", "",
-             "| set | bodies | actor | mean [95% CI] | median [95% CI] | IQM | moving | beats zero |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+             "| set | bodies | actor | mean [95% CI] | median [95% CI] | IQM | moving | falls | beats zero |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for name, count, actor, s in _rows(summary):
         beats = s.get("beats_zero_share")
         lines.append(
             f"| {name} | {count} | {actor} | {s['mean']:.2f} [{s['mean_ci_low']:.2f}, {s['mean_ci_high']:.2f}] "
             f"| {s['median']:.2f} [{s['median_ci_low']:.2f}, {s['median_ci_high']:.2f}] | {s['iqm']:.2f} "
-            f"| {s['moving_share']:.0%} | {'' if beats is None else f'{beats:.0%}'} |"
+            f"| {s['moving_share']:.0%} | {s['fall_rate']:.0%} | {'' if beats is None else f'{beats:.0%}'} |"
         )
-    lines += ["", "Moving: mean forward velocity above 0.1 m/s. Each set's own report is in its folder.", ""]
+    lines += [
+        "",
+        "Moving: mean forward velocity above 0.1 m/s. Falls: the share of episodes that end in a fall. "
+        "Each set's own report is in its folder.",
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -25,8 +25,9 @@ from metamorph.configs import as_flags
 
 RESAMPLES = 2000
 # what the report shows of every body set a suite objective scored, per seed: the policy's mean and
-# median return, the share of bodies faster than 0.1 m/s, the share it beats zero torque on
-BODY_STATS = ("mean", "median", "moving_share", "beats_zero_share")
+# median return, the share of bodies faster than 0.1 m/s, the share it beats zero torque on, the
+# share of its episodes that end in a fall
+BODY_STATS = ("mean", "median", "moving_share", "beats_zero_share", "fall_rate")
 
 
 def iqm(scores: np.ndarray) -> float:
@@ -90,8 +91,8 @@ def _body_stats(summaries: list[dict], objective_set: str) -> dict[str, dict]:
         for name, entry in sets.items():
             row = stats.setdefault(name, {})
             policy = entry["actors"]["policy"]
-            for stat in BODY_STATS:
-                row.setdefault(stat, []).append(float(policy[stat]))
+            for stat in BODY_STATS:  # a suite.json without a statistic: undefined for that seed
+                row.setdefault(stat, []).append(None if policy.get(stat) is None else float(policy[stat]))
             row.setdefault("zero_mean", []).append(float(entry["actors"]["zero"]["mean"]))
             if target is not None and name not in (objective_set, "overall"):
                 # undefined (None) where the set's mean is not positive; kept so lists stay aligned with seeds
@@ -185,11 +186,12 @@ def _body_table(summary: dict) -> list[str]:
         return []
     objective_set = summary["objective"]["set"]
     lines = ["", "Bodies per set (the policy's deterministic episodes on the objective's suite; the mean over "
-             "seeds, then each seed's value; *moving*: faster than 0.1 m/s; the ratio is "
+             "seeds, then each seed's value; *moving*: faster than 0.1 m/s; *falls*: the share of "
+             "episodes that end in a fall; the ratio is "
              f"{objective_set}'s mean ÷ the set's, the zero-shot ratio beside the training bodies: "
              "first of the means over seeds, then each seed's):", "",
-             "| config | set | mean | median | moving | beats zero torque | zero torque mean | ratio |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+             "| config | set | mean | median | moving | beats zero torque | falls | zero torque mean | ratio |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for c in configs:
         for name, row in c["bodies"].items():
             ratio = "–"
@@ -198,6 +200,7 @@ def _body_table(summary: dict) -> list[str]:
                 ratio = _seeds(row["objective_ratio"], lead=of_means) if of_means is not None else "–"
             lines.append(f"| c{c['config']:02d} | {name} | {_seeds(row['mean'])} | {_seeds(row['median'])} | "
                          f"{_seeds(row['moving_share'], True)} | {_seeds(row['beats_zero_share'], True)} | "
+                         f"{_seeds(row['fall_rate'], True)} | "
                          f"{np.mean(row['zero_mean']):.2f} | {ratio} |")  # fmt: skip
     return lines
 

@@ -354,11 +354,14 @@ def test_no_episode_ended_in_the_last_updates_fails_only_a_train_return_objectiv
     assert run_trial(longer, trial, tmp_path / "sweep", Slot(0, None, 1))["value"] == 4.0
 
 
-def _suite_summary(train_mean: float, heldout_mean: float, moving: float) -> dict:
-    """A suite.json as `metamorph eval --suite` writes it, reduced to what the sweep report reads."""
+def _suite_summary(train_mean: float, heldout_mean: float, moving: float, falls: float | None = 0.25) -> dict:
+    """A suite.json as `metamorph eval --suite` writes it, reduced to what the sweep report reads
+    (``falls`` None: a suite.json without the fall share)."""
 
     def entry(mean: float) -> dict:
         policy = {"mean": mean, "median": mean / 2, "moving_share": moving, "beats_zero_share": 0.9}
+        if falls is not None:
+            policy["fall_rate"] = falls
         return {"actors": {"policy": policy, "zero": {"mean": -1.0}}}
 
     return {"suite": "split", "source": "eval/split.toml", "sets": {"train": entry(train_mean),
@@ -378,12 +381,13 @@ def test_report_shows_each_sets_median_shares_and_the_zero_shot_ratio_per_seed(t
     out.mkdir()
     (out / "sweep.json").write_text(json.dumps({"source": "split.toml", "base": None, "fixed": {}, "seeds": [0, 1],
                                                 "objective": objective, "configurations": [{}], "trials": trials}))  # fmt: skip
-    for seed, (train_mean, heldout_mean, moving) in enumerate([(100.0, 50.0, 0.5), (200.0, 60.0, 0.7)]):
+    seeds = [(100.0, 50.0, 0.5, 0.25), (200.0, 60.0, 0.7, None)]
+    for seed, (train_mean, heldout_mean, moving, falls) in enumerate(seeds):
         run = out / "trials" / f"c00-s{seed}"
         (run / "eval" / "suite-split").mkdir(parents=True)
         (run / "eval" / "suite-baseline").mkdir()  # --out eval/suite-baseline: sorts first
         (run / "eval" / "suite-split" / "suite.json").write_text(
-            json.dumps(_suite_summary(train_mean, heldout_mean, moving))
+            json.dumps(_suite_summary(train_mean, heldout_mean, moving, falls))
         )
         (run / "eval" / "suite-baseline" / "suite.json").write_text(json.dumps(_suite_summary(-9.0, -9.0, 0.0)))
         # the same trial scored on another suite, as the sweep would score it: its folder sorts first
@@ -396,13 +400,14 @@ def test_report_shows_each_sets_median_shares_and_the_zero_shot_ratio_per_seed(t
     bodies = json.loads((out / "report" / "summary.json").read_text())["configurations"][0]["bodies"]
     assert bodies["train"]["mean"] == [100.0, 200.0] and bodies["train"]["median"] == [50.0, 100.0]
     assert bodies["heldout"]["moving_share"] == [0.5, 0.7] and bodies["overall"]["mean"] == [75.0, 130.0]
+    assert bodies["heldout"]["fall_rate"] == [0.25, None]  # the second seed's suite.json has no fall share
     assert bodies["train"]["objective_ratio"] == pytest.approx([0.5, 0.3])
     assert bodies["train"]["objective_ratio_of_means"] == pytest.approx(55 / 150)  # not the mean of the two
     assert "objective_ratio" not in bodies["heldout"] and "objective_ratio" not in bodies["overall"]
     report = (out / "report" / "report.md").read_text()
     assert (
-        "| c00 | train | 150.00 (100.00, 200.00) | 75.00 (50.00, 100.00) | 60 % (50, 70) | 90 % (90, 90) | -1.00 | 0.37 (0.50, 0.30) |"
-        in report
+        "| c00 | train | 150.00 (100.00, 200.00) | 75.00 (50.00, 100.00) | 60 % (50, 70) | 90 % (90, 90) | 25 % (25, –) "
+        "| -1.00 | 0.37 (0.50, 0.30) |" in report
     )
     # a training set the policy does not move has no ratio; the seeds stay aligned
     suite = out / "trials" / "c00-s1" / "eval" / "suite-split" / "suite.json"
@@ -449,6 +454,11 @@ def test_suite_evaluation_writes_every_set_and_the_overall(trained_rover, tmp_pa
     assert len(json.loads((out / "both" / "results.json").read_text())["bodies"]["zero"][1]["returns"]) == 1
     rows = (out / "suite.csv").read_text().splitlines()
     assert rows[0].startswith("set,bodies,actor,mean") and len(rows) == 1 + 3 * 3
+    falls = summary["sets"]["biped"]["actors"]["policy"]["fall_rate"]
+    (biped_policy,) = [
+        line for line in (out / "suite.md").read_text().splitlines() if line.startswith("| biped | 1 | policy |")
+    ]
+    assert biped_policy.split(" | ")[7] == f"{falls:.0%}"  # the falls column
     again = metamorph("eval", str(run), "--suite", str(suite), "--out", str(out))
     assert again.returncode == 2 and "already exists" in again.stderr
 
