@@ -516,15 +516,16 @@ def test_every_shipped_sweep_and_suite_loads_or_names_a_body_folder_its_header_m
 
 
 def test_the_go1_recipe_config_is_the_measured_recipe():
-    """train/quadrupeds-go1.toml trains what the quadrupeds-shape-floor sweep measured: the sweep's
-    base and fixed fields, on the registered space that its header's `--space-set` made."""
+    """train/quadrupeds-go1.toml trains what the quadrupeds-go1-3m sweep measured: the sweep's base
+    and fixed fields, on the registered space that its header's `--space-set` made."""
     from metamorph.design import design_space
 
     recipe = parse_train_args(["--config", str(REPO / "train" / "quadrupeds-go1.toml")])
-    sweep = REPO / "train" / "sweeps" / "quadrupeds-shape-floor.toml"
+    sweep = REPO / "train" / "sweeps" / "quadrupeds-go1-3m.toml"
     table = read_toml(sweep)  # not load_spec: that needs the suite's body folders made
     fixed = _flatten(table["fixed"])  # as the sweep reads it: TOML makes ppo.static-std-floor a [ppo] table
     assert fixed["ppo.static-std-floor"] == 0.01 and fixed["link-geometry"] == "shape"
+    assert fixed["total-steps"] == 3_000_000
     base = parse_train_args(["--config", str(REPO / table["sweep"]["base"]), *as_flags(fixed)])
     assert recipe == dataclasses.replace(base, bodies="generate:quadruped-leg-inertia:1000")
     header = sweep.read_text()
