@@ -7,11 +7,12 @@ Each set is a name and a ``--bodies`` spec as `metamorph train` takes it (a fold
 (``../shared``). Counts each body's tokens (the root and one per joint, as
 `metamorph.tokens.tokenize` makes them) and replays the update's bookkeeping under the default
 training shape: every update fills the environment slots with bodies drawn uniformly, each slot
-gives ``unroll_length`` samples, the samples are permuted into minibatches, each minibatch is
-ordered by length and split into microbatches as `metamorph.ppo` splits it, and each microbatch
-keeps its longest body's token count rounded up to a multiple of ``--bucket``. Prints one JSON
-object: per set, the mean and longest token count and the share of token slots trimming cuts per
-microbatch size.
+gives ``unroll_length`` samples of its body (an approximation: balanced sampling gives every body
+about the same share of steps, and a slot changes body when an episode ends), the samples are
+permuted into minibatches, each minibatch is ordered by length and split into microbatches as
+`metamorph.ppo` splits it, and each microbatch keeps its longest body's token count rounded up to a
+multiple of ``--bucket``. Prints one JSON object: per set, the mean and longest token count and the
+share of token slots trimming cuts per microbatch size.
 No timing: a number to set beside `bench/train_settings.py`'s measured speeds
 (attention's cost grows with the square of the slots, the rest linearly).
 """
