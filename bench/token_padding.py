@@ -29,16 +29,17 @@ import numpy as np
 from metamorph.bodies import resolve
 from metamorph.morphology import load_morphology
 from metamorph.ppo import PPOConfig, microbatch_samples, token_buckets
+from metamorph.tokens import tokenize
 from metamorph.train import TrainConfig
 
 UNIMAL = Path(__file__).resolve().parents[2] / "shared" / "morphologies" / "unimal100" / "train"
 
 
 def token_counts(spec: str) -> np.ndarray:
-    """Tokens of each body of a ``--bodies`` spec: the root and one per joint."""
+    """Tokens of each body of a ``--bodies`` spec, as `metamorph.tokens.tokenize` makes them."""
     with tempfile.TemporaryDirectory() as tmp:
         files, _ = resolve(spec, generate_into=Path(tmp))
-        return np.array([1 + len(load_morphology(path).joint_ids()) for path in files])
+        return np.array([tokenize(load_morphology(path)).num_tokens for path in files])
 
 
 def cut_share(counts: np.ndarray, train: TrainConfig, microbatch_size: int, bucket: int, updates: int) -> float:
