@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from metamorph.bodies import resolve
+from metamorph.errors import MetamorphError
 from metamorph.morphology import load_morphology
 from metamorph.ppo import PPOConfig, microbatch_samples, token_buckets
 from metamorph.tokens import tokenize
@@ -70,7 +71,10 @@ def main() -> None:
     train = TrainConfig()
     result = {"bucket": args.bucket, "sets": {}}
     for name, spec in sets.items():
-        counts = token_counts(spec)
+        try:
+            counts = token_counts(spec)
+        except MetamorphError as error:  # a bad spec or body: one line, as `metamorph train` gives it
+            raise SystemExit(f"error: {name}={spec}: {error}") from None
         result["sets"][name] = {
             "spec": spec,
             "bodies": len(counts),
