@@ -126,7 +126,8 @@ class Generate:
     space: str = "unimal"
     """Design space: unimal (MetaMorph's rules), unimal-like (those rules with UNIMAL-100's limb
     lengths and counts), unimal-matched (those rules drawn with the frequencies of UNIMAL-100's
-    files), unimal-headings (unimal-matched with UNIMAL-100's limb headings), rich (other torsos,
+    files), unimal-headings (unimal-matched with UNIMAL-100's limb headings), planar (limb trees in
+    the xz plane on a planar base, as hoppers, walkers and cheetahs), rich (other torsos,
     limb shapes, slides, asymmetry), quadruped (robot dogs of one plan with a standing keyframe,
     `metamorph.quadrupeds`), quadruped-heavy-legs (the same with legs of up to 63 % of the mass),
     quadruped-leg-inertia (heavy legs, each link with a drawn inertia: the Go1 recipe's family) or

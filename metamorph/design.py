@@ -13,6 +13,8 @@ of it. `DESIGN_SPACES` is the registry; each entry's `default_config()` gives it
   horizontal, longer, denser limbs, lower gears).
 - ``unimal-headings``: ``unimal-matched`` with the headings of UNIMAL-100's limbs too (mostly
   along the body's x axis, backwards most often).
+- ``planar``: limb trees in the xz plane on a planar base (slides along x and z, a hinge about y),
+  as gymnasium's and dm_control's hoppers, walkers and cheetahs are built.
 - ``rich``: beyond UNIMAL: box, capsule and ellipsoid torsos, capsule or cylinder limbs of varied
   radius, limbs attached anywhere along their parent, steeper and shallower angles, deeper chains,
   telescoping (slide) joints and, optionally, asymmetric bodies.
@@ -145,6 +147,12 @@ class DesignSpace:
     overlaps its parent at the joint, so these contacts push back on the joints at rest and in
     motion: under zero torque 44 % of UNIMAL-100's episodes end in a fall without them, 19 % with
     (flat task, 1 episode a body, 2026-12-03)."""
+    base: str = "free"
+    """How the torso moves. ``free``: a free joint (UNIMAL). ``planar``: like gymnasium's hopper,
+    walker2d and half_cheetah, and dm_control's cheetah, walker and hopper: unactuated slides along
+    x and z and a hinge about y on the torso, every limb in the xz plane (headings 0° or 180°,
+    ``azimuth_step_deg=180``) with one hinge about y, and limbs that touch the ground but not each
+    other (in one plane they would overlap)."""
     joint_signs: str = "limb"
     """Which way a positive torque turns each joint. ``limb``: the limb decides (a limb's first hinge
     lifts it, the second swings it sideways, a mirrored limb moves as the mirror image). ``random``:
@@ -177,6 +185,13 @@ class DesignSpace:
         if self.joint_signs not in ("limb", "random"):
             raise MetamorphError(
                 f"design space '{self.name}': joint_signs must be limb or random, got '{self.joint_signs}'"
+            )
+        if self.base not in ("free", "planar"):
+            raise MetamorphError(f"design space '{self.name}': base must be free or planar, got '{self.base}'")
+        if self.base == "planar" and self.azimuth_step_deg != 180:
+            raise MetamorphError(
+                f"design space '{self.name}': a planar base needs azimuth_step_deg=180 (limbs in the xz plane), "
+                f"got {self.azimuth_step_deg}"
             )
         if self.max_depth < 1:
             raise MetamorphError(f"design space '{self.name}': max_depth must be ≥ 1")
@@ -251,6 +266,20 @@ def unimal_headings_space() -> DesignSpace:
     )
 
 
+def planar_space() -> DesignSpace:
+    """Limb trees on a planar base (`DesignSpace.base`), for the planar robots of gymnasium and
+    dm_control (hopper, walker, cheetah): the unimal rules with every limb in the xz plane and one
+    hinge about y, a sphere or a capsule torso lying along x (a cheetah's), 2–6 limbs."""
+    return DesignSpace(
+        name="planar",
+        base="planar",
+        limb_count=(2, 6),
+        torso_shapes=("sphere", "capsule"),
+        azimuth_step_deg=180.0,
+        symmetric=False,
+    )
+
+
 def rich_space() -> DesignSpace:
     return DesignSpace(
         name="rich",
@@ -282,6 +311,7 @@ DESIGN_SPACES: dict[str, Callable[[], DesignSpace | QuadrupedSpace]] = {
     "unimal-matched": unimal_matched_space,
     "unimal-headings": unimal_headings_space,
     "rich": rich_space,
+    "planar": planar_space,
     "quadruped": quadruped_space,
     "quadruped-heavy-legs": quadruped_heavy_legs_space,
     "quadruped-leg-inertia": quadruped_leg_inertia_space,
@@ -473,6 +503,9 @@ def _joints(space: DesignSpace, rng: np.random.Generator, direction: Vec) -> tup
     if rng.random() < space.slide_prob:
         return (JointPlan("slide", direction, tuple(float(x) for x in space.slide_range), gear()),)
     first, second = _perpendicular_axes(direction)
+    if space.base == "planar":  # the one axis that keeps an xz-plane limb in its plane: y
+        lo, hi = space.joint_ranges_deg[int(_pick(rng, len(space.joint_ranges_deg), space.joint_range_weights))]
+        return (JointPlan("hinge", first, (math.radians(lo), math.radians(hi)), gear()),)
     count = 2 if rng.random() < space.two_joint_prob else 1
     axes = [first, second] if count == 2 else [[first, second][rng.integers(0, 2)]]
     joints = []
@@ -540,7 +573,7 @@ def sample_plan(space: DesignSpace, rng: np.random.Generator, num_limbs: int | N
         direction = _direction(space, rng)
         if parent >= 0 and _dot(direction, limbs[parent].direction) < -0.5:
             continue  # folding straight back onto the parent always self-collides
-        if any(
+        if space.base == "free" and any(  # planar limbs do not touch each other: two legs may share a hip
             s.parent == parent
             and abs(s.attach - attach) < 0.25
             and _dot(s.direction, direction) > math.cos(math.radians(40))
@@ -663,6 +696,19 @@ def _fmt(*values: float) -> str:
     return " ".join(f"{_clean(round(float(v), 6)):.6g}" for v in values)
 
 
+def _root_joints(space: DesignSpace) -> list[str]:
+    """The torso's unactuated joints: a free joint, or a planar base's slides along x and z and
+    hinge about y (without the limbs' default damping, stiffness, armature and range)."""
+    if space.base == "free":
+        return ['      <freejoint name="root"/>']
+    passive = 'limited="false" damping="0" stiffness="0" armature="0"'
+    return [
+        f'      <joint name="rootx" type="slide" axis="1 0 0" {passive}/>',
+        f'      <joint name="rootz" type="slide" axis="0 0 1" {passive}/>',
+        f'      <joint name="rooty" type="hinge" axis="0 1 0" {passive}/>',
+    ]
+
+
 def plan_to_mjcf(plan: BodyPlan, name: str, torso_height: float, space: DesignSpace) -> str:
     """MJCF text for a plan. Limb bodies sit where they start; their joints at the attachment
     point on the parent's axis (UNIMAL places them the same way)."""
@@ -677,19 +723,21 @@ def plan_to_mjcf(plan: BodyPlan, name: str, torso_height: float, space: DesignSp
     ]
     motors: list[str] = []
     excludes: list[str] = []
+    # contype 1, conaffinity 0 on each of a planar body's geoms (not in its defaults, which a ground
+    # added later would take): they collide with a ground of MuJoCo's defaults but not with each other.
+    contacts = ' contype="1" conaffinity="0"' if space.base == "planar" else ""
 
     def torso_geom() -> str:
         s = plan.torso_size
+        ending = f'density="{_fmt(plan.torso_density)}"{contacts}/>'
         if plan.torso_shape == "sphere":
-            return f'<geom name="torso/0" type="sphere" size="{_fmt(s[0])}" density="{_fmt(plan.torso_density)}"/>'
+            return f'<geom name="torso/0" type="sphere" size="{_fmt(s[0])}" {ending}'
         if plan.torso_shape == "capsule":
             return (
                 f'<geom name="torso/0" type="capsule" fromto="{_fmt(-s[1], 0, 0, s[1], 0, 0)}" size="{_fmt(s[0])}" '
-                f'density="{_fmt(plan.torso_density)}"/>'
+                f"{ending}"
             )
-        return (
-            f'<geom name="torso/0" type="{plan.torso_shape}" size="{_fmt(*s)}" density="{_fmt(plan.torso_density)}"/>'
-        )
+        return f'<geom name="torso/0" type="{plan.torso_shape}" size="{_fmt(*s)}" {ending}'
 
     def limb_xml(i: int, origin: np.ndarray, indent: str) -> list[str]:
         limb = plan.limbs[i]
@@ -706,7 +754,7 @@ def plan_to_mjcf(plan: BodyPlan, name: str, torso_height: float, space: DesignSp
         end = limb.length * d
         lines.append(
             f'{indent}  <geom name="limb/{i}" type="{limb.geom}" fromto="{_fmt(0, 0, 0, *end)}" '
-            f'size="{_fmt(limb.radius)}" density="{_fmt(limb.density)}"/>'
+            f'size="{_fmt(limb.radius)}" density="{_fmt(limb.density)}"{contacts}/>'
         )
         for c in children[i]:
             lines += limb_xml(c, starts[i], indent + "  ")
@@ -723,7 +771,7 @@ def plan_to_mjcf(plan: BodyPlan, name: str, torso_height: float, space: DesignSp
 
     body = [
         f'    <body name="torso/0" pos="{_fmt(0, 0, torso_height)}">',
-        '      <freejoint name="root"/>',
+        *_root_joints(space),
         f"      {torso_geom()}",
     ]
     for c in children[-1]:

@@ -382,6 +382,44 @@ def test_rich_space_goes_beyond_unimal():
     assert kinds - {"sphere/free/none", "capsule/hinge/motor"}, "the rich space should produce new part kinds"
 
 
+def test_planar_space_builds_bodies_that_stay_in_their_plane():
+    """A planar body is built as gymnasium's hopper is: unactuated slides along x and z and a hinge
+    about y on the torso (the root token's part is ``planar``), every limb joint a hinge about y,
+    and limbs that touch the ground but not each other. Under random torques it stays in the xz
+    plane, and it gets only as many floor contacts as it has links on the ground."""
+    from metamorph.env import VecEnv, task_config
+
+    space = design_space("planar")
+    bodies = [make_body(space, 0, index)[0] for index in range(6)]
+    morphologies = [morphology_from_xml(body.xml, name=body.name) for body in bodies]
+    for morphology in morphologies:
+        model = morphology.model
+        assert morphology.base == "planar"
+        root_joints = [model.joint(j) for j in range(model.njnt) if model.jnt_bodyid[j] == morphology.root_body]
+        assert [(j.name, int(j.type[0])) for j in root_joints] == [
+            ("rootx", mujoco.mjtJoint.mjJNT_SLIDE),
+            ("rootz", mujoco.mjtJoint.mjJNT_SLIDE),
+            ("rooty", mujoco.mjtJoint.mjJNT_HINGE),
+        ]
+        limb_joints = [j for j in range(model.njnt) if model.jnt_bodyid[j] != morphology.root_body]
+        assert limb_joints and model.nu == len(limb_joints)
+        assert all(model.jnt_type[j] == mujoco.mjtJoint.mjJNT_HINGE for j in limb_joints)
+        assert np.allclose(np.abs(model.jnt_axis[limb_joints]), [0.0, 1.0, 0.0])
+        assert tokenize(morphology).kinds[0].endswith("/planar/none")
+    assert {m.model.ngeom for m in morphologies} != {morphologies[0].model.ngeom}, "bodies should differ"
+
+    env = VecEnv(morphologies, task_config("flat"), len(morphologies), nthread=1, assignment=range(6), autoreset=False)
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        env.step(rng.uniform(-1, 1, (len(morphologies), env.max_tokens)))
+        for model, data in zip(env.models, env.datas, strict=True):
+            robot = model.body_rootid == model.body_rootid[1]  # every body of the robot, not the world
+            assert np.allclose(data.xpos[robot, 1], 0.0, atol=1e-6)
+            for c in data.contact[: data.ncon]:
+                assert 0 in (model.geom_bodyid[c.geom1], model.geom_bodyid[c.geom2]), "limbs touched each other"
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -398,6 +436,8 @@ def test_rich_space_goes_beyond_unimal():
         ({"continuous_lengths": True, "length_weights": (1, 1, 1, 1, 1)}, r"length_weights needs 0"),
         ({"azimuth_weights": (1, 2, 3)}, r"azimuth_weights needs 8 non-negative weights"),
         ({"azimuth_step_deg": 0.0, "azimuth_weights": (1,) * 8}, r"azimuth_weights needs 0"),
+        ({"base": "floating"}, r"base must be free or planar, got 'floating'"),
+        ({"base": "planar"}, r"a planar base needs azimuth_step_deg=180 \(limbs in the xz plane\), got 45"),
     ],
 )
 def test_bad_design_spaces_are_rejected(kwargs, message):
