@@ -504,10 +504,11 @@ def _joints(space: DesignSpace, rng: np.random.Generator, direction: Vec) -> tup
         return (JointPlan("slide", direction, tuple(float(x) for x in space.slide_range), gear()),)
     first, second = _perpendicular_axes(direction)
     if space.base == "planar":  # the one axis that keeps an xz-plane limb in its plane: y
-        lo, hi = space.joint_ranges_deg[int(_pick(rng, len(space.joint_ranges_deg), space.joint_range_weights))]
-        return (JointPlan("hinge", first, (math.radians(lo), math.radians(hi)), gear()),)
-    count = 2 if rng.random() < space.two_joint_prob else 1
-    axes = [first, second] if count == 2 else [[first, second][rng.integers(0, 2)]]
+        axes = [first]
+    elif rng.random() < space.two_joint_prob:
+        axes = [first, second]
+    else:
+        axes = [[first, second][rng.integers(0, 2)]]
     joints = []
     for axis in axes:
         lo, hi = space.joint_ranges_deg[int(_pick(rng, len(space.joint_ranges_deg), space.joint_range_weights))]
