@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+import typing
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -574,6 +575,39 @@ def _pop_config_flag(args: list[str]) -> tuple[Path | None, list[str]]:
     return config, rest
 
 
+def _list_flags(cls: type, prefix: str = "") -> dict[str, str]:
+    """Every flag of dataclass ``cls`` (nested dataclasses included) that takes several values,
+    aliases too, mapped to its main name."""
+    flags: dict[str, str] = {}
+    hints = typing.get_type_hints(cls, include_extras=True)
+    for field in dataclasses.fields(cls):
+        hint, aliases = hints[field.name], ()
+        if typing.get_origin(hint) is Annotated:
+            hint, *extras = typing.get_args(hint)
+            aliases = next((extra.aliases or () for extra in extras if hasattr(extra, "aliases")), ())
+        name = f"--{prefix}{field.name.replace('_', '-')}"
+        if dataclasses.is_dataclass(hint):
+            flags.update(_list_flags(hint, f"{prefix}{field.name.replace('_', '-')}."))
+        elif typing.get_origin(hint) in (tuple, list):
+            flags.update({flag: name for flag in (name, *aliases)})
+    return flags
+
+
+def refuse_repeated_list_flags(args: list[str], cls: type) -> None:
+    """A flag that takes several values, given twice, would keep only its last values (argparse's
+    rule): ``--space-set a=1 --space-set b=2`` would silently drop ``a=1``. Refuse it instead."""
+    flags, seen = _list_flags(cls), set()
+    for arg in args:
+        if arg == "--":
+            break
+        name = flags.get(arg.split("=", 1)[0])
+        if name is None:
+            continue
+        if name in seen:
+            raise MetamorphError(f"{name} is given twice; give all its values after one flag: {name} A B …")
+        seen.add(name)
+
+
 def parse_train_args(args: list[str]):
     """The `TrainConfig` of ``metamorph train ARGS``: the defaults, then ``--config FILE``'s fields,
     then every other flag. The result is the one the same fields given as flags alone would give."""
@@ -581,6 +615,7 @@ def parse_train_args(args: list[str]):
     from metamorph.train import TrainConfig
 
     config_file, rest = _pop_config_flag(args)
+    refuse_repeated_list_flags(rest, TrainConfig)
     base = load_train_config(config_file) if config_file is not None else TrainConfig()
     return tyro.cli(
         TrainConfig,
@@ -615,8 +650,11 @@ def main(argv: list[str] | None = None) -> int:
         if args[:1] == ["train"]:
             command = parse_train_args(args[1:])
         elif args[:2] == ["sweep", "report"]:
+            refuse_repeated_list_flags(args[2:], SweepReport)
             command = tyro.cli(SweepReport, args=args[2:], prog="metamorph sweep report")
         else:
+            if args and args[0] in commands:
+                refuse_repeated_list_flags(args[1:], commands[args[0]])
             command = tyro.extras.subcommand_cli_from_dict(
                 commands,
                 args=args,

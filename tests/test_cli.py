@@ -64,3 +64,22 @@ def test_generate_help_names_every_design_space():
     help_text = " ".join(result.stdout.replace("│", " ").split())  # tyro wraps lines inside a box
     for name in DESIGN_SPACES:
         assert f"{name} (" in help_text, f"metamorph generate --help does not describe the '{name}' space"
+
+
+def test_a_repeated_list_flag_is_refused_not_silently_halved(tmp_path, capsys):
+    """argparse keeps only the last of a repeated multi-value flag; every subcommand refuses it."""
+    from metamorph.cli import main
+
+    out = tmp_path / "bodies"
+    for argv, flag in [
+        (["generate", "--space-set", "max_depth=2", "--space-set=limb_count=3,4", "--out", str(out)], "--space-set"),
+        (["inspect", "-p", "a.py", "--parts", "b.py", str(EXAMPLES / "biped.urdf")], "--parts"),
+        (["sweep", "--grid", "seed=1,2", "--grid", "dropout=0,0.1", "--out", str(out)], "--grid"),
+        (["train", "--hide-static", "gear", "--total-steps", "10", "--hide-static", "mass"], "--hide-static"),
+    ]:
+        assert main(argv) == 2
+        assert f"error: {flag} is given twice; give all its values after one flag" in capsys.readouterr().err
+    assert not out.exists()
+    # One flag with several values is the documented form and still works.
+    assert main(["generate", "--space-set", "max_depth=2", "limb_count=3,4", "--count", "1", "--out", str(out)]) == 0
+    assert json.loads((out / "manifest.json").read_text())["space"]["limb_count"] == [3, 4]
