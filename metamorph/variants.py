@@ -4,7 +4,8 @@ As in the UNIMAL benchmark's transfer sets, a *dynamics* variant changes how a b
 its shape (density, joint damping and armature, motor gear); a *kinematics* variant changes its
 shape but not its materials or motors (limb lengths, joint ranges, the angle a limb is attached
 at). Limbs listed as mirror pairs in the body's metadata (``symmetric_limbs``) get the same
-perturbation, mirrored, so symmetric bodies stay symmetric. A *signs* variant changes no physics at
+perturbation, mirrored, so symmetric bodies stay symmetric; the limbs of a body on a planar base
+(a hopper's or a cheetah's) are re-attached by a turn within its plane, so it stays planar. A *signs* variant changes no physics at
 all: each joint's axis and range are negated with probability ½ (independently, mirror twins
 too), so only which way a positive action turns the joint changes — a probe of whether a policy
 reads a joint's axis or relies on the convention of the bodies it trained on. A *canonical-signs*
@@ -117,7 +118,30 @@ def _rotation_quat(axis: np.ndarray, angle: float) -> np.ndarray:
     return np.concatenate([[math.cos(angle / 2)], math.sin(angle / 2) * axis])
 
 
+def _plane_normals(spec: mujoco.MjSpec) -> dict[str, np.ndarray] | None:
+    """For a body on a planar base (unactuated hinge and slides on its root, no free joint): the
+    normal of its plane (the root hinge's axis) in each body's parent frame, by body name. ``None``
+    for free and fixed bases."""
+    model = spec.compile()
+    root = 1  # the world's first child body
+    actuated = set(model.actuator_trnid[:, 0].tolist())
+    start, count = model.body_jntadr[root], model.body_jntnum[root]
+    root_joints = [j for j in range(start, start + count) if j not in actuated]
+    if any(model.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE for j in root_joints):
+        return None
+    hinges = [j for j in root_joints if model.jnt_type[j] == mujoco.mjtJoint.mjJNT_HINGE]
+    if not hinges:
+        return None
+    data = mujoco.MjData(model)
+    mujoco.mj_kinematics(model, data)
+    normal = data.xaxis[hinges[0]]
+    return {
+        model.body(b).name: data.xmat[model.body_parentid[b]].reshape(3, 3).T @ normal for b in range(1, model.nbody)
+    }
+
+
 def _perturb_kinematics(spec: mujoco.MjSpec, draws: _Draws, config: VariantConfig, source: Path) -> None:
+    plane_normals = _plane_normals(spec)
     root = spec.worldbody.first_body()
     for body in spec.bodies[1:]:
         if body.name == root.name:
@@ -161,14 +185,17 @@ def _perturb_kinematics(spec: mujoco.MjSpec, draws: _Draws, config: VariantConfi
 
         # re-attach at a slightly different angle: a rotation about an axis perpendicular to the limb
         angle = math.radians(draws.factor("attach_angle", body.name, config.attach_angle_deg))
-        heading = draws.factor("attach_heading", body.name, (0.0, 2 * math.pi))
-        helper = np.array([0.0, 0.0, 1.0]) if abs(axis[2]) < 0.9 else np.array([1.0, 0.0, 0.0])
-        first = np.cross(axis, helper)
-        first /= np.linalg.norm(first)
-        second = np.cross(axis, first)
-        turn_axis = math.cos(heading) * first + math.sin(heading) * second
-        if draws.is_mirror_copy(body.name):
-            turn_axis = np.array([-turn_axis[0], turn_axis[1], -turn_axis[2]])  # mirrored rotation
+        if plane_normals is not None:  # a planar body's limbs turn in its plane only
+            turn_axis = plane_normals[body.name]
+        else:
+            heading = draws.factor("attach_heading", body.name, (0.0, 2 * math.pi))
+            helper = np.array([0.0, 0.0, 1.0]) if abs(axis[2]) < 0.9 else np.array([1.0, 0.0, 0.0])
+            first = np.cross(axis, helper)
+            first /= np.linalg.norm(first)
+            second = np.cross(axis, first)
+            turn_axis = math.cos(heading) * first + math.sin(heading) * second
+            if draws.is_mirror_copy(body.name):
+                turn_axis = np.array([-turn_axis[0], turn_axis[1], -turn_axis[2]])  # mirrored rotation
         quat = np.zeros(4)
         mujoco.mju_mulQuat(quat, _rotation_quat(turn_axis, angle), np.array(body.quat, float))
         body.quat = quat

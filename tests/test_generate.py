@@ -625,6 +625,24 @@ def test_kinematics_variants_change_only_shape(unimal_set: Path, tmp_path: Path)
         assert ((densities > 499) & (densities < 1001)).all()
 
 
+def test_kinematics_variants_of_planar_bodies_stay_in_their_plane(tmp_path: Path):
+    """A planar body's limbs are re-attached by a turn about its plane's normal, never out of it."""
+    space = design_space("planar")
+    write_body_set(generate_bodies(space, 3, seed=2, workers=1), tmp_path / "planar", space, seed=2)
+    write_variants(tmp_path / "planar", tmp_path / "kin", "kinematics", count=2, seed=1)
+    manifest = json.loads((tmp_path / "kin" / "manifest.json").read_text())
+    for entry in manifest["bodies"]:
+        parent = _compiled(tmp_path / "planar" / "xml" / f"{entry['parent']}.xml")
+        child = _compiled(tmp_path / "kin" / "xml" / f"{entry['name']}.xml")
+        assert not np.allclose(child.body_quat, parent.body_quat), "limbs should be re-attached"
+        data = mujoco.MjData(child)
+        mujoco.mj_kinematics(child, data)
+        assert np.allclose(data.xpos[:, 1], 0.0, atol=1e-9) and np.allclose(data.geom_xpos[:, 1], 0.0, atol=1e-9)
+        hinges = child.jnt_type == mujoco.mjtJoint.mjJNT_HINGE
+        assert np.allclose(np.abs(data.xaxis[hinges]), [0.0, 1.0, 0.0])
+        assert not any(key.startswith("attach_heading") for key in entry["params"])
+
+
 # ----------------------------------------------------------------------------------------------
 # The quadruped spaces (metamorph.quadrupeds)
 
