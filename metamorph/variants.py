@@ -5,10 +5,11 @@ its shape (density, joint damping and armature, motor gear); a *kinematics* vari
 shape but not its materials or motors (limb lengths, joint ranges, the angle a limb is attached
 at). Limbs listed as mirror pairs in the body's metadata (``symmetric_limbs``) get the same
 perturbation, mirrored, so symmetric bodies stay symmetric; the limbs of a body on a planar base
-(a hopper's or a cheetah's) are re-attached by a turn within its plane, so it stays planar. A *signs* variant changes no physics at
-all: each joint's axis and range are negated with probability ½ (independently, mirror twins
-too), so only which way a positive action turns the joint changes — a probe of whether a policy
-reads a joint's axis or relies on the convention of the bodies it trained on. A *canonical-signs*
+(a hopper's or a cheetah's) are re-attached by a turn within its plane, so it stays planar. A
+*signs* variant changes no physics at all: each joint's axis and range are negated with
+probability ½ (independently, mirror twins too), so only which way a positive action turns the
+joint changes — a probe of whether a policy reads a joint's axis or relies on the convention of
+the bodies it trained on. A *canonical-signs*
 copy negates joints by a rule instead (`canonical_joint_signs`), so that any two sign conventions
 of one body give the same file: one convention for every body set.
 
@@ -118,10 +119,10 @@ def _rotation_quat(axis: np.ndarray, angle: float) -> np.ndarray:
     return np.concatenate([[math.cos(angle / 2)], math.sin(angle / 2) * axis])
 
 
-def _plane_normals(spec: mujoco.MjSpec) -> dict[str, np.ndarray] | None:
+def _plane_normals(spec: mujoco.MjSpec) -> np.ndarray | None:
     """For a body on a planar base (unactuated hinge and slides on its root, no free joint): the
-    normal of its plane (the root hinge's axis) in each body's parent frame, by body name. ``None``
-    for free and fixed bases."""
+    normal of its plane (the root hinge's axis) in each body's parent frame [nbody, 3], indexed as
+    ``spec.bodies``. ``None`` for free and fixed bases."""
     model = spec.compile()
     root = 1  # the world's first child body
     actuated = set(model.actuator_trnid[:, 0].tolist())
@@ -135,15 +136,14 @@ def _plane_normals(spec: mujoco.MjSpec) -> dict[str, np.ndarray] | None:
     data = mujoco.MjData(model)
     mujoco.mj_kinematics(model, data)
     normal = data.xaxis[hinges[0]]
-    return {
-        model.body(b).name: data.xmat[model.body_parentid[b]].reshape(3, 3).T @ normal for b in range(1, model.nbody)
-    }
+    parent_frames = data.xmat[model.body_parentid].reshape(-1, 3, 3)
+    return np.einsum("bji,j->bi", parent_frames, normal)  # each parent frame's transpose times the normal
 
 
 def _perturb_kinematics(spec: mujoco.MjSpec, draws: _Draws, config: VariantConfig, source: Path) -> None:
     plane_normals = _plane_normals(spec)
     root = spec.worldbody.first_body()
-    for body in spec.bodies[1:]:
+    for index, body in enumerate(spec.bodies[1:], start=1):
         if body.name == root.name:
             continue
         limb_geoms = [
@@ -186,7 +186,7 @@ def _perturb_kinematics(spec: mujoco.MjSpec, draws: _Draws, config: VariantConfi
         # re-attach at a slightly different angle: a rotation about an axis perpendicular to the limb
         angle = math.radians(draws.factor("attach_angle", body.name, config.attach_angle_deg))
         if plane_normals is not None:  # a planar body's limbs turn in its plane only
-            turn_axis = plane_normals[body.name]
+            turn_axis = plane_normals[index]
         else:
             heading = draws.factor("attach_heading", body.name, (0.0, 2 * math.pi))
             helper = np.array([0.0, 0.0, 1.0]) if abs(axis[2]) < 0.9 else np.array([1.0, 0.0, 0.0])
