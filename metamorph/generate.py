@@ -442,13 +442,22 @@ def write_body_set(
     return {"train": out / "train", "heldout": out / "heldout"}
 
 
+def _holds_bodies(folder: Path) -> bool:
+    return (folder / "xml").is_dir() or any(folder.glob("*.xml")) or any(folder.glob("*.urdf"))
+
+
 def body_files(folder: Path) -> list[Path]:
-    """The robot files of a body set: ``xml/*.xml`` of a UNIMAL-layout folder, else ``*.xml``/``*.urdf``."""
+    """The robot files of a body set: ``xml/*.xml`` of a UNIMAL-layout folder, else ``*.xml``/``*.urdf``;
+    a folder with neither whose subfolders are body sets gives their union, in name order (a run's
+    ``bodies/`` when it generated several sets, ``--bodies generate:A:N+generate:B:M``)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise MetamorphError(f"{folder}: not a folder of bodies")
     inner = folder / "xml"
     files = sorted(inner.glob("*.xml")) if inner.is_dir() else sorted([*folder.glob("*.xml"), *folder.glob("*.urdf")])
+    if not files and not inner.is_dir():
+        sets = [sub for sub in sorted(folder.iterdir()) if sub.is_dir() and _holds_bodies(sub)]
+        files = [path for sub in sets for path in body_files(sub)]
     if not files:
         raise MetamorphError(f"{folder}: no .xml or .urdf bodies (looked in {inner if inner.is_dir() else folder})")
     return files

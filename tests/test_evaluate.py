@@ -170,6 +170,10 @@ def test_joined_specs_give_the_union_of_their_bodies(unimal_dir, tmp_path):
     assert joined[3].is_relative_to(tmp_path / "b" / "generate-unimal-2-7")
     again, _ = resolve(f"{unimal_dir}[:3]+generate:unimal:2:7+{unimal_dir}[-1:]", generate_into=tmp_path / "b")
     assert again == joined
+    # a folder of generated sets (a run's bodies/ after generate:A+generate:B) is their union
+    generated, _ = resolve("generate:unimal:2:7+generate:planar:3", generate_into=tmp_path / "c")
+    folder_union, _ = resolve(str(tmp_path / "c"))
+    assert sorted(folder_union) == sorted(generated) and len(folder_union) == 5
     check_spec(f"{unimal_dir}+generate:unimal-like:5")
     with pytest.raises(MetamorphError, match="an empty part around"):
         resolve(f"{unimal_dir}+")
