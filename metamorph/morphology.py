@@ -243,7 +243,7 @@ def _load(
     if model.nu == 0:
         raise MorphologyError(where, "no actuated joint: the robot has no motor, so a policy cannot move it")
 
-    base_joints, base = _base_joints(model, root_body)
+    base_joints, base = root_base(model, root_body)
     tree = _build_tree(model, root_body, base_joints)
     joint_actuator = {int(model.actuator_trnid[a, 0]): a for a in range(model.nu)}
     standing_qpos = _standing_qpos(model, tree, standing, notes)
@@ -538,7 +538,8 @@ def _set_base(spec, body_spec, fixed_base: bool | None, add_free_root: bool, not
         notes.append("removed the root's free joint (fixed base)")
 
 
-def _base_joints(model: mujoco.MjModel, root_body: int) -> tuple[tuple[int, ...], BaseKind]:
+def root_base(model: mujoco.MjModel, root_body: int) -> tuple[tuple[int, ...], BaseKind]:
+    """The root body's unactuated joints and the base they make: free, planar or fixed."""
     actuated = {int(model.actuator_trnid[a, 0]) for a in range(model.nu)}
     start, num = int(model.body_jntadr[root_body]), int(model.body_jntnum[root_body])
     joints = tuple(j for j in range(start, start + num) if j not in actuated) if num > 0 else ()

@@ -9,9 +9,9 @@ perturbation, mirrored, so symmetric bodies stay symmetric; the limbs of a body 
 *signs* variant changes no physics at all: each joint's axis and range are negated with
 probability ½ (independently, mirror twins too), so only which way a positive action turns the
 joint changes — a probe of whether a policy reads a joint's axis or relies on the convention of
-the bodies it trained on. A *canonical-signs*
-copy negates joints by a rule instead (`canonical_joint_signs`), so that any two sign conventions
-of one body give the same file: one convention for every body set.
+the bodies it trained on. A *canonical-signs* copy negates joints by a rule instead
+(`canonical_joint_signs`), so that any two sign conventions of one body give the same file: one
+convention for every body set.
 
 Variants work on any MJCF whose limbs are ``fromto`` capsules or cylinders (UNIMAL files and
 generated bodies are); each variant must pass the same validity test as generated bodies.
@@ -38,7 +38,7 @@ from metamorph.generate import (
     body_files,
     check_body,
 )
-from metamorph.morphology import canonical_hash, floor_clearance_height, morphology_from_xml
+from metamorph.morphology import canonical_hash, floor_clearance_height, morphology_from_xml, root_base
 
 VariantKind = Literal["dynamics", "kinematics", "signs", "canonical-signs"]
 VARIANT_KINDS: tuple[str, ...] = get_args(VariantKind)
@@ -124,14 +124,9 @@ def _plane_normals(spec: mujoco.MjSpec) -> np.ndarray | None:
     normal of its plane (the root hinge's axis) in each body's parent frame [nbody, 3], indexed as
     ``spec.bodies``. ``None`` for free and fixed bases."""
     model = spec.compile()
-    root = 1  # the world's first child body
-    actuated = set(model.actuator_trnid[:, 0].tolist())
-    start, count = model.body_jntadr[root], model.body_jntnum[root]
-    root_joints = [j for j in range(start, start + count) if j not in actuated]
-    if any(model.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE for j in root_joints):
-        return None
-    hinges = [j for j in root_joints if model.jnt_type[j] == mujoco.mjtJoint.mjJNT_HINGE]
-    if not hinges:
+    joints, base = root_base(model, 1)  # body 1: the world's first child
+    hinges = [j for j in joints if model.jnt_type[j] == mujoco.mjtJoint.mjJNT_HINGE]
+    if base != "planar" or not hinges:
         return None
     data = mujoco.MjData(model)
     mujoco.mj_kinematics(model, data)
