@@ -31,10 +31,10 @@ from metamorph.sweep_report import stratified_bootstrap_ci
 STEPS_PER_UPDATE = 128 * 64  # the default num_envs × unroll_length
 
 
-def beaten(results_csv: Path, exclude: set[str]) -> int:
-    """Bodies of one evaluated set on which the policy's mean return is above zero torque's."""
+def beaten(results_csv: Path, exclude: set[str]) -> tuple[int, int]:
+    """(bodies on which the policy's mean return is above zero torque's, bodies counted) of one set."""
     rows = [r for r in csv.DictReader(results_csv.open()) if r["body"] not in exclude]
-    return sum(float(r["policy_return"]) > float(r["zero_return"]) for r in rows)
+    return sum(float(r["policy_return"]) > float(r["zero_return"]) for r in rows), len(rows)
 
 
 def scored_suites(folder: Path, suite: str) -> dict[int, dict[int, Path]]:
@@ -70,19 +70,18 @@ def budget_rows(
                 "beats_zero_share": float(np.mean([p["beats_zero_share"] for p in policies])),
             }
             if body_set == count_beaten:
-                row[body_set]["beaten"] = [
-                    beaten(runs[update][s].parent / body_set / "results.csv", exclude) for s in seeds
-                ]
+                counts = [beaten(runs[update][s].parent / body_set / "results.csv", exclude) for s in seeds]
+                row[body_set]["beaten"] = [f"{won} of {counted}" for won, counted in counts]
         rows.append(row)
     return rows
 
 
-def markdown(rows: list[dict], sets: list[str], labels: list[str], count_beaten: str | None, of: str) -> str:
+def markdown(rows: list[dict], sets: list[str], labels: list[str], count_beaten: str | None) -> str:
     header = ["env steps (update)", "seeds"]
     for body_set, label in zip(sets, labels, strict=True):
         header += [f"{label} mean [95 % CI] (per seed)", "median", "moving", "beats zero"]
         if body_set == count_beaten:
-            header.append(f"beaten{of} (per seed)")
+            header.append("beaten (per seed)")
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
     for row in rows:
         cells = [f"{row['env_steps'] / 1e6:.2f}M ({row['update']})", str(len(row["seeds"]))]
@@ -95,7 +94,7 @@ def markdown(rows: list[dict], sets: list[str], labels: list[str], count_beaten:
                 f"{100 * s['beats_zero_share']:.0f} %",
             ]
             if "beaten" in s:
-                cells.append(", ".join(map(str, s["beaten"])))
+                cells.append(", ".join(s["beaten"]))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -137,12 +136,11 @@ def main() -> None:
     if len(labels) != len(args.sets):
         parser.error(f"--labels has {len(labels)} names for {len(args.sets)} sets")
     exclude = set(args.exclude)
-    of = f" (of {'all' if not exclude else 'all but ' + ', '.join(sorted(exclude))})" if args.count_beaten else ""
     rows = budget_rows(
         scored_suites(args.folder, args.suite), args.sets, args.count_beaten, exclude, args.steps_per_update
     )
     (args.folder / "budget_curve.json").write_text(json.dumps(rows, indent=1))
-    table = markdown(rows, args.sets, labels, args.count_beaten, of)
+    table = markdown(rows, args.sets, labels, args.count_beaten)
     (args.folder / "budget_curve.md").write_text(table)
     plot(rows, args.sets, labels, args.zero_line, args.xlabel, args.folder / "budget_curve.png")
     print(table, end="")
