@@ -37,6 +37,12 @@ def beaten(results_csv: Path, exclude: set[str]) -> tuple[int, int]:
     return sum(float(r["policy_return"]) > float(r["zero_return"]) for r in rows), len(rows)
 
 
+def results_csv(suite_dir: Path, body_set: str) -> Path:
+    """A set's per-body results: SET/results.csv in a suite's folder, SET-results.csv in a sweep copy."""
+    inside = suite_dir / body_set / "results.csv"
+    return inside if inside.exists() else suite_dir / f"{body_set}-results.csv"
+
+
 def scored_suites(folder: Path, suite: str) -> dict[int, dict[int, Path]]:
     """{update: {seed: suite.json}} over the scored checkpoints and the trials' final evaluations."""
     runs: dict[int, dict[int, Path]] = {}
@@ -70,7 +76,7 @@ def budget_rows(
                 "beats_zero_share": float(np.mean([p["beats_zero_share"] for p in policies])),
             }
             if body_set == count_beaten:
-                counts = [beaten(runs[update][s].parent / body_set / "results.csv", exclude) for s in seeds]
+                counts = [beaten(results_csv(runs[update][s].parent, body_set), exclude) for s in seeds]
                 row[body_set]["beaten"] = [f"{won} of {counted}" for won, counted in counts]
         rows.append(row)
     return rows
