@@ -63,8 +63,9 @@ def budget_rows(
     for update in sorted(runs):
         seeds = sorted(runs[update])
         row: dict = {"update": update, "env_steps": update * steps, "seeds": seeds}
+        suites = [json.loads(runs[update][s].read_text())["sets"] for s in seeds]  # each file read once
         for body_set in sets:
-            policies = [json.loads(runs[update][s].read_text())["sets"][body_set]["actors"]["policy"] for s in seeds]
+            policies = [suite[body_set]["actors"]["policy"] for suite in suites]
             means = np.array([p["mean"] for p in policies])
             low, high = stratified_bootstrap_ci(means[:, None], np.mean)
             row[body_set] = {

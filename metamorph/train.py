@@ -58,9 +58,9 @@ class TrainConfig:
     """Bodies to train on: a folder (UNIMAL layout or plain .xml/.urdf files), files joined by commas,
     or generate:SPACE:COUNT[:SEED] to generate them (written into the run folder); any of them
     sliced (SPEC[:80]) or several joined with + (A+B: the union). The default, 100 free-root limb
-    trees and 100 planar ones, beat the 100 limb trees alone on real robots and held-out planar
-    bodies with no loss on held-out limb trees (the planar-plus sweep, six seeds; 100 `unimal`
-    bodies before 2026-12-05)."""
+    trees and 100 planar ones, scored well above the 100 limb trees alone on held-out planar bodies
+    and higher, with overlapping intervals, on real robots and held-out limb trees (the planar-plus
+    sweep, nine seeds; 100 `unimal` bodies before 2026-12-05)."""
     task: str = "flat"
     """Task: flat, variable_terrain or obstacles."""
     total_steps: int = 1_000_000
