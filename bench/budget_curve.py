@@ -142,10 +142,14 @@ def main() -> None:
     labels = args.labels or args.sets
     if len(labels) != len(args.sets):
         parser.error(f"--labels has {len(labels)} names for {len(args.sets)} sets")
-    exclude = set(args.exclude)
-    rows = budget_rows(
-        scored_suites(args.folder, args.suite), args.sets, args.count_beaten, exclude, args.steps_per_update
-    )
+    runs = scored_suites(args.folder, args.suite)
+    if not runs:
+        parser.error(f"{args.folder}: no budget/sS-uU/suite.json nor trials/c00-sS/eval/suite-{args.suite}/suite.json")
+    first = next(iter(next(iter(runs.values())).values()))
+    missing = sorted(set(args.sets) - set(json.loads(first.read_text())["sets"]))
+    if missing:
+        parser.error(f"{first}: no body set {', '.join(missing)} in this suite")
+    rows = budget_rows(runs, args.sets, args.count_beaten, set(args.exclude), args.steps_per_update)
     (args.folder / "budget_curve.json").write_text(json.dumps(rows, indent=1))
     table = markdown(rows, args.sets, labels, args.count_beaten)
     (args.folder / "budget_curve.md").write_text(table)
