@@ -5,14 +5,11 @@
 Each set is a name and a ``--bodies`` spec as `metamorph train` takes it (a folder, ``DIR[:100]``,
 ``generate:unimal:1000``: generated into a temporary folder); without any, UNIMAL-100
 (``../shared``). Counts each body's tokens (the root and one per joint, as
-`metamorph.tokens.tokenize` makes them) and replays the update's bookkeeping under the default
-training shape: every update fills the environment slots with bodies drawn uniformly, each slot
-gives ``unroll_length`` samples of its body (an approximation: balanced sampling gives every body
-about the same share of steps, and a slot changes body when an episode ends), the samples are
-permuted into minibatches, each minibatch is ordered by length and split into microbatches as
-`metamorph.ppo` splits it, and each microbatch keeps its longest body's token count rounded up to a
-multiple of ``--bucket``. Prints one JSON object: per set, the mean and longest token count and the
-share of token slots trimming cuts per microbatch size.
+`metamorph.tokens.tokenize` makes them) and computes, under the default training shape, the share
+of the update's token slots that trimming cuts (`metamorph.ppo.trimmed_share`: the replay of the
+update's bookkeeping that `--ppo.token-bucket auto` decides with; it trims at
+`metamorph.ppo.AUTO_TRIM_SHARE` and above). Prints one JSON object: per set, the mean and longest
+token count and the share of token slots trimming cuts per microbatch size.
 No timing: a number to set beside `bench/train_settings.py`'s measured speeds
 (attention's cost grows with the square of the slots, the rest linearly).
 """
@@ -29,7 +26,7 @@ import numpy as np
 from metamorph.bodies import resolve
 from metamorph.errors import MetamorphError
 from metamorph.morphology import load_morphology
-from metamorph.ppo import PPOConfig, microbatch_samples, token_buckets
+from metamorph.ppo import AUTO_TRIM_SHARE, PPOConfig, trimmed_share
 from metamorph.tokens import tokenize
 from metamorph.train import TrainConfig
 
@@ -43,21 +40,10 @@ def token_counts(spec: str) -> np.ndarray:
         return np.array([tokenize(load_morphology(path)).num_tokens for path in files])
 
 
-def cut_share(counts: np.ndarray, train: TrainConfig, microbatch_size: int, bucket: int, updates: int) -> float:
-    """Share of the untrimmed update's token slots that trimming removes, over ``updates`` updates."""
-    rng = np.random.default_rng(0)
-    longest = int(counts.max())
-    buckets = np.asarray(token_buckets(longest, bucket))
-    minibatches = train.ppo.num_minibatches
-    samples = train.num_envs * train.unroll_length
-    micro = microbatch_samples(samples // minibatches, microbatch_size)
-    kept = []
-    for _ in range(updates):
-        slots = rng.choice(counts, train.num_envs)
-        lengths = rng.permutation(np.repeat(slots, train.unroll_length)).reshape(minibatches, -1)
-        chunks = np.sort(lengths, axis=1).reshape(-1, micro)
-        kept.append(buckets[np.searchsorted(buckets, chunks.max(axis=1))])
-    return float(1 - np.mean(kept) / longest)
+def share(counts: np.ndarray, train: TrainConfig, microbatch_size: int, bucket: int, updates: int) -> float:
+    """`trimmed_share` under ``train``'s shape on one device."""
+    shape = (train.num_envs, train.unroll_length, train.ppo.num_minibatches)
+    return trimmed_share(counts, *shape, microbatch_size, bucket, updates)
 
 
 def main() -> None:
@@ -69,7 +55,7 @@ def main() -> None:
     args = parser.parse_args()
     sets = dict(text.split("=", 1) for text in args.sets) if args.sets else {"unimal100": str(UNIMAL)}
     train = TrainConfig()
-    result = {"bucket": args.bucket, "sets": {}}
+    result = {"bucket": args.bucket, "auto_trim_share": AUTO_TRIM_SHARE, "sets": {}}
     for name, spec in sets.items():
         try:
             counts = token_counts(spec)
@@ -82,7 +68,7 @@ def main() -> None:
             "longest": int(counts.max()),
             "real_share": round(float(counts.mean() / counts.max()), 3),
             "cut_share": {
-                str(size): round(cut_share(counts, train, size, args.bucket, args.updates), 3)
+                str(size): round(share(counts, train, size, args.bucket, args.updates), 3)
                 for size in args.microbatch_sizes
             },
         }

@@ -13,12 +13,13 @@ import contextlib
 import dataclasses
 import functools
 import io
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.flatten_util
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from metamorph.errors import MetamorphError
@@ -106,14 +107,17 @@ class PPOConfig:
     """Most samples per gradient pass: a minibatch's gradient is summed over equal microbatches of at
     most this size. The update is the same as one pass over the whole minibatch, but activations
     stay in the CPU cache (10–30 % faster updates on 2 cores); 0 = the whole minibatch in one pass."""
-    token_bucket: int = 0
+    token_bucket: int | Literal["auto"] = "auto"
     """Trim padding out of the update: each minibatch's samples are ordered by their bodies' token
     counts, and each microbatch's token slots are cut to its longest body's count rounded up to a
     multiple of this (one compiled gradient per length). The same update up to the order of float
     sums; with dropout, masks are drawn for the trimmed shapes. 0: every microbatch keeps the slots
-    of the longest training body. Pays where bodies differ in length and a minibatch holds several
-    microbatches: with 4 and ``microbatch_size`` 128, 1000 generated bodies train 13 % faster, and
-    UNIMAL-100 (bodies alike in length) 8 % slower (docs/performance.md, 2026-12-04)."""
+    of the longest training body. "auto": `metamorph train` computes, from its training bodies'
+    token counts and the run's shape, the share of token slots buckets of 4 would cut
+    (`trimmed_share`) and trims where it is at least ``AUTO_TRIM_SHARE``; config.json records the
+    number it chose. At microbatches of 256 trimming made training 1.11–1.24× faster on every set
+    measured, UNIMAL-100 (12 % of slots cut) included (docs/performance.md, 2026-12-05).
+    `ppo_update` alone reads "auto" as 0."""
     dropout_same_mask: bool = False
     """With policy dropout: compare the updated policy with the policy from before the update under
     the same dropout mask (the ratio's denominator and the value clip's centre), instead of with the
@@ -128,8 +132,8 @@ class PPOConfig:
             raise MetamorphError(f"ppo dual_clip must be 0 (off) or above 1, got {self.dual_clip}")
         if self.static_std_floor < 0:
             raise MetamorphError(f"ppo static_std_floor must be ≥ 0 (0: none), got {self.static_std_floor}")
-        if self.token_bucket < 0:
-            raise MetamorphError(f"ppo token_bucket must be ≥ 0 (0: off), got {self.token_bucket}")
+        if self.token_bucket != "auto" and (not isinstance(self.token_bucket, int) or self.token_bucket < 0):
+            raise MetamorphError(f"ppo token_bucket must be ≥ 0 (0: off) or 'auto', got {self.token_bucket!r}")
 
     @property
     def optimizer_steps_per_update(self) -> int:
@@ -361,6 +365,61 @@ def token_buckets(tokens: int, bucket: int) -> tuple[int, ...]:
     return (*range(bucket, tokens, bucket), tokens)
 
 
+AUTO_TOKEN_BUCKET = 4
+"""The bucket ``token_bucket="auto"`` trims with (2 slots and microbatches of 64 were slower at 1000
+generated bodies, docs/performance.md)."""
+AUTO_TRIM_SHARE = 0.1
+"""``token_bucket="auto"`` trims when it cuts at least this share of the update's token slots. At
+microbatches of 256, trimming sped training up on every set measured (2026-12-05, three alternating
+rounds, docs/performance.md): UNIMAL-100 (12 % cut) 1.15×, 1000 generated bodies (24 %) 1.24×, the
+default 200 generated bodies (29 %) 1.11×. A set of one length has nothing to cut, and trimming
+would only add its sort and branches."""
+
+
+def trimmed_share(
+    token_counts: Sequence[int],
+    slots: int,
+    unroll_length: int,
+    num_minibatches: int,
+    microbatch_size: int,
+    bucket: int = AUTO_TOKEN_BUCKET,
+    updates: int = 200,
+    seed: int = 0,
+) -> float:
+    """Share of the update's token slots that trimming with ``bucket`` cuts, for training bodies of
+    ``token_counts`` tokens on ``slots`` environments of one device. Replays the update's bookkeeping
+    ``updates`` times: each slot holds a body drawn uniformly for ``unroll_length`` samples (balanced
+    sampling gives every body about the same share), the samples are shuffled into minibatches, each
+    minibatch is ordered by length and split into microbatches as `_device_update` splits it, and
+    each microbatch keeps its longest body's count rounded up to the bucket. Seeded: the same
+    bodies and shape give the same share (a resumed run decides as the run did)."""
+    counts = np.asarray(token_counts)
+    longest = int(counts.max())
+    buckets = np.asarray(token_buckets(longest, bucket))
+    micro = microbatch_samples(slots * unroll_length // num_minibatches, microbatch_size)
+    rng = np.random.default_rng(seed)
+    kept = []
+    for _ in range(updates):
+        lengths = np.repeat(rng.choice(counts, slots), unroll_length)
+        minibatches = rng.permutation(lengths).reshape(num_minibatches, -1)
+        microbatches = np.sort(minibatches, axis=1).reshape(-1, micro)
+        kept.append(buckets[np.searchsorted(buckets, microbatches.max(axis=1))])
+    return float(1 - np.mean(kept) / longest)
+
+
+def resolve_token_bucket(
+    config: PPOConfig, token_counts: Sequence[int], slots: int, unroll_length: int
+) -> tuple[PPOConfig, float | None]:
+    """``config`` with ``token_bucket="auto"`` decided for these training bodies (`trimmed_share`
+    ≥ ``AUTO_TRIM_SHARE``: ``AUTO_TOKEN_BUCKET``, else 0), and the share it computed (None when
+    ``config`` already names a number)."""
+    if config.token_bucket != "auto":
+        return config, None
+    share = trimmed_share(token_counts, slots, unroll_length, config.num_minibatches, config.microbatch_size)
+    bucket = AUTO_TOKEN_BUCKET if share >= AUTO_TRIM_SHARE else 0
+    return dataclasses.replace(config, token_bucket=bucket), share
+
+
 def microbatch_samples(share: int, microbatch_size: int) -> int:
     """Samples per microbatch for a minibatch share of ``share`` samples: the largest equal split of
     at most ``microbatch_size`` (0: the whole share in one pass)."""
@@ -421,7 +480,8 @@ def _device_update(
         return grads, metrics
 
     tokens = rollout.actions.shape[-1]
-    buckets = token_buckets(tokens, config.token_bucket) if config.token_bucket else (tokens,)
+    bucket = 0 if config.token_bucket == "auto" else config.token_bucket  # unresolved: no bodies to decide on
+    buckets = token_buckets(tokens, bucket) if bucket else (tokens,)
     if len(buckets) > 1:
         untrimmed_gradient = chunk_gradient
 

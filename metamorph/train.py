@@ -46,6 +46,7 @@ from metamorph.ppo import (
     make_optimizer,
     policy_inputs,
     ppo_update,
+    resolve_token_bucket,
 )
 from metamorph.tokens import static_columns
 
@@ -380,6 +381,13 @@ class Trainer:
                     f"{self.policy_config.max_tokens}"
                 )
             self.policy_config = dataclasses.replace(self.policy_config, max_tokens=self.env.max_tokens)
+        # "auto" padding trimming decided on these bodies; config.json records the number chosen
+        slots_per_device = config.num_envs * config.num_processes // len(devices)
+        counts = [entry.tokens.num_tokens for entry in self.env.bodies]
+        ppo, self.trimmed_share = resolve_token_bucket(config.ppo, counts, slots_per_device, config.unroll_length)
+        if ppo != config.ppo:
+            config = dataclasses.replace(config, ppo=ppo)
+            self.config = config
         self.policy = Policy(self.policy_config, self.vocabulary.size)
         if config.freeze != "none" and self.init_from is None:
             raise MetamorphError("--freeze needs --init-from: freezing an untrained network keeps it random")
@@ -462,7 +470,9 @@ class Trainer:
                 folder.truncate_metrics(start_update)  # killed before any checkpoint: start over
         elif self.is_chief:
             num_params = count_params(state.params)
-            folder.start(config_to_json(config), self.policy_config, provenance(), num_params, self.vocabulary,
+            # with the share of token slots that "auto" trimming computed (`metamorph.ppo.trimmed_share`)
+            extra = {**provenance(), "trimmed_share": self.trimmed_share}
+            folder.start(config_to_json(config), self.policy_config, extra, num_params, self.vocabulary,
                          task_to_json(self.task))  # fmt: skip
         state = jax.device_put(state, self._replicated)
         writer = folder.tensorboard(purge_step=start_update * config.steps_per_update) if self.is_chief else None

@@ -26,8 +26,10 @@ from metamorph.ppo import (
     policy_inputs,
     ppo_loss,
     ppo_update,
+    resolve_token_bucket,
     token_buckets,
     trim_tokens,
+    trimmed_share,
 )
 
 B, T = 16, 4
@@ -248,6 +250,28 @@ def test_token_buckets_and_trimming():
     assert batch["obs"]["static"].shape == (B, 4, 47) and batch["obs"]["terrain"].shape == (B, 9)
     with pytest.raises(MetamorphError, match="token_bucket"):
         PPOConfig(token_bucket=-1)
+
+
+def test_trimmed_share_replays_the_update_and_auto_decides_on_it():
+    """With one sample per microbatch every microbatch keeps its own body's bucket: bodies of 4 and
+    16 tokens drawn alike keep (4 + 16) / 2 of 16 slots on average, so trimming cuts 3/8."""
+    assert trimmed_share([4, 16], slots=64, unroll_length=8, num_minibatches=4, microbatch_size=1) == pytest.approx(
+        0.375, abs=0.01
+    )
+    assert trimmed_share([12] * 5, 64, 8, 4, 1) == 0.0  # one length, a multiple of the bucket: nothing to cut
+    # one microbatch per minibatch of 128 samples almost always holds a 16-token body: little to cut
+    assert trimmed_share([4, 16], 64, 8, 4, 0) < 0.01
+    assert trimmed_share([4, 16], 64, 8, 4, 1, seed=3) == trimmed_share([4, 16], 64, 8, 4, 1, seed=3)
+
+    chosen, share = resolve_token_bucket(PPOConfig(num_minibatches=4, microbatch_size=1), [4, 16], 64, 8)
+    assert chosen.token_bucket == 4 and share == pytest.approx(0.375, abs=0.01)
+    chosen, share = resolve_token_bucket(PPOConfig(num_minibatches=4, microbatch_size=1), [12, 12], 64, 8)
+    assert chosen.token_bucket == 0 and share == 0.0
+    named = PPOConfig(token_bucket=2)
+    assert resolve_token_bucket(named, [4, 16], 64, 8) == (named, None)  # a number is the user's choice
+    for bad in (-1, "sometimes"):
+        with pytest.raises(MetamorphError, match="token_bucket"):
+            PPOConfig(token_bucket=bad)
 
 
 def test_learning_rate_warms_up_and_decays_over_the_whole_run():

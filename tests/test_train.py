@@ -21,7 +21,7 @@ import pytest
 from conftest import EXAMPLES
 from metamorph.checkpoint import CHECKPOINTS, _checkpointer, find_checkpoint, remove_stale_partials, restore
 from metamorph.errors import MetamorphError
-from metamorph.ppo import PPOConfig
+from metamorph.ppo import AUTO_TRIM_SHARE, PPOConfig, trimmed_share
 from metamorph.train import TrainConfig, Trainer
 
 
@@ -58,6 +58,10 @@ def test_run_folder_and_checkpoint_round_trip(tmp_path: Path, unimal_files, monk
     assert config["config"]["num_envs"] == 4 and config["policy"]["d_model"] == 48
     assert config["versions"]["jax"] == jax.__version__ and config["command"]
     assert config["vocabulary"][0]["name"] == "sphere/free/none"
+    # --ppo.token-bucket auto (the default) is decided on the bodies, and config.json says how
+    counts = [entry.tokens.num_tokens for entry in trainer.env.bodies]
+    assert config["trimmed_share"] == trimmed_share(counts, 4, 8, 2, PPOConfig().microbatch_size)
+    assert config["config"]["ppo"]["token_bucket"] == (4 if config["trimmed_share"] >= AUTO_TRIM_SHARE else 0)
     lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [m["update"] for m in lines] == [1, 2, 3, 4]
     assert any((run / "tensorboard").iterdir())
