@@ -14,13 +14,17 @@ physics (MuJoCo stepping with rewards, falls and resets), observation (building 
 inference (the jitted policy acting, and the value bootstrap) and transfer (host arrays to JAX and
 back, and stacking the rollout); the update split into forward (the loss over every epoch's
 minibatches, no gradient), backward (value-and-gradient minus forward) and optimizer and the rest
-(the whole update minus value-and-gradient: statistics, GAE, shuffling, Adam). Memory: resident
+(the whole update minus value-and-gradient: statistics, GAE, shuffling, Adam), all of the
+untrimmed update (its FLOP fraction too), and the update as training runs it (``as_trained``: padding
+trimmed where `--ppo.token-bucket auto` chose to, as on UNIMAL-100 since 2026-12-05). The training
+samples/s are of training as it runs. Memory: resident
 set after the timed updates and the process's peak. Prints one JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import resource
 import tempfile
@@ -33,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 import psutil
 
-from metamorph.ppo import policy_inputs, ppo_loss
+from metamorph.ppo import policy_inputs, ppo_loss, ppo_update
 from metamorph.train import RewardScaler, TrainConfig, Trainer
 
 UNIMAL = Path(__file__).resolve().parents[2] / "shared" / "morphologies" / "unimal100" / "train"
@@ -127,9 +131,11 @@ def collection_phases(trainer: Trainer, state, updates: int) -> dict[str, float]
 
 
 def update_phases(trainer: Trainer, state, rollout, repeats: int) -> dict[str, float]:
-    """Median seconds of one update's forward passes, backward passes and the rest, each over the
-    same microbatches the update uses (every epoch's minibatches)."""
-    ppo = trainer.config.ppo
+    """Median seconds of one untrimmed update's forward passes, backward passes and the rest, each
+    over the same microbatches that update uses (every epoch's minibatches), and of the update as
+    training runs it (``as_trained``: with padding trimmed where `--ppo.token-bucket auto` chose
+    to; its passes have as many shapes as lengths, so the breakdown is of the untrimmed one)."""
+    ppo = dataclasses.replace(trainer.config.ppo, token_bucket=0)
     transitions, _ = rollout
     data = {"obs": transitions.obs, "actions": transitions.actions, "logp": transitions.log_prob,
             "values": transitions.value, "rewards": transitions.reward}  # fmt: skip
@@ -156,6 +162,9 @@ def update_phases(trainer: Trainer, state, rollout, repeats: int) -> dict[str, f
         return jax.jit(run)
 
     apply = trainer.policy.apply
+    untrimmed_update = jax.jit(
+        lambda state, rollout, bootstrap, key: ppo_update(state, rollout, bootstrap, key, apply, trainer.optimizer, ppo)
+    )
     forward = over_passes(lambda p, n, c: ppo_loss(p, apply, n, c, ppo, minibatch)[0])
     grad_fn = jax.grad(lambda p, n, c: ppo_loss(p, apply, n, c, ppo, minibatch)[0])
     backward = over_passes(lambda p, n, c: leaf_sum(grad_fn(p, n, c)))
@@ -163,7 +172,8 @@ def update_phases(trainer: Trainer, state, rollout, repeats: int) -> dict[str, f
     key = jax.random.PRNGKey(2)
     for name, fn, args in (("forward", forward, (state.params, state.normalizer, data)),
                            ("forward_and_backward", backward, (state.params, state.normalizer, data)),
-                           ("update", trainer._update, (state, *rollout, key))):  # fmt: skip
+                           ("update", untrimmed_update, (state, *rollout, key)),
+                           ("as_trained", trainer._update, (state, *rollout, key))):  # fmt: skip
         jax.block_until_ready(fn(*args))  # compile
         for _ in range(repeats):
             start = time.perf_counter()
@@ -175,6 +185,8 @@ def update_phases(trainer: Trainer, state, rollout, repeats: int) -> dict[str, f
         "backward": round(median["forward_and_backward"] - median["forward"], 3),
         "optimizer_and_rest": round(median["update"] - median["forward_and_backward"], 3),
         "total": round(median["update"], 3),
+        "as_trained": round(median["as_trained"], 3),
+        "token_bucket_as_trained": trainer.config.ppo.token_bucket,
     }
 
 

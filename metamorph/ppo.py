@@ -107,7 +107,7 @@ class PPOConfig:
     """Most samples per gradient pass: a minibatch's gradient is summed over equal microbatches of at
     most this size. The update is the same as one pass over the whole minibatch, but activations
     stay in the CPU cache (10–30 % faster updates on 2 cores); 0 = the whole minibatch in one pass."""
-    token_bucket: int | Literal["auto"] = "auto"
+    token_bucket: int | Literal["auto"] = 0
     """Trim padding out of the update: each minibatch's samples are ordered by their bodies' token
     counts, and each microbatch's token slots are cut to its longest body's count rounded up to a
     multiple of this (one compiled gradient per length). The same update up to the order of float
@@ -116,8 +116,9 @@ class PPOConfig:
     token counts and the run's shape, the share of token slots buckets of 4 would cut
     (`trimmed_share`) and trims where it is at least ``AUTO_TRIM_SHARE``; config.json records the
     number it chose. At microbatches of 256 trimming made training 1.11–1.24× faster on every set
-    measured, UNIMAL-100 (12 % of slots cut) included (docs/performance.md, 2026-12-05).
-    `ppo_update` alone reads "auto" as 0."""
+    measured, UNIMAL-100 (12 % of slots cut) included, but the extra compiled gradients raise the
+    default run's peak memory from 1394 to 1733 MiB (issue 13 asks for ≤ 1.5 GiB), so it is off by
+    default (docs/performance.md, 2026-12-05). `ppo_update` alone reads "auto" as 0."""
     dropout_same_mask: bool = False
     """With policy dropout: compare the updated policy with the policy from before the update under
     the same dropout mask (the ratio's denominator and the value clip's centre), instead of with the

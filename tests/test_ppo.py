@@ -263,9 +263,13 @@ def test_trimmed_share_replays_the_update_and_auto_decides_on_it():
     assert trimmed_share([4, 16], 64, 8, 4, 0) < 0.01
     assert trimmed_share([4, 16], 64, 8, 4, 1, seed=3) == trimmed_share([4, 16], 64, 8, 4, 1, seed=3)
 
-    chosen, share = resolve_token_bucket(PPOConfig(num_minibatches=4, microbatch_size=1), [4, 16], 64, 8)
+    chosen, share = resolve_token_bucket(
+        PPOConfig(num_minibatches=4, microbatch_size=1, token_bucket="auto"), [4, 16], 64, 8
+    )
     assert chosen.token_bucket == 4 and share == pytest.approx(0.375, abs=0.01)
-    chosen, share = resolve_token_bucket(PPOConfig(num_minibatches=4, microbatch_size=1), [12, 12], 64, 8)
+    chosen, share = resolve_token_bucket(
+        PPOConfig(num_minibatches=4, microbatch_size=1, token_bucket="auto"), [12, 12], 64, 8
+    )
     assert chosen.token_bucket == 0 and share == 0.0
     named = PPOConfig(token_bucket=2)
     assert resolve_token_bucket(named, [4, 16], 64, 8) == (named, None)  # a number is the user's choice

@@ -42,22 +42,32 @@ def trial_figures(suite_dir: Path) -> dict[str, float]:
     return figures
 
 
-def main() -> None:
+def suite_figures(trial: Path) -> dict[str, float]:
+    return trial_figures(trial / "eval" / "suite-planar")
+
+
+def summarise(arms: dict[str, list[Path]], figures=suite_figures) -> dict:
+    """Per arm (a name and its trials' folders): each figure's mean over seeds, 95 % interval and
+    per-seed values; printed as it goes. ``figures(trial)`` gives a trial's figures."""
     summary = {}
-    for arm, folders in ARMS.items():
+    for arm, folders in arms.items():
         trials = sorted(
             (t for folder in folders for t in folder.glob("c00-s*")), key=lambda t: int(t.name.split("-s")[1])
         )
-        per_trial = [trial_figures(t / "eval" / "suite-planar") for t in trials]
+        per_trial = [figures(t) for t in trials]
         summary[arm] = {"seeds": [int(t.name.split("-s")[1]) for t in trials]}
         print(f"== {arm}: seeds {summary[arm]['seeds']}")
         for key in per_trial[0]:
-            values = np.array([figures[key] for figures in per_trial], float)
+            values = np.array([row[key] for row in per_trial], float)
             low, high = stratified_bootstrap_ci(values[:, None], np.mean)
             summary[arm][key] = {"mean": float(values.mean()), "ci": [float(low), float(high)],
                                  "per_seed": np.round(values, 2).tolist()}  # fmt: skip
             print(f"  {key}: {values.mean():.2f} [{low:.2f}, {high:.2f}] {np.round(values, 2).tolist()}")
-    (HERE / "nine_seeds.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def main() -> None:
+    (HERE / "nine_seeds.json").write_text(json.dumps(summarise(ARMS), indent=1))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,42 @@
+"""Does trimming padding out of the update (`--ppo.token-bucket auto`, which trims the default's
+bodies) change what the default learns? Its seeds 0-5 against the same seeds untrimmed
+(the planar-plus sweep, the same recipe and code otherwise), and against all nine untrimmed seeds.
+
+    python docs/sweeps/planar-plus/trimmed.py
+
+Reads the committed sweep copies: docs/sweeps/planar-plus/trimmed-seeds-0-2 and trimmed-seeds-3-5
+(trimmed), trials and seeds-6-8 (untrimmed). Per arm, the mean over seeds with the sweep report's
+95 % bootstrap interval of the training return (mean of the last 10 updates' episode returns), every figure of each
+trial's planar suite (eval/suite-planar/suite.json) and the real robots beaten (of the 9 curated
+ones, humanoid_CMU left out as everywhere). Prints it and writes trimmed.json beside this script.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+from nine_seeds import suite_figures, summarise
+
+HERE = Path(__file__).parent
+ARMS = {
+    "trimmed (auto), seeds 0-5": [HERE / "trimmed-seeds-0-2" / "trials", HERE / "trimmed-seeds-3-5" / "trials"],
+    "untrimmed, seeds 0-5": [HERE / "trials"],
+    "untrimmed, seeds 0-8": [HERE / "trials", HERE / "seeds-6-8" / "trials"],
+}
+
+
+def training_return(trial: Path) -> float:
+    rows = [json.loads(line) for line in (trial / "metrics.jsonl").read_text().splitlines()]
+    returns = [r["episode_return"] for r in rows[-10:] if r["episode_return"] is not None]
+    return float(np.mean(returns))
+
+
+def main() -> None:
+    def figures(trial: Path) -> dict:
+        return {"training return": training_return(trial), **suite_figures(trial)}
+
+    (HERE / "trimmed.json").write_text(json.dumps(summarise(ARMS, figures), indent=1))
+
+
+if __name__ == "__main__":
+    main()
