@@ -25,6 +25,7 @@ from metamorph.checkpoint import load_policy
 from metamorph.env import VecEnv, task_config
 from metamorph.evaluate import evaluate, summarise
 from metamorph.morphology import load_morphology
+from metamorph.sweep_report import BODY_STATS
 from metamorph.tokens import static_layout
 
 
@@ -85,11 +86,7 @@ def main() -> None:
             "bodies": args.bodies,
             "static_std_floor": floor,
             **clip_shares(loaded, bodies, floor),
-            "mean": policy["mean"],
-            "median": policy["median"],
-            "moving_share": policy["moving_share"],
-            "beats_zero_share": policy.get("beats_zero_share"),
-            "fall_rate": policy["fall_rate"],
+            **{stat: policy.get(stat) for stat in BODY_STATS},
             "zero_mean": summary["zero"]["mean"],
         }
         print(json.dumps(row), flush=True)

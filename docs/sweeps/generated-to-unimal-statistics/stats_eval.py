@@ -39,6 +39,7 @@ from metamorph.evaluate import evaluate, summarise
 from metamorph.morphology import load_morphology
 from metamorph.observation import policy_obs
 from metamorph.ppo import Normalizer, init_normalizer, update_normalizer
+from metamorph.sweep_report import BODY_STATS
 
 
 def target_statistics(loaded, bodies: list, fit_steps: int) -> Normalizer:
@@ -115,11 +116,7 @@ def main() -> None:
             "trial": args.trial,
             "bodies": args.bodies,
             "statistics": name,
-            "mean": policy["mean"],
-            "median": policy["median"],
-            "moving_share": policy["moving_share"],
-            "beats_zero_share": policy.get("beats_zero_share"),
-            "fall_rate": policy["fall_rate"],
+            **{stat: policy.get(stat) for stat in BODY_STATS},
             "zero_mean": summary["zero"]["mean"],
         }
         print(json.dumps(row), flush=True)

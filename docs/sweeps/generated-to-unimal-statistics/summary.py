@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from metamorph.sweep_report import stratified_bootstrap_ci
+from metamorph.sweep_report import BODY_STATS, stratified_bootstrap_ci
 
 HERE = Path(__file__).parent
 files = sorted((HERE / "results").glob("*.json"))
@@ -19,7 +19,7 @@ runs = [json.loads(path.read_text()) for path in files]
 table = {}
 for name in ("saved", "static", "proprio", "both"):
     table[name] = {}
-    for metric in ("mean", "median", "moving_share", "beats_zero_share", "fall_rate"):
+    for metric in BODY_STATS:
         values = np.array([next(r for r in run["rows"] if r["statistics"] == name)[metric] for run in runs])
         low, high = stratified_bootstrap_ci(values, np.mean)
         table[name][metric] = {"mean": round(float(values.mean()), 3), "ci": [round(low, 3), round(high, 3)],

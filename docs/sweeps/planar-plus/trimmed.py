@@ -14,8 +14,9 @@ ones, humanoid_CMU left out as everywhere). Prints it and writes trimmed.json be
 import json
 from pathlib import Path
 
-import numpy as np
 from nine_seeds import suite_figures, summarise
+
+from metamorph.sweep import train_return
 
 HERE = Path(__file__).parent
 ARMS = {
@@ -25,15 +26,9 @@ ARMS = {
 }
 
 
-def training_return(trial: Path) -> float:
-    rows = [json.loads(line) for line in (trial / "metrics.jsonl").read_text().splitlines()]
-    returns = [r["episode_return"] for r in rows[-10:] if r["episode_return"] is not None]
-    return float(np.mean(returns))
-
-
 def main() -> None:
     def figures(trial: Path) -> dict:
-        return {"training return": training_return(trial), **suite_figures(trial)}
+        return {"training return": train_return(trial, 10), **suite_figures(trial)}
 
     (HERE / "trimmed.json").write_text(json.dumps(summarise(ARMS, figures), indent=1))
 
