@@ -107,18 +107,17 @@ class PPOConfig:
     """Most samples per gradient pass: a minibatch's gradient is summed over equal microbatches of at
     most this size. The update is the same as one pass over the whole minibatch, but activations
     stay in the CPU cache (10–30 % faster updates on 2 cores); 0 = the whole minibatch in one pass."""
-    token_bucket: int | Literal["auto"] = 0
+    token_bucket: int | Literal["auto"] = "auto"
     """Trim padding out of the update: each minibatch's samples are ordered by their bodies' token
     counts, and each microbatch's token slots are cut to its longest body's count rounded up to a
     multiple of this (one compiled gradient per length). The same update up to the order of float
     sums; with dropout, masks are drawn for the trimmed shapes. 0: every microbatch keeps the slots
-    of the longest training body. "auto": `metamorph train` computes, from its training bodies'
-    token counts and the run's shape, the share of token slots buckets of 4 would cut
-    (`trimmed_share`) and trims where it is at least ``AUTO_TRIM_SHARE``; config.json records the
-    number it chose. At microbatches of 256 trimming made training 1.11–1.24× faster on every set
-    measured, UNIMAL-100 (12 % of slots cut) included, but the extra compiled gradients raise the
-    default run's peak memory from 1394 to 1733 MiB (issue 13 asks for ≤ 1.5 GiB), so it is off by
-    default (docs/performance.md, 2026-12-05). `ppo_update` alone reads "auto" as 0."""
+    of the longest training body. "auto" (the default since 2026-12-05): `metamorph train`
+    computes, from its training bodies' token counts and the run's shape, the share of token slots
+    buckets of 4 would cut (`trimmed_share`) and trims where it is at least ``AUTO_TRIM_SHARE``;
+    config.json records the number it chose. A trimmed update compiles with
+    ``TRIMMED_COMPILER_OPTIONS`` on CPU (`update_compiler_options`), which keeps the default run
+    under issue 13's 1.5 GiB (docs/performance.md). `ppo_update` alone reads "auto" as 0."""
     dropout_same_mask: bool = False
     """With policy dropout: compare the updated policy with the policy from before the update under
     the same dropout mask (the ratio's denominator and the value clip's centre), instead of with the
@@ -369,12 +368,37 @@ def token_buckets(tokens: int, bucket: int) -> tuple[int, ...]:
 AUTO_TOKEN_BUCKET = 4
 """The bucket ``token_bucket="auto"`` trims with (2 slots and microbatches of 64 were slower at 1000
 generated bodies, docs/performance.md)."""
-AUTO_TRIM_SHARE = 0.1
-"""``token_bucket="auto"`` trims when it cuts at least this share of the update's token slots. At
-microbatches of 256, trimming sped training up on every set measured (2026-12-05, three alternating
-rounds, docs/performance.md): UNIMAL-100 (12 % cut) 1.15×, 1000 generated bodies (24 %) 1.24×, the
-default 200 generated bodies (29 %) 1.11×. A set of one length has nothing to cut, and trimming
-would only add its sort and branches."""
+AUTO_TRIM_SHARE = 0.2
+"""``token_bucket="auto"`` trims when it cuts at least this share of the update's token slots.
+Trimmed updates compile without XLA's CPU fusion emitters (``TRIMMED_COMPILER_OPTIONS``), which
+makes them 10–13 % slower; trimming must cut enough to pay for that. Three alternating rounds
+(2026-12-05, docs/performance.md): the default 200 generated bodies (29 % cut) trained 1.27× faster
+trimmed with the emitters and 1.15× without them; UNIMAL-100 (12 % cut) 1.15× with them."""
+
+TRIMMED_COMPILER_OPTIONS: dict[str, Any] = {"xla_cpu_use_fusion_emitters": False}
+"""XLA options a trimmed update compiles with on CPU. It holds one gradient per length, and XLA's
+CPU fusion emitters need a lot of memory to compile it: the default run's update took 785 MiB of
+transient memory to compile with them and 251 MiB without them (445 MiB untrimmed, with them), and
+the run peaked at 1716 MiB with them against 1385 MiB without (200k steps; issue 13 asks for at most
+1.5 GiB). XLA then emits those fusions the older way, 10–13 % slower."""
+
+
+def update_compiler_options(config: PPOConfig, platform: str) -> dict[str, Any]:
+    """The XLA options to compile ``config``'s update with on ``platform``: ``TRIMMED_COMPILER_OPTIONS``
+    for a trimmed update on CPU, if this jaxlib knows them; else none."""
+    if platform != "cpu" or not isinstance(config.token_bucket, int) or config.token_bucket == 0:
+        return {}
+    return dict(TRIMMED_COMPILER_OPTIONS) if _compiler_options_known(tuple(TRIMMED_COMPILER_OPTIONS.items())) else {}
+
+
+@functools.cache
+def _compiler_options_known(options: tuple[tuple[str, Any], ...]) -> bool:
+    """Whether XLA accepts ``options`` (an older or newer jaxlib may not know a flag): one tiny compile."""
+    try:
+        jax.jit(lambda x: x + 1, compiler_options=dict(options)).lower(jnp.zeros(())).compile()
+    except Exception:  # XLA's INVALID_ARGUMENT "No such compile option"
+        return False
+    return True
 
 
 def trimmed_share(

@@ -47,6 +47,7 @@ from metamorph.ppo import (
     policy_inputs,
     ppo_update,
     resolve_token_bucket,
+    update_compiler_options,
 )
 from metamorph.tokens import static_columns
 
@@ -406,7 +407,8 @@ class Trainer:
         self._update = jax.jit(
             lambda state, rollout, bootstrap_value, key: ppo_update(
                 state, rollout, bootstrap_value, key, self.policy.apply, self.optimizer, config.ppo, mesh=self.mesh
-            )
+            ),
+            compiler_options=update_compiler_options(config.ppo, devices[0].platform),
         )
 
     def init_state(self, obs: dict, key: jax.Array) -> TrainState:

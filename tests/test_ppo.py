@@ -15,10 +15,12 @@ import pytest
 from metamorph.errors import MetamorphError
 from metamorph.policy import Policy, PolicyConfig
 from metamorph.ppo import (
+    TRIMMED_COMPILER_OPTIONS,
     Normalizer,
     PPOConfig,
     TrainState,
     Transition,
+    _compiler_options_known,
     init_normalizer,
     learning_rate_schedule,
     log_prob,
@@ -30,6 +32,7 @@ from metamorph.ppo import (
     token_buckets,
     trim_tokens,
     trimmed_share,
+    update_compiler_options,
 )
 
 B, T = 16, 4
@@ -230,7 +233,11 @@ def test_trimming_padding_out_of_microbatches_keeps_the_update(position):
 
         jaxpr = str(jax.make_jaxpr(update)(state, rollout, bootstrap, jax.random.PRNGKey(9)))
         assert ("cond[" in jaxpr) == (token_bucket > 0)  # one branch per bucket, chosen per microbatch
-        results[token_bucket] = jax.jit(update)(state, rollout, bootstrap, jax.random.PRNGKey(9))
+        # compiled as training compiles it (a trimmed update on CPU without XLA's fusion emitters)
+        options = update_compiler_options(config, jax.default_backend())
+        assert bool(options) == (token_bucket > 0 and jax.default_backend() == "cpu")
+        compiled = jax.jit(update, compiler_options=options)
+        results[token_bucket] = compiled(state, rollout, bootstrap, jax.random.PRNGKey(9))
     (full, full_metrics), (trimmed, trimmed_metrics) = results[0], results[2]
     moved = jax.tree_util.tree_map(lambda x, y: float(np.max(np.abs(x - y))), full.params, params)
     assert max(jax.tree_util.tree_leaves(moved)) > 1e-4  # the update did something
@@ -276,6 +283,16 @@ def test_trimmed_share_replays_the_update_and_auto_decides_on_it():
     for bad in (-1, "sometimes"):
         with pytest.raises(MetamorphError, match="token_bucket"):
             PPOConfig(token_bucket=bad)
+
+
+def test_update_compiler_options():
+    """Only a trimmed update on CPU compiles with other options; options this jaxlib does not know
+    are dropped instead of failing the first update."""
+    assert update_compiler_options(PPOConfig(token_bucket=4), "cpu") == TRIMMED_COMPILER_OPTIONS
+    assert update_compiler_options(PPOConfig(token_bucket=0), "cpu") == {}
+    assert update_compiler_options(PPOConfig(token_bucket="auto"), "cpu") == {}  # undecided: untrimmed
+    assert update_compiler_options(PPOConfig(token_bucket=4), "gpu") == {}
+    assert _compiler_options_known((("xla_cpu_no_such_option", True),)) is False
 
 
 def test_learning_rate_warms_up_and_decays_over_the_whole_run():
