@@ -16,7 +16,8 @@ back, and stacking the rollout); the update split into forward (the loss over ev
 minibatches, no gradient), backward (value-and-gradient minus forward) and optimizer and the rest
 (the whole update minus value-and-gradient: statistics, GAE, shuffling, Adam), all of the
 untrimmed update (its FLOP fraction too), and the update as training runs it (``as_trained``: padding
-trimmed where `--ppo.token-bucket auto` chose to, as on UNIMAL-100 since 2026-12-05). The training
+trimmed where `--ppo.token-bucket auto` chose to: not on UNIMAL-100, which it trimmed for an hour on
+2026-12-05, when `auto` cut at 10 % of the slots instead of 20 %). The training
 samples/s are of training as it runs. Memory: resident
 set after the timed updates and the process's peak. Prints one JSON object.
 """
