@@ -63,13 +63,17 @@ def _flatten(table: dict, prefix: str = "") -> Overrides:
 
 def check_value(name: str, kind: Any, value: Any, where: str) -> Any:
     """``value`` converted to the field's type, or a one-line error naming ``where`` and the field."""
-    options = typing.get_args(kind) if isinstance(kind, types.UnionType) else (kind,)
+    # ``int | None`` is a types.UnionType; ``int | Literal["auto"]`` is a typing.Union
+    union = isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union
+    options = typing.get_args(kind) if union else (kind,)
     if value is None and type(None) in options:
         return None
     # TOML has no null: "none" unsets an optional number (a grid can then compare a value with the default)
     if value == "none" and type(None) in options and not {str, Path} & set(options):
         return None
     for option in options:
+        if typing.get_origin(option) is typing.Literal and value in typing.get_args(option):
+            return value
         if option is bool and isinstance(value, bool):
             return value
         if option is int and isinstance(value, int) and not isinstance(value, bool):
@@ -90,6 +94,8 @@ def _type_name(kind: Any) -> str:
         return "null"
     if typing.get_args(kind) == (str, ...):
         return "a list of words"
+    if typing.get_origin(kind) is typing.Literal:
+        return " or ".join(repr(word) for word in typing.get_args(kind))
     return kind.__name__
 
 

@@ -64,6 +64,14 @@ def test_config_file_plus_flags_resolves_like_flags_alone(tmp_path: Path):
     assert from_file.ppo.epochs == 6 and from_file.ppo.learning_rate == 1e-3 and from_file.alive_bonus == 0.5
 
 
+def test_config_file_sets_a_field_of_a_number_or_a_word(tmp_path: Path):
+    """``ppo.token-bucket`` is ``int | Literal["auto"]``: a file may set either."""
+    for value, expected in (("4", 4), ('"auto"', "auto"), ("0", 0)):
+        path = tmp_path / "run.toml"
+        path.write_text(f"[ppo]\ntoken-bucket = {value}\n")
+        assert parse_train_args(["--config", str(path)]).ppo.token_bucket == expected
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -72,6 +80,7 @@ def test_config_file_plus_flags_resolves_like_flags_alone(tmp_path: Path):
         ("[ppo]\nepochs = 2.5", r"ppo.epochs must be int, got 2.5"),
         ("bodies = [1, 2]", r"bodies must be str, got \[1, 2\]"),
         ('hide-static = "geom_pos"', r"hide-static must be a list of words, got 'geom_pos'"),
+        ('ppo.token-bucket = "sometimes"', r"ppo.token-bucket must be int or 'auto', got 'sometimes' \(str\)"),
         ("total-steps = ", r"not valid TOML"),
     ],
 )
