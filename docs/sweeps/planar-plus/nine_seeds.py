@@ -47,12 +47,13 @@ def suite_figures(trial: Path) -> dict[str, float]:
 
 
 def summarise(arms: dict[str, list[Path]], figures=suite_figures) -> dict:
-    """Per arm (a name and its trials' folders): each figure's mean over seeds, 95 % interval and
-    per-seed values; printed as it goes. ``figures(trial)`` gives a trial's figures."""
+    """Per arm (a name and its trials' folders, or single trials): each figure's mean over seeds,
+    95 % interval and per-seed values; printed as it goes. ``figures(trial)`` gives a trial's figures."""
     summary = {}
     for arm, folders in arms.items():
         trials = sorted(
-            (t for folder in folders for t in folder.glob("c00-s*")), key=lambda t: int(t.name.split("-s")[1])
+            (t for folder in folders for t in ([folder] if folder.name.startswith("c00-s") else folder.glob("c00-s*"))),
+            key=lambda t: int(t.name.split("-s")[1]),
         )
         per_trial = [figures(t) for t in trials]
         summary[arm] = {"seeds": [int(t.name.split("-s")[1]) for t in trials]}
