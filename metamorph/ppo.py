@@ -373,14 +373,16 @@ AUTO_TRIM_SHARE = 0.2
 Trimmed updates compile without XLA's CPU fusion emitters (``TRIMMED_COMPILER_OPTIONS``), which
 makes them 10–13 % slower; trimming must cut enough to pay for that. Three alternating rounds
 (2026-12-05, docs/performance.md): the default 200 generated bodies (29 % cut) trained 1.27× faster
-trimmed with the emitters and 1.15× without them; UNIMAL-100 (12 % cut) 1.15× with them."""
+trimmed with the emitters and 1.15× without them; UNIMAL-100 (12 % cut) 1.15× with them and 1.05×
+without them, within the rounds' spread."""
 
 TRIMMED_COMPILER_OPTIONS: dict[str, Any] = {"xla_cpu_use_fusion_emitters": False}
 """XLA options a trimmed update compiles with on CPU. It holds one gradient per length, and XLA's
-CPU fusion emitters need a lot of memory to compile it: the default run's update took 785 MiB of
-transient memory to compile with them and 251 MiB without them (445 MiB untrimmed, with them), and
-the run peaked at 1716 MiB with them against 1385 MiB without (200k steps; issue 13 asks for at most
-1.5 GiB). XLA then emits those fusions the older way, 10–13 % slower."""
+CPU fusion emitters need a lot of memory to compile it: the default run's update took 737 MiB of
+transient memory to compile with them and 198 MiB without them (391 MiB untrimmed, with them;
+`bench/update_compile_memory.py`), and the run peaked at 1716 MiB with them against 1385 MiB without
+(200k steps; issue 13 asks for at most 1.5 GiB). XLA then emits those fusions the older way, 10–13 %
+slower."""
 
 
 def update_compiler_options(config: PPOConfig, platform: str) -> dict[str, Any]:
