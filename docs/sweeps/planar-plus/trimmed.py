@@ -5,11 +5,12 @@ bodies) change what the default learns? Its seeds 0-5 against the same seeds unt
     python docs/sweeps/planar-plus/trimmed.py
 
 Reads the committed sweep copies: docs/sweeps/planar-plus/trimmed-seeds-0-2 and trimmed-seeds-3-5
-(trimmed), trials and seeds-6-8 (untrimmed), no-emitters-seeds-0-2 (trimmed, compiled without XLA's
-fusion emitters: the default since 2026-12-05). Per arm, the mean over seeds with the sweep report's
-95 % bootstrap interval of the training return (mean of the last 10 updates' episode returns), every figure of each
-trial's planar suite (eval/suite-planar/suite.json) and the real robots beaten (of the 9 curated
-ones, humanoid_CMU left out as everywhere). Prints it and writes trimmed.json beside this script.
+(trimmed), trials and seeds-6-8 (untrimmed), no-emitters-seeds-0-2 and no-emitters-seeds-3-5
+(trimmed, compiled without XLA's fusion emitters: the default since 2026-12-05). Per arm, the mean
+over seeds with the sweep report's 95 % bootstrap interval of the training return (mean of the last
+10 updates' episode returns), every figure of each trial's planar suite
+(eval/suite-planar/suite.json) and the real robots beaten (of the 9 curated ones, humanoid_CMU left
+out as everywhere). Prints it and writes trimmed.json beside this script.
 """
 
 import json
@@ -26,6 +27,10 @@ ARMS = {
     "untrimmed, seeds 0-8": [HERE / "trials", HERE / "seeds-6-8" / "trials"],
     # the default since 5af7cd7's parent: trimmed, its update compiled without XLA's fusion emitters
     "trimmed without the fusion emitters, seeds 0-2": [HERE / "no-emitters-seeds-0-2" / "trials"],
+    "trimmed without the fusion emitters, seeds 0-5": [
+        HERE / "no-emitters-seeds-0-2" / "trials",
+        HERE / "no-emitters-seeds-3-5" / "trials",
+    ],
     "trimmed (auto), seeds 0-2": [HERE / "trimmed-seeds-0-2" / "trials"],
     "untrimmed, seeds 0-2": [HERE / "trials" / f"c00-s{seed}" for seed in range(3)],
 }
