@@ -15,7 +15,6 @@ memory limit; what stays is paid for the whole run.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import dataclasses
 import json
 import resource
@@ -33,8 +32,9 @@ def measure(token_bucket: int, options: str, train_args: list[str]) -> dict:
     import psutil
     import tyro
 
+    from metamorph.observation import policy_obs
     from metamorph.ppo import TRIMMED_COMPILER_OPTIONS, Transition, ppo_update
-    from metamorph.train import TrainConfig, Trainer, policy_obs
+    from metamorph.train import TrainConfig, Trainer, _return_free_heap
 
     config = tyro.cli(TrainConfig, args=train_args)
     config = dataclasses.replace(
@@ -63,7 +63,7 @@ def measure(token_bucket: int, options: str, train_args: list[str]) -> dict:
     compiled = update.lower(state, rollout, jnp.zeros(envs), jax.random.PRNGKey(1)).compile()
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: kB
-    ctypes.CDLL("libc.so.6").malloc_trim(0)  # as training does once an update
+    _return_free_heap()  # glibc's free pages back to the system, as training does once an update
     after = process.memory_info().rss
     return {
         "token_bucket": token_bucket,
