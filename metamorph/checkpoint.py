@@ -39,6 +39,7 @@ from metamorph.env.tasks import TaskConfig, task_config, task_from_json, task_wi
 from metamorph.errors import MetamorphError
 from metamorph.files import write_json_atomic
 from metamorph.observation import blank_observation, policy_obs
+from metamorph.packing import pack_fixed_bodies
 from metamorph.policy import Policy, PolicyConfig
 from metamorph.ppo import PPOConfig, TrainState, init_normalizer, make_inference_fn, make_optimizer, policy_inputs
 from metamorph.vocabulary import DEFAULT_VOCABULARY, Vocabulary
@@ -269,20 +270,24 @@ class LoadedPolicy:
     meta: dict
     checkpoint: Path
 
-    def mean_action_fn(self):
-        """A function from an environment observation to the policy's mean torques [B, T] (numpy)."""
+    def mean_action_fn(self, pack: bool = True):
+        """A function from an environment observation to the policy's mean torques [B, T] (numpy).
+        ``pack``: bodies of different lengths several to a row (`metamorph.packing`), the same
+        torques up to rounding."""
         policy = self.inference_fn()
         mean = jax.jit(lambda obs: policy(obs, None, True).actions)
-        return lambda obs: np.asarray(mean(policy_obs(obs)))
+        pack = pack_fixed_bodies() if pack else dict
+        return lambda obs: np.asarray(mean(pack(policy_obs(obs))))
 
-    def sampled_action_fn(self, seed: int = 0):
+    def sampled_action_fn(self, seed: int = 0, pack: bool = True):
         """Like `mean_action_fn`, but each call draws the torques from the policy's Gaussian, as in
         training: how much of a policy's motion comes from its exploration noise."""
         policy = self.inference_fn()
         base = jax.random.PRNGKey(seed)
         sample = jax.jit(lambda obs, step: policy(obs, jax.random.fold_in(base, step), False).actions)
         steps = itertools.count()
-        return lambda obs: np.asarray(sample(policy_obs(obs), next(steps)))
+        pack = pack_fixed_bodies() if pack else dict
+        return lambda obs: np.asarray(sample(pack(policy_obs(obs)), next(steps)))
 
     def task(self) -> TaskConfig:
         """The task the policy was trained on, with the run's overrides (episode length, alive bonus…);

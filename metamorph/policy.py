@@ -157,24 +157,40 @@ class Trunk(nn.Module):
         c = self.config
         if c.hidden_static:
             features = features * _visible_columns(c.hidden_static, c.link_geometry)
+        B, T = obs["part_ids"].shape
+        if c.position == "learned" and c.max_tokens < T:
+            raise MetamorphError(f"bodies of {T} tokens exceed the policy's max_tokens={c.max_tokens}")
+        part_ids, distance = obs["part_ids"], obs["tree_distance"]
+        if "pack_index" in obs:  # several bodies to a row (`metamorph.packing`): gather their tokens
+            pack = obs["pack_index"]  # [R, T] flat token index; B * T where empty
+            features, part_ids, distance = (
+                jnp.take(a.reshape(B * T, *a.shape[2:]), pack, axis=0, mode="fill", fill_value=0)
+                for a in (features, part_ids, distance)
+            )
+            body, position = pack // T, pack % T  # body B on empty slots
+            distance = jnp.take_along_axis(distance, jnp.broadcast_to(position[:, None, :], distance.shape), axis=2)
+            # a token attends to the real tokens of its own body only
+            attend = (body[:, :, None] == body[:, None, :]) & (pack < B * T)[:, None, :]
+        else:
+            position = slice(T)
+            # padding tokens neither attend nor are attended to (a large negative bias on their columns)
+            attend = obs["token_mask"][:, None, :]
+        bias = jnp.where(attend[:, None], 0.0, -1e9)
         x = nn.Dense(c.d_model, name="token_embedding")(features) * jnp.sqrt(c.d_model)
-        x = x + nn.Embed(self.vocab_size, c.d_model, name="part_embedding")(obs["part_ids"])
-        T = obs["part_ids"].shape[1]
-        mask = obs["token_mask"]
-        # padding tokens neither attend nor are attended to (a large negative bias on their columns)
-        bias = jnp.where(mask[:, None, None, :], 0.0, -1e9)
+        x = x + nn.Embed(self.vocab_size, c.d_model, name="part_embedding")(part_ids)
         if c.position == "learned":
-            if c.max_tokens < T:
-                raise MetamorphError(f"bodies of {T} tokens exceed the policy's max_tokens={c.max_tokens}")
-            x = x + self.param("position_embedding", nn.initializers.normal(0.02), (c.max_tokens, c.d_model))[:T]
+            x = x + self.param("position_embedding", nn.initializers.normal(0.02), (c.max_tokens, c.d_model))[position]
         elif c.position == "tree":
             table = self.param("tree_bias", nn.initializers.zeros, (c.num_heads, c.max_tree_distance + 1))
-            distance = jnp.minimum(obs["tree_distance"], c.max_tree_distance)
-            bias = bias + jnp.moveaxis(table[:, distance], 0, 1)  # [B, heads, T, T]
+            distance = jnp.minimum(distance, c.max_tree_distance)
+            bias = bias + jnp.moveaxis(table[:, distance], 0, 1)  # [B or R, heads, T, T]
         x = nn.Dropout(c.dropout)(x, deterministic=dropout_key is None, rng=dropout_key)
         for i in range(c.num_layers):
             x = EncoderLayer(c, name=f"layer_{i}")(x, bias)
-        return nn.LayerNorm(name="final_norm")(x)
+        x = nn.LayerNorm(name="final_norm")(x)
+        if "pack_index" in obs:  # back to one row a body; padding slots read zeros
+            x = jnp.take(x.reshape(-1, c.d_model), obs["unpack_index"], axis=0, mode="fill", fill_value=0)
+        return x
 
 
 class TokenDecoder(nn.Module):

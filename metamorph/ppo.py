@@ -23,6 +23,7 @@ import numpy as np
 import optax
 
 from metamorph.errors import MetamorphError
+from metamorph.packing import PACKING_FIELDS
 
 # Brax imports mujoco.mjx, which prints "Failed to import warp" to stdout when the optional
 # NVIDIA Warp backend is absent (always, on CPU); our users' terminals need not see it.
@@ -185,7 +186,7 @@ def policy_inputs(
     normed = running_statistics.normalize({k: obs[k] for k in TOKEN_KEYS}, stats, max_abs_value=clip)
     features = jnp.concatenate([normed["proprio"], normed["static"]], axis=-1)
     features = features * obs["token_mask"][..., None]
-    net_obs = {k: obs[k] for k in ("part_ids", "token_mask", "tree_distance")}
+    net_obs = {k: obs[k] for k in ("part_ids", "token_mask", "tree_distance", *PACKING_FIELDS) if k in obs}
     if normalizer.terrain is not None:
         net_obs["terrain"] = running_statistics.normalize(obs["terrain"], normalizer.terrain, max_abs_value=clip)
     return features, net_obs

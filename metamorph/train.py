@@ -35,6 +35,7 @@ from metamorph.env.tasks import TaskConfig, task_to_json, task_with_overrides
 from metamorph.errors import MetamorphError
 from metamorph.files import default_run_dir
 from metamorph.observation import policy_obs
+from metamorph.packing import TokenPacker, rows_to_pack, worth_packing
 from metamorph.policy import POLICY_PRESETS, Policy, PolicyConfig, count_params
 from metamorph.ppo import (
     PPOConfig,
@@ -130,6 +131,11 @@ class TrainConfig:
     """Older checkpoints are deleted once a newer one is complete."""
     nthread: int = 2
     """Threads stepping the simulations."""
+    pack_bodies: bool = True
+    """Act with several short bodies to a row of token slots (`metamorph.packing`) instead of one
+    padded row each, when that saves a quarter of the rows or more: the same actions up to rounding,
+    a fifth less acting time on 1000 `unimal` bodies. One device only (with several, acting stays
+    padded)."""
     reward_scaling: bool = True
     """Divide rewards by the running standard deviation of the discounted return."""
     ppo: PPOConfig = dataclasses.field(default_factory=PPOConfig)
@@ -398,6 +404,9 @@ class Trainer:
         self._batch_sharding = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec(None, "batch"))
         self._env_sharding = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec("batch"))
         self._replicated = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec())
+        # packing places bodies across the whole batch, so it needs the batch on one device
+        self.packed_rows = rows_to_pack(counts, config.num_envs, self.env.max_tokens)
+        self.pack_bodies = config.pack_bodies and len(devices) == 1 and worth_packing(self.packed_rows, config.num_envs)
         self.make_policy = make_inference_fn(self.policy.apply, config.ppo.obs_clip, config.ppo.static_std_floor)
         # jitted once: acting (sampled), values for bootstrapping, the update
         self._act = jax.jit(lambda params, normalizer, obs, key: self.make_policy(params, normalizer)(obs, key))
@@ -541,11 +550,16 @@ class Trainer:
         """``unroll_length`` steps of every environment."""
         config, env = self.config, self.env
         steps: list[Transition] = []
+        # placed afresh each collection, so a resumed run packs (and rounds) as the uninterrupted one
+        packer = TokenPacker(env.num_envs, env.max_tokens, self.packed_rows) if self.pack_bodies else None
         episodes: list[tuple[float, int, float]] = []  # (return, length, distance)
         term_sums: dict[str, float] = {}
         for _ in range(config.unroll_length):
             key, act_key = jax.random.split(key)
             obs_j = {k: self._global(v, self._env_sharding) for k, v in policy_obs(obs).items()}
+            packing = packer.plan(obs["token_mask"]) if packer is not None else None
+            if packing is not None:  # else the bodies do not fit the packer's rows: act padded
+                obs_j |= {k: jax.device_put(v) for k, v in packing.items()}
             acted = self._act(state.params, state.normalizer, obs_j, act_key)
             actions = self._local(acted.actions)
             next_obs, reward, terminated, truncated, info = env.step(actions)
