@@ -134,7 +134,7 @@ class TrainConfig:
     pack_bodies: bool = True
     """Act with several short bodies to a row of token slots (`metamorph.packing`) instead of one
     padded row each, when that saves a quarter of the rows or more: the same actions up to rounding,
-    a fifth less acting time on 1000 `unimal` bodies. One device only (with several, acting stays
+    a quarter less acting time on 1000 `unimal` bodies. One device only (with several, acting stays
     padded)."""
     reward_scaling: bool = True
     """Divide rewards by the running standard deviation of the discounted return."""

@@ -314,7 +314,7 @@ if len(jax.devices()) == 2:  # minibatches of 3 samples cannot be split between 
         Trainer(odd, progress=False)
     except MetamorphError as error:
         refused = {"error": str(error), "written": odd.run_dir.exists()}
-print(json.dumps({"devices": len(jax.devices()), "packed": trainer.pack_bodies, "value_loss": summary["value_loss"], "policy_loss": summary["policy_loss"],
+print(json.dumps({"devices": len(jax.devices()), "value_loss": summary["value_loss"], "policy_loss": summary["policy_loss"],
                   "grad_norm": summary["grad_norm"],
                   "returns": [json.loads(l)["episode_return"] for l in open(Path(sys.argv[2]) / "metrics.jsonl")],
                   "refused": refused}))
@@ -326,8 +326,7 @@ def test_data_parallel_over_two_devices_matches_one(tmp_path: Path, unimal_files
     """XLA_FLAGS=--xla_force_host_platform_device_count=2 splits the batch over two CPU devices,
     each updating on its own environments' samples with gradients summed across devices; with one
     minibatch per epoch (so both see the same samples in every step) the run must match the
-    single-device run within float tolerance (which acts with bodies packed, the two devices
-    padded), and minibatches that cannot be split between the
+    single-device run within float tolerance, and minibatches that cannot be split between the
     devices are refused before anything is written."""
     bodies = f"{EXAMPLES / 'biped.xml'},{unimal_files[0]}"
     results = []
@@ -339,7 +338,6 @@ def test_data_parallel_over_two_devices_matches_one(tmp_path: Path, unimal_files
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
     one, two = results
     assert one["devices"] == 1 and two["devices"] == 2
-    assert one["packed"] and not two["packed"]  # so this also compares packed acting with padded
     assert two["value_loss"] == pytest.approx(one["value_loss"], rel=1e-3, abs=1e-5)
     assert two["policy_loss"] == pytest.approx(one["policy_loss"], rel=1e-2, abs=1e-5)
     assert two["grad_norm"] == pytest.approx(one["grad_norm"], rel=1e-3)  # summed once across devices, not twice
