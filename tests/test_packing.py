@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import jax
 import numpy as np
 import pytest
@@ -189,3 +191,24 @@ def test_evaluation_acts_packed_with_the_padded_actions():
     assert pack_fixed_bodies()(one) is one
     full = {**obs, "token_mask": np.ones((B, T), bool)}
     assert pack_fixed_bodies()(full) is full
+
+
+def test_a_packed_run_resumes_exactly(tmp_path, unimal_files):
+    """Placement starts afresh each collection, so a run killed after a checkpoint and resumed acts,
+    and rounds, as the uninterrupted one (`test_train`'s resume test runs a set not worth packing)."""
+    bodies = f"{EXAMPLES / 'biped.xml'},{EXAMPLES / 'biped.urdf'}+real:hopper+real:humanoid"
+
+    def config(run: str, **overrides):
+        return tiny_config(
+            tmp_path / run, unimal_files, bodies=bodies, num_envs=32, total_steps=4 * 32 * 8, **overrides
+        )
+
+    straight = Trainer(config("a"), progress=False)
+    assert straight.pack_bodies
+    straight.run()
+    Trainer(config("b"), progress=False).run(max_updates=2)  # stops after the checkpoint of update 2
+    Trainer(config("b", resume=True), progress=False).run()
+    rows = [[json.loads(line) for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()] for run in "ab"]
+    assert [m["update"] for m in rows[1]] == [1, 2, 3, 4]
+    for x, y in zip(*rows, strict=True):
+        assert x["value_loss"] == y["value_loss"] and x["policy_loss"] == y["policy_loss"]
