@@ -276,8 +276,8 @@ class LoadedPolicy:
         torques up to rounding."""
         policy = self.inference_fn()
         mean = jax.jit(lambda obs: policy(obs, None, True).actions)
-        pack = pack_fixed_bodies() if pack else dict
-        return lambda obs: np.asarray(mean(pack(policy_obs(obs))))
+        packed = pack_fixed_bodies() if pack else dict
+        return lambda obs: np.asarray(mean(packed(policy_obs(obs))))
 
     def sampled_action_fn(self, seed: int = 0, pack: bool = True):
         """Like `mean_action_fn`, but each call draws the torques from the policy's Gaussian, as in
@@ -286,8 +286,8 @@ class LoadedPolicy:
         base = jax.random.PRNGKey(seed)
         sample = jax.jit(lambda obs, step: policy(obs, jax.random.fold_in(base, step), False).actions)
         steps = itertools.count()
-        pack = pack_fixed_bodies() if pack else dict
-        return lambda obs: np.asarray(sample(pack(policy_obs(obs)), next(steps)))
+        packed = pack_fixed_bodies() if pack else dict
+        return lambda obs: np.asarray(sample(packed(policy_obs(obs)), next(steps)))
 
     def task(self) -> TaskConfig:
         """The task the policy was trained on, with the run's overrides (episode length, alive bonus…);

@@ -125,24 +125,18 @@ class TokenPacker:
         return True
 
     def _repack(self) -> None:
-        """Every body again, longest first; ``fits`` says whether R rows held them."""
-        row_of = first_fit_decreasing(self.counts.tolist(), self.tokens)
-        self.fits = max(row_of, default=-1) < self.rows
+        """Every body again, longest first, each by `_place` (so first fit decreasing); ``fits``
+        says whether R rows held them, and when they did not, none stays placed."""
+        self._clear()
+        self.fits = all(self._place(b) for b in np.argsort(-self.counts, kind="stable"))
+        if not self.fits:
+            self._clear()
+
+    def _clear(self) -> None:
         self.free[:] = self.tokens
         self.pack_index[:] = self.empty
         self.unpack_index[:] = self.rows * self.tokens
         self.row_of[:] = -1
-        if not self.fits:
-            return
-        for b in np.argsort(-self.counts, kind="stable"):  # the order first_fit_decreasing placed them in
-            r = row_of[b]
-            if r >= 0:
-                start = self.tokens - int(self.free[r])
-                count = int(self.counts[b])
-                self.pack_index[r, start : start + count] = b * self.tokens + np.arange(count)
-                self.unpack_index[b, :count] = r * self.tokens + np.arange(start, start + count)
-                self.free[r] -= count
-                self.row_of[b] = r
 
 
 def pack_fixed_bodies() -> Callable[[dict], dict]:
