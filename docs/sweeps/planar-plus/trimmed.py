@@ -6,7 +6,10 @@ bodies) change what the default learns? Its seeds 0-5 against the same seeds unt
 
 Reads the committed sweep copies: docs/sweeps/planar-plus/trimmed-seeds-0-2 and trimmed-seeds-3-5
 (trimmed), trials and seeds-6-8 (untrimmed), no-emitters-seeds-0-2 and no-emitters-seeds-3-5
-(trimmed, compiled without XLA's fusion emitters: the default since 2026-12-05). Per arm, the mean
+(trimmed, compiled without XLA's fusion emitters: the default since 2026-12-05), packed-seeds-0-2
+(the same, with bodies packed when acting: the default since 2026-12-05 evening, run on an Intel
+VM where the others ran on an AMD one) and unpacked-intel-seeds-0-2 (the same code and VM with
+--no-pack-bodies). Per arm, the mean
 over seeds with the sweep report's 95 % bootstrap interval of the training return (mean of the last
 10 updates' episode returns), every figure of each trial's planar suite
 (eval/suite-planar/suite.json) and the real robots beaten (of the 9 curated ones, humanoid_CMU left
@@ -31,6 +34,10 @@ ARMS = {
         HERE / "no-emitters-seeds-0-2" / "trials",
         HERE / "no-emitters-seeds-3-5" / "trials",
     ],
+    # the default since 2026-12-05 evening: bodies packed when acting (rounding only), run on another VM
+    "packed acting, seeds 0-2": [HERE / "packed-seeds-0-2" / "trials"],
+    # the same code and VM with --no-pack-bodies: separates packing from the change of machine
+    "unpacked acting on the Intel VM, seeds 0-2": [HERE / "unpacked-intel-seeds-0-2" / "trials"],
     "trimmed (auto), seeds 0-2": [HERE / "trimmed-seeds-0-2" / "trials"],
     "untrimmed, seeds 0-2": [HERE / "trials" / f"c00-s{seed}" for seed in range(3)],
 }
