@@ -134,11 +134,13 @@ def test_a_packed_policy_computes_what_the_padded_one_does(position, shared_trun
 def test_training_acts_packed_on_one_device_with_the_padded_actions(tmp_path, unimal_files):
     # mostly bodies of 4-5 tokens beside one of 18: three short ones to a row
     bodies = f"{EXAMPLES / 'biped.xml'},{EXAMPLES / 'biped.urdf'}+real:hopper+real:humanoid"
-    packed = Trainer(tiny_config(tmp_path / "packed", unimal_files, num_envs=32, bodies=bodies), progress=False)
+    packed = Trainer(
+        tiny_config(tmp_path / "packed", unimal_files, num_envs=32, bodies=bodies, pack_bodies=True), progress=False
+    )
     padded = Trainer(
         tiny_config(tmp_path / "padded", unimal_files, num_envs=32, bodies=bodies, pack_bodies=False), progress=False
     )
-    narrow = Trainer(tiny_config(tmp_path / "narrow", unimal_files, num_envs=32), progress=False)
+    narrow = Trainer(tiny_config(tmp_path / "narrow", unimal_files, num_envs=32, pack_bodies=True), progress=False)
     assert not narrow.pack_bodies  # a biped and a UNIMAL body of 12 tokens: too few rows saved
     assert packed.pack_bodies and packed.packed_rows <= 24 and not padded.pack_bodies
     obs = packed.env.reset(0)
@@ -200,7 +202,13 @@ def test_a_packed_run_resumes_exactly(tmp_path, unimal_files):
 
     def config(run: str, **overrides):
         return tiny_config(
-            tmp_path / run, unimal_files, bodies=bodies, num_envs=32, total_steps=4 * 32 * 8, **overrides
+            tmp_path / run,
+            unimal_files,
+            bodies=bodies,
+            num_envs=32,
+            total_steps=4 * 32 * 8,
+            pack_bodies=True,
+            **overrides,
         )
 
     straight = Trainer(config("a"), progress=False)

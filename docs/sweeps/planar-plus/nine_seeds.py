@@ -51,8 +51,9 @@ def summarise(arms: dict[str, list[Path]], figures=suite_figures) -> dict:
     95 % interval and per-seed values; printed as it goes. ``figures(trial)`` gives a trial's figures."""
     summary = {}
     for arm, folders in arms.items():
+        single = [f for f in folders if (f / "metrics.jsonl").exists()]  # a trial folder itself
         trials = sorted(
-            (t for folder in folders for t in ([folder] if folder.name.startswith("c00-s") else folder.glob("c00-s*"))),
+            (t for folder in folders for t in ([folder] if folder in single else folder.glob("c00-s*"))),
             key=lambda t: int(t.name.split("-s")[1]),
         )
         per_trial = [figures(t) for t in trials]

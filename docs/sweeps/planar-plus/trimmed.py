@@ -9,7 +9,7 @@ Reads the committed sweep copies: docs/sweeps/planar-plus/trimmed-seeds-0-2 and 
 (trimmed, compiled without XLA's fusion emitters: the default since 2026-12-05), packed-seeds-0-2
 (the same, with bodies packed when acting: the default since 2026-12-05 evening, run on an Intel
 VM where the others ran on an AMD one) and unpacked-intel-seeds-0-2 (the same code and VM with
---no-pack-bodies). Per arm, the mean
+--no-pack-bodies), and packing-seeds-3-5 (both, seeds 3-5, train/sweeps/packing-seeds.toml). Per arm, the mean
 over seeds with the sweep report's 95 % bootstrap interval of the training return (mean of the last
 10 updates' episode returns), every figure of each trial's planar suite
 (eval/suite-planar/suite.json) and the real robots beaten (of the 9 curated ones, humanoid_CMU left
@@ -38,6 +38,11 @@ ARMS = {
     "packed acting, seeds 0-2": [HERE / "packed-seeds-0-2" / "trials"],
     # the same code and VM with --no-pack-bodies: separates packing from the change of machine
     "unpacked acting on the Intel VM, seeds 0-2": [HERE / "unpacked-intel-seeds-0-2" / "trials"],
+    # train/sweeps/packing-seeds.toml, seeds 3-5, the same VM: c00 packed, c01 unpacked
+    "packed acting, seeds 0-5": [HERE / "packed-seeds-0-2" / "trials"]
+    + [HERE / "packing-seeds-3-5" / "trials" / f"c00-s{seed}" for seed in (3, 4, 5)],
+    "unpacked acting on the Intel VM, seeds 0-5": [HERE / "unpacked-intel-seeds-0-2" / "trials"]
+    + [HERE / "packing-seeds-3-5" / "trials" / f"c01-s{seed}" for seed in (3, 4, 5)],
     "trimmed (auto), seeds 0-2": [HERE / "trimmed-seeds-0-2" / "trials"],
     "untrimmed, seeds 0-2": [HERE / "trials" / f"c00-s{seed}" for seed in range(3)],
 }
