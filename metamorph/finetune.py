@@ -105,6 +105,7 @@ def finetune(config: TrainConfig, compare: bool = True, progress: bool = True) -
                                   model=source["model"], position=source["position"],
                                   frame=source.get("frame", "torso"),
                                   link_geometry=source.get("link_geometry", "largest"),
+                                  tokens=source.get("tokens", "joint"),
                                   action_std=source.get("action_std"))  # fmt: skip
     train(scratch, progress=progress)
     return compare_runs(config.run_dir, scratch_dir, config.run_dir)

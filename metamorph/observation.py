@@ -51,6 +51,8 @@ OBSERVATION_FIELDS: tuple[ObservationField, ...] = (
     ObservationField("token_mask", np.bool_, lambda T, P: (T,), "true for the body's tokens, false for padding"),
     ObservationField("act_mask", np.bool_, lambda T, P: (T,), "true where the token's joint has a motor"),
     ObservationField("tree_distance", np.int32, lambda T, P: (T, T), "hops between two tokens in the body's tree"),
+    ObservationField("link_token", np.int32, lambda T, P: (T,),
+                     "index of the first token of the token's link (`JointTokens.link_token`); own index on padding"),
     ObservationField("terrain", np.float32, lambda T, P: (P,), "ground heights around the torso", terrain_only=True),
 )  # fmt: skip
 

@@ -32,6 +32,7 @@ from metamorph.observation import ObservationFrame, check_frame
 from metamorph.tokens import PROPRIO_FEATURES, static_columns, static_layout
 
 PositionKind = Literal["learned", "none", "tree"]
+TokenKind = Literal["joint", "link"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +48,11 @@ class PolicyConfig:
     """Hidden width of each layer's feed-forward block."""
     position: PositionKind = "learned"
     """learned depth-first index embedding, none, or tree (distance-in-tree attention bias)."""
+    tokens: TokenKind = "joint"
+    """What the encoder attends over: ``joint``, one token a joint (and the root); or ``link``, one
+    token a link, as MetaMorph's one token a limb: the embeddings of a link's joint tokens are
+    summed onto its first token (`JointTokens.link_token`), only those attend and are attended
+    to, and each joint reads its link's encoding plus a projection of its own embedding."""
     shared_trunk: bool = True
     """One transformer for policy and value (cheaper on CPU) or two (MetaMorph)."""
     decoder_hidden: int = 48
@@ -88,6 +94,8 @@ class PolicyConfig:
             static_columns(self.hidden_static, self.link_geometry)
         except MetamorphError as error:
             raise MetamorphError(f"policy hidden_static: {error}") from None
+        if self.tokens not in ("joint", "link"):
+            raise MetamorphError(f"policy tokens must be joint or link, got '{self.tokens}'")
         if self.position not in ("learned", "none", "tree"):
             raise MetamorphError(f"policy position must be learned, none or tree, got '{self.position}'")
         check_frame(self.frame)
@@ -160,6 +168,8 @@ class Trunk(nn.Module):
         B, T = obs["part_ids"].shape
         if c.position == "learned" and c.max_tokens < T:
             raise MetamorphError(f"bodies of {T} tokens exceed the policy's max_tokens={c.max_tokens}")
+        if c.tokens == "link":
+            return self._links(features, obs, dropout_key)
         part_ids, distance = obs["part_ids"], obs["tree_distance"]
         if "pack_index" in obs:  # several bodies to a row (`metamorph.packing`): gather their tokens
             pack = obs["pack_index"]  # [R, T] flat token index; B * T where empty
@@ -176,8 +186,17 @@ class Trunk(nn.Module):
             # padding tokens neither attend nor are attended to (a large negative bias on their columns)
             attend = obs["token_mask"][:, None, :]
         bias = jnp.where(attend[:, None], 0.0, -1e9)
+        x = self._embed(features, part_ids)
+        return self._encode(x, bias, position, distance, obs, dropout_key)
+
+    def _embed(self, features: jax.Array, part_ids: jax.Array) -> jax.Array:
+        c = self.config
         x = nn.Dense(c.d_model, name="token_embedding")(features) * jnp.sqrt(c.d_model)
-        x = x + nn.Embed(self.vocab_size, c.d_model, name="part_embedding")(part_ids)
+        return x + nn.Embed(self.vocab_size, c.d_model, name="part_embedding")(part_ids)
+
+    def _encode(self, x, bias, position, distance, obs, dropout_key) -> jax.Array:
+        """Position, dropout, the encoder layers and the final norm; then back to one row a body."""
+        c = self.config
         if c.position == "learned":
             x = x + self.param("position_embedding", nn.initializers.normal(0.02), (c.max_tokens, c.d_model))[position]
         elif c.position == "tree":
@@ -191,6 +210,35 @@ class Trunk(nn.Module):
         if "pack_index" in obs:  # back to one row a body; padding slots read zeros
             x = jnp.take(x.reshape(-1, c.d_model), obs["unpack_index"], axis=0, mode="fill", fill_value=0)
         return x
+
+    def _links(self, features: jax.Array, obs: dict[str, jax.Array], dropout_key: jax.Array | None) -> jax.Array:
+        """One token a link (``tokens="link"``): joint embeddings summed onto their link's head
+        slot, the encoder over head slots only, each joint reading its link's encoding back."""
+        c = self.config
+        B, T = obs["part_ids"].shape
+        link, token_mask = obs["link_token"], obs["token_mask"]
+        joints = self._embed(features, obs["part_ids"])  # [B, T, d]
+        slots = jnp.arange(T)
+        member = (link[:, None, :] == slots[None, :, None]) & token_mask[:, None, :]  # [B, head slot, token]
+        x = jnp.einsum("bht,btd->bhd", member.astype(joints.dtype), joints)
+        head = (link == slots) & token_mask
+        distance = obs["tree_distance"]  # between heads: hops between the links' first tokens
+        if "pack_index" in obs:  # heads of several bodies to a row, as in joint mode
+            pack = obs["pack_index"]
+            x, head, distance = (
+                jnp.take(a.reshape(B * T, *a.shape[2:]), pack, axis=0, mode="fill", fill_value=0)
+                for a in (x, head, distance)
+            )
+            body, position = pack // T, pack % T
+            distance = jnp.take_along_axis(distance, jnp.broadcast_to(position[:, None, :], distance.shape), axis=2)
+            attend = (body[:, :, None] == body[:, None, :]) & head[:, None, :]
+        else:
+            position = slice(T)
+            attend = head[:, None, :]  # only link heads are attended to
+        bias = jnp.where(attend[:, None], 0.0, -1e9)
+        x = self._encode(x, bias, position, distance, obs, dropout_key)
+        own = nn.Dense(c.d_model, name="joint_readout")(joints)  # tells a link's joints apart
+        return jnp.take_along_axis(x, link[..., None], axis=1) + own
 
 
 class TokenDecoder(nn.Module):

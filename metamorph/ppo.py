@@ -186,7 +186,8 @@ def policy_inputs(
     normed = running_statistics.normalize({k: obs[k] for k in TOKEN_KEYS}, stats, max_abs_value=clip)
     features = jnp.concatenate([normed["proprio"], normed["static"]], axis=-1)
     features = features * obs["token_mask"][..., None]
-    net_obs = {k: obs[k] for k in ("part_ids", "token_mask", "tree_distance", *PACKING_FIELDS) if k in obs}
+    network_fields = ("part_ids", "token_mask", "tree_distance", "link_token", *PACKING_FIELDS)
+    net_obs = {k: obs[k] for k in network_fields if k in obs}
     if normalizer.terrain is not None:
         net_obs["terrain"] = running_statistics.normalize(obs["terrain"], normalizer.terrain, max_abs_value=clip)
     return features, net_obs

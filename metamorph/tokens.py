@@ -193,6 +193,14 @@ class JointTokens:
     def num_tokens(self) -> int:
         return len(self.part_ids)
 
+    @property
+    def link_token(self) -> np.ndarray:
+        """[T] int32 index of the first token of each token's link (its *head*; the root token for
+        the root link). A link's tokens are consecutive, so a head precedes or is its own token:
+        a policy that reads one token per link (`PolicyConfig.tokens`) groups them by it."""
+        head: dict[int, int] = {}
+        return np.array([head.setdefault(int(b), i) for i, b in enumerate(self.body_ids)], np.int32)
+
     def rows(self) -> list[dict]:
         """One dict per token (what `metamorph inspect` prints)."""
         return [

@@ -86,6 +86,10 @@ class TrainConfig:
     """How tokens read their links' geometry: largest (the largest geom's pose and MuJoCo size) or
     shape (centroid and second moments of the volume of all the link's colliding geoms, however a
     file splits the link into primitives). Saved with the policy; evaluation and rendering use it."""
+    tokens: str = "joint"
+    """What the policy's encoder attends over: joint (one token a joint and one for the root) or
+    link (one token a link, its joints' embeddings summed, as MetaMorph's one token a limb; each
+    joint reads its link's encoding back). Saved with the policy."""
     sampling: str = "balanced"
     """Body sampling at reset: uniform, or balanced by running episode length (MetaMorph)."""
     backend: str = "mujoco"
@@ -166,6 +170,7 @@ class TrainConfig:
             position=self.position,
             frame=self.frame,
             link_geometry=self.link_geometry,
+            tokens=self.tokens,
             action_std=self.action_std,
             dropout=self.dropout,
             hidden_static=self.hide_static,

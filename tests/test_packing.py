@@ -80,8 +80,12 @@ def bodies_of_many_lengths(rng: np.random.Generator, B: int, T: int) -> dict[str
     counts = rng.integers(1, T + 1, B)
     token_mask = mask_of(counts, T)
     tree = np.zeros((B, T, T), np.int32)
+    link_token = np.tile(np.arange(T, dtype=np.int32), (B, 1))
     for b, n in enumerate(counts):
         parent = [-1] + [int(rng.integers(0, i)) for i in range(1, n)]
+        for i in range(1, n):  # a joint chained to the token before it may share its link
+            if parent[i] == i - 1 and rng.random() < 0.7:
+                link_token[b, i] = link_token[b, i - 1]
         depth = [0] * n
         for i in range(1, n):
             depth[i] = depth[parent[i]] + 1
@@ -99,17 +103,27 @@ def bodies_of_many_lengths(rng: np.random.Generator, B: int, T: int) -> dict[str
         "token_mask": token_mask,
         "act_mask": token_mask & (np.arange(T) > 0),
         "tree_distance": tree,
+        "link_token": link_token,
     }
 
 
 @pytest.mark.parametrize(
-    ("position", "shared_trunk"), [("tree", True), ("learned", True), ("none", True), ("tree", False)]
+    ("position", "shared_trunk", "tokens"),
+    [
+        ("tree", True, "joint"),
+        ("learned", True, "joint"),
+        ("none", True, "joint"),
+        ("tree", False, "joint"),
+        ("tree", True, "link"),
+        ("learned", False, "link"),
+    ],
 )
-def test_a_packed_policy_computes_what_the_padded_one_does(position, shared_trunk):
+def test_a_packed_policy_computes_what_the_padded_one_does(position, shared_trunk, tokens):
     B, T = 24, 9
     obs = bodies_of_many_lengths(np.random.default_rng(1), B, T)
+    assert tokens == "joint" or (obs["link_token"] != np.arange(T)).any()  # some links hold several joints
     config = PolicyConfig(
-        d_model=16, num_layers=2, num_heads=2, ff_dim=32, position=position, shared_trunk=shared_trunk
+        d_model=16, num_layers=2, num_heads=2, ff_dim=32, position=position, shared_trunk=shared_trunk, tokens=tokens
     )
     policy = Policy(config, vocab_size=60)
     features, net_obs = policy_inputs(init_normalizer(obs), obs, 10.0)

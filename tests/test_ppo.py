@@ -54,6 +54,7 @@ def probe_obs(rng: np.random.Generator) -> dict[str, np.ndarray]:
         "tree_distance": np.tile(
             np.array([[0, 1, 2, 0], [1, 0, 1, 0], [2, 1, 0, 0], [0, 0, 0, 0]], np.int32), (B, 1, 1)
         ),
+        "link_token": np.tile(np.array([0, 1, 1, 3], np.int32), (B, 1)),  # both joints hinge one link
     }
 
 
@@ -200,15 +201,17 @@ def bodies_of_many_lengths(rng: np.random.Generator, tokens: int = 6) -> dict[st
         "token_mask": token_mask,
         "act_mask": act_mask,
         "tree_distance": np.where(pair_mask, hops[None], 0).astype(np.int32),
+        # pairs of joints share a link: 1-2, 3-4, 5
+        "link_token": np.tile(np.array([0, 1, 1, 3, 3, 5, 6, 7][:tokens], np.int32), (B, 1)),
     }
 
 
-@pytest.mark.parametrize("position", ["learned", "tree"])
-def test_trimming_padding_out_of_microbatches_keeps_the_update(position):
+@pytest.mark.parametrize(("position", "tokens"), [("learned", "joint"), ("tree", "joint"), ("tree", "link")])
+def test_trimming_padding_out_of_microbatches_keeps_the_update(position, tokens):
     """``token_bucket`` cuts each microbatch to its longest body (bodies of 2–6 tokens here, buckets
     of 2, 4 and 6 slots): a cheaper way to compute the same gradients, so the update must not change."""
     obs = bodies_of_many_lengths(np.random.default_rng(5))
-    policy = Policy(dataclasses.replace(TINY, position=position, max_tokens=6), vocab_size=60)
+    policy = Policy(dataclasses.replace(TINY, position=position, max_tokens=6, tokens=tokens), vocab_size=60)
     normalizer = init_normalizer(obs)
     params = policy.init(jax.random.PRNGKey(0), *policy_inputs(normalizer, obs, 10.0))
     optimizer = optax.sgd(1e-2)  # plain SGD: Adam would turn round-off in near-zero gradients into whole steps
@@ -321,10 +324,12 @@ def test_learning_rate_warms_up_and_decays_over_the_whole_run():
     assert rates[-1] == pytest.approx(floor, rel=0.05)
 
 
-@pytest.mark.parametrize("position", ["learned", "none", "tree"])
-def test_padding_tokens_do_not_change_real_outputs(position):
+@pytest.mark.parametrize(
+    ("position", "tokens"), [("learned", "joint"), ("none", "joint"), ("tree", "joint"), ("tree", "link")]
+)
+def test_padding_tokens_do_not_change_real_outputs(position, tokens):
     _, _, features, net_obs, policy, params = probe(
-        3, PolicyConfig(d_model=16, num_layers=2, num_heads=2, ff_dim=32, position=position)
+        3, PolicyConfig(d_model=16, num_layers=2, num_heads=2, ff_dim=32, position=position, tokens=tokens)
     )
     mean, _, value = policy.apply(params, features, net_obs)
     noisy = features.at[:, 3].set(77.0)  # the padding token's features
@@ -333,6 +338,32 @@ def test_padding_tokens_do_not_change_real_outputs(position):
     mean2, _, value2 = policy.apply(params, noisy, noisy_obs)
     np.testing.assert_allclose(mean2[:, :3], mean[:, :3], atol=1e-5)
     np.testing.assert_allclose(value2, value, atol=1e-5)
+
+
+def test_link_tokens_encode_a_link_once_and_tell_its_joints_apart_by_their_own_embedding():
+    """With ``tokens="link"`` the two joints of the probe's one limb read one encoding: without the
+    readout of their own embeddings their actions are equal, with it they differ; the encoder sees
+    the root and the limb only (the second joint's slot is not attended to)."""
+    config = dataclasses.replace(TINY, num_layers=2, position="tree", tokens="link")
+    _, _, features, net_obs, policy, params = probe(7, config)
+    mean, _, _ = policy.apply(params, features, net_obs)
+    assert np.abs(mean[:, 1] - mean[:, 2]).max() > 1e-4
+    readout = params["params"]["trunk"]["joint_readout"]
+    blind = jax.tree_util.tree_map(lambda x: x, params)
+    blind["params"]["trunk"]["joint_readout"] = jax.tree_util.tree_map(jnp.zeros_like, readout)
+    blind_mean, _, _ = policy.apply(blind, features, net_obs)
+    np.testing.assert_allclose(blind_mean[:, 1], blind_mean[:, 2], rtol=1e-6, atol=1e-7)
+    # the encoder reads each link's joints summed: swapping the limb's two joints' inputs changes
+    # nothing it computes, so (without the readout) no action changes
+    swapped = features.at[:, 1].set(features[:, 2]).at[:, 2].set(features[:, 1])
+    np.testing.assert_allclose(policy.apply(blind, swapped, net_obs)[0], blind_mean, rtol=1e-5, atol=1e-6)
+    # the same inputs read one token a joint: no such symmetry
+    joint = dataclasses.replace(config, tokens="joint")
+    _, _, _, _, joint_policy, joint_params = probe(7, joint)
+    joint_mean, _, _ = joint_policy.apply(joint_params, features, net_obs)
+    assert np.abs(joint_mean[:, 1] - joint_mean[:, 2]).max() > 1e-4
+    with pytest.raises(MetamorphError, match="tokens must be joint or link"):
+        PolicyConfig(tokens="limb")
 
 
 def test_dropout_changes_the_update_forward_only():

@@ -37,6 +37,24 @@ def test_unimal_token_count_is_one_plus_dof(unimal_dir, unimal_files):
         assert not tokens.act_mask[0]
 
 
+def test_link_tokens_group_the_joints_of_one_link(unimal_files):
+    """A UNIMAL limb hinged about two axes is one link of two joint tokens: both name the first as
+    their link's head; every other token heads its own link."""
+    path = next(p for p in unimal_files if "limbx/" in p.read_text() and "limby/" in p.read_text())
+    tokens = tokenize(load_morphology(path))
+    link = tokens.link_token
+    assert link[0] == 0 and (link <= np.arange(tokens.num_tokens)).all()
+    for i in range(tokens.num_tokens):
+        assert tokens.body_ids[link[i]] == tokens.body_ids[i]
+        assert link[i] == i or (link[i] == link[i - 1] and tokens.parent[i] == i - 1)  # chained in one link
+    pairs = [i for i in range(1, tokens.num_tokens) if link[i] != i]
+    assert pairs  # this body has limbs of two hinges
+    for i in pairs:  # the second hinge's name says it is the same limb as the first's
+        assert tokens.names[i].split("/")[1] == tokens.names[link[i]].split("/")[1]
+    biped = tokenize(load_morphology(EXAMPLES / "biped.xml"))
+    assert biped.link_token.tolist() == list(range(5))  # one joint a link: a token heads itself
+
+
 def test_urdf_and_mjcf_twin_give_identical_tokens():
     urdf = tokenize(load_morphology(EXAMPLES / "biped.urdf"))
     mjcf = tokenize(load_morphology(EXAMPLES / "biped.xml"))

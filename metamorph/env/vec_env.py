@@ -141,6 +141,7 @@ class BodyEntry:
             "token_mask": body.token_mask,
             "act_mask": body.act_mask,
             "tree_distance": tree,
+            "link_token": np.concatenate([tokens.link_token, np.arange(n, max_tokens, dtype=np.int32)]),
             "lo": padded(lo, 0.0),
             "hi": padded(hi, 1.0),
             "wrap": padded(tokens.wrap, False),
@@ -528,6 +529,7 @@ class VecEnv:
                     ("token_mask", self._token_mask),
                     ("act_mask", self._act_mask),
                     ("tree_distance", self._tree),
+                    ("link_token", self._rows["link_token"]),
                     ("body_id", self.body_ids),
                 )
             }
