@@ -1,0 +1,38 @@
+"""One token a link against one a joint: the link-tokens sweep's two arms over seeds 0-2.
+
+    python docs/sweeps/link-tokens/summary.py
+
+Reads the committed sweep copy beside this script (trials c00-s* joint tokens, c01-s* link tokens;
+each trial's eval/suite-link-tokens/suite.json and real-results.csv). Prints, and writes beside
+this script as summary.json, per arm the training return (mean episode return of the last 10
+updates) and every suite figure (mean, median, moving share, share beating zero torque per set;
+real robots beaten of the 9 curated ones), each as the mean over seeds with the sweep report's 95 %
+bootstrap interval and the per-seed values.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE.parent / "planar-plus"))
+from nine_seeds import summarise, trial_figures  # noqa: E402
+
+from metamorph.sweep import train_return  # noqa: E402
+
+
+def figures(trial: Path) -> dict:
+    return {"training return": train_return(trial, 10), **trial_figures(trial / "eval" / "suite-link-tokens")}
+
+
+def main() -> None:
+    trials = HERE / "trials"
+    arms = {
+        "joint tokens (the default)": [trials / f"c00-s{seed}" for seed in range(3)],
+        "link tokens (--tokens link)": [trials / f"c01-s{seed}" for seed in range(3)],
+    }
+    (HERE / "summary.json").write_text(json.dumps(summarise(arms, figures), indent=1))
+
+
+if __name__ == "__main__":
+    main()
