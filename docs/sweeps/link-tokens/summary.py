@@ -2,8 +2,9 @@
 
     python docs/sweeps/link-tokens/summary.py
 
-Reads the committed sweep copy beside this script (trials c00-s* joint tokens, c01-s* link tokens;
-each trial's eval/suite-link-tokens/suite.json and real-results.csv). Prints, and writes beside
+Reads the committed sweep copies beside this script: joint/ (the spec's c00, joint tokens; its c01
+was stopped, see first-try/) and link/ (the spec again with --grid tokens=link, after the readout
+fix), each trial's eval/suite-link-tokens/suite.json and real-results.csv. Prints, and writes beside
 this script as summary.json, per arm the training return (mean episode return of the last 10
 updates) and every suite figure (mean, median, moving share, share beating zero torque per set;
 real robots beaten of the 9 curated ones), each as the mean over seeds with the sweep report's 95 %
@@ -26,10 +27,9 @@ def figures(trial: Path) -> dict:
 
 
 def main() -> None:
-    trials = HERE / "trials"
     arms = {
-        "joint tokens (the default)": [trials / f"c00-s{seed}" for seed in range(3)],
-        "link tokens (--tokens link)": [trials / f"c01-s{seed}" for seed in range(3)],
+        "joint tokens (the default)": [HERE / "joint" / "trials" / f"c00-s{seed}" for seed in range(3)],
+        "link tokens (--tokens link)": [HERE / "link" / "trials" / f"c00-s{seed}" for seed in range(3)],
     }
     (HERE / "summary.json").write_text(json.dumps(summarise(arms, figures), indent=1))
 
