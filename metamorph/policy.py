@@ -147,6 +147,22 @@ class EncoderLayer(nn.Module):
         return x + y
 
 
+def _to_rows(
+    pack: jax.Array, arrays: tuple[jax.Array, ...], distance: jax.Array
+) -> tuple[tuple[jax.Array, ...], jax.Array, jax.Array, jax.Array]:
+    """Gather per-body arrays [B, T, ...] and tree distances [B, T, T] into packed rows [R, T, ...]
+    by ``pack`` ([R, T] flat token index, B * T on empty slots; `metamorph.packing`). Returns the
+    gathered arrays (zeros on empty slots), the distances between each row's slots, and each slot's
+    body (B on empty slots) and position within it."""
+    B, T = distance.shape[:2]
+    *arrays, distance = (
+        jnp.take(a.reshape(B * T, *a.shape[2:]), pack, axis=0, mode="fill", fill_value=0) for a in (*arrays, distance)
+    )
+    body, position = pack // T, pack % T
+    distance = jnp.take_along_axis(distance, jnp.broadcast_to(position[:, None, :], distance.shape), axis=2)
+    return tuple(arrays), distance, body, position
+
+
 def _visible_columns(hidden_static: tuple[str, ...], link_geometry: str) -> np.ndarray:
     """1 for each column of a token's features (proprioception, then static) the policy sees, 0 for
     the static groups it hides."""
@@ -173,12 +189,7 @@ class Trunk(nn.Module):
         part_ids, distance = obs["part_ids"], obs["tree_distance"]
         if "pack_index" in obs:  # several bodies to a row (`metamorph.packing`): gather their tokens
             pack = obs["pack_index"]  # [R, T] flat token index; B * T where empty
-            features, part_ids, distance = (
-                jnp.take(a.reshape(B * T, *a.shape[2:]), pack, axis=0, mode="fill", fill_value=0)
-                for a in (features, part_ids, distance)
-            )
-            body, position = pack // T, pack % T  # body B on empty slots
-            distance = jnp.take_along_axis(distance, jnp.broadcast_to(position[:, None, :], distance.shape), axis=2)
+            (features, part_ids), distance, body, position = _to_rows(pack, (features, part_ids), distance)
             # a token attends to the real tokens of its own body only
             attend = (body[:, :, None] == body[:, None, :]) & (pack < B * T)[:, None, :]
         else:
@@ -221,7 +232,7 @@ class Trunk(nn.Module):
         the norm gave the decoders inputs ~7x larger: first updates with a KL of 1.6, gradients
         8x the joint tokens', and half their training return in the link-tokens sweep's first try)."""
         c = self.config
-        B, T = obs["part_ids"].shape
+        T = obs["part_ids"].shape[1]
         link, token_mask = obs["link_token"], obs["token_mask"]
         joints = self._embed(features, obs["part_ids"])  # [B, T, d]
         slots = jnp.arange(T)
@@ -230,13 +241,7 @@ class Trunk(nn.Module):
         head = (link == slots) & token_mask
         distance = obs["tree_distance"]  # between heads: hops between the links' first tokens
         if "pack_index" in obs:  # heads of several bodies to a row, as in joint mode
-            pack = obs["pack_index"]
-            x, head, distance = (
-                jnp.take(a.reshape(B * T, *a.shape[2:]), pack, axis=0, mode="fill", fill_value=0)
-                for a in (x, head, distance)
-            )
-            body, position = pack // T, pack % T
-            distance = jnp.take_along_axis(distance, jnp.broadcast_to(position[:, None, :], distance.shape), axis=2)
+            (x, head), distance, body, position = _to_rows(obs["pack_index"], (x, head), distance)
             attend = (body[:, :, None] == body[:, None, :]) & head[:, None, :]
         else:
             position = slice(T)

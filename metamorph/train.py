@@ -139,8 +139,8 @@ class TrainConfig:
     """Act with several short bodies to a row of token slots (`metamorph.packing`) instead of one
     padded row each, when that saves a quarter of the rows or more: the same actions up to rounding,
     a quarter less acting time on 1000 `unimal` bodies. One device only (with several, acting stays
-    padded). Off by default since 2026-12-05 night: over six seeds of the default, packed runs beat
-    zero torque on fewer real robots (3.67 [2.83, 4.33] of 9 against 5.33 [4.33, 6.17] unpacked, the
+    padded). Off by default since 2026-12-05 night: over nine seeds of the default, packed runs beat
+    zero torque on fewer real robots (4.00 [3.11, 4.89] of 9 against 5.56 [4.78, 6.22] unpacked, the
     same VM) though the runs agree to 7 digits through update 2; unexplained (docs/learning.md)."""
     reward_scaling: bool = True
     """Divide rewards by the running standard deviation of the discounted return."""
