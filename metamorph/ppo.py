@@ -86,7 +86,10 @@ class PPOConfig:
     loss where the actions were drawn by another policy than the one the ratio divides by, as with
     ``dropout_same_mask``."""
     value_clip: float = 0.2
-    """Value clipping around the values at collection."""
+    """Value clipping around the values at collection: a sample's value loss is the larger of its
+    squared errors with and without the value moved at most this far from the value it had when
+    acting (in units of the scaled returns, whose std is about 1). 0: off, the plain squared error
+    (Andrychowicz et al., ICLR 2021, found the clipping hurts more often than it helps)."""
     discount: float = 0.99
     gae_lambda: float = 0.95
     entropy_coef: float = 0.0
@@ -131,6 +134,8 @@ class PPOConfig:
     def __post_init__(self) -> None:
         if self.dual_clip != 0 and self.dual_clip <= 1:
             raise MetamorphError(f"ppo dual_clip must be 0 (off) or above 1, got {self.dual_clip}")
+        if self.value_clip < 0:
+            raise MetamorphError(f"ppo value_clip must be ≥ 0 (0: off), got {self.value_clip}")
         if self.static_std_floor < 0:
             raise MetamorphError(f"ppo static_std_floor must be ≥ 0 (0: none), got {self.static_std_floor}")
         if self.token_bucket != "auto" and (not isinstance(self.token_bucket, int) or self.token_bucket < 0):
@@ -279,7 +284,7 @@ def ppo_loss(
     dropout_key: jax.Array | None = None,
     reference_params=None,
 ):
-    """Clipped surrogate + clipped value loss − entropy bonus over a batch [n, ...], summed and
+    """Clipped surrogate + (clipped) value loss − entropy bonus over a batch [n, ...], summed and
     divided by ``num_samples``, so losses of microbatches add up to their minibatch's mean loss.
     ``batch["advantages"]`` are used as given (normalised per minibatch by the caller).
     ``dropout_key`` reaches the policy's dropout (a no-op at rate 0). ``reference_params``: the
@@ -304,8 +309,10 @@ def ppo_loss(
     if config.dual_clip > 0:
         surrogate = jnp.where(advantages < 0, jnp.maximum(surrogate, config.dual_clip * advantages), surrogate)
     policy_loss = -jnp.sum(surrogate) / num_samples
-    clipped_value = old_value + jnp.clip(value - old_value, -config.value_clip, config.value_clip)
-    value_error = jnp.maximum((value - batch["returns"]) ** 2, (clipped_value - batch["returns"]) ** 2)
+    value_error = (value - batch["returns"]) ** 2
+    if config.value_clip > 0:
+        clipped_value = old_value + jnp.clip(value - old_value, -config.value_clip, config.value_clip)
+        value_error = jnp.maximum(value_error, (clipped_value - batch["returns"]) ** 2)
     value_loss = 0.5 * jnp.sum(value_error) / num_samples
     ent = jnp.sum(entropy(log_std, obs["act_mask"])) / num_samples
     loss = policy_loss + config.value_coef * value_loss - config.entropy_coef * ent

@@ -492,6 +492,27 @@ def test_dual_clip_bounds_the_surrogate_of_negative_advantages():
         PPOConfig(dual_clip=0.5)
 
 
+def test_value_clip_keeps_the_larger_error_and_zero_turns_it_off():
+    """Returns 1 above the network's values, recorded values 0.5 below them: clipped at 0.2 around
+    the recorded values, the loss keeps the larger error, the clipped value's (1.3 short of the
+    return, not 1), so a value moved past the clip learns nothing more; at 0 it is the plain error."""
+    obs, normalizer, features, net_obs, policy, params = probe(7)
+    mean, log_std, value = policy.apply(params, features, net_obs)
+    logp = log_prob(mean, log_std, mean, obs["act_mask"])
+    returns = value + 1.0
+    batch = {"obs": obs, "actions": mean, "logp": logp, "values": value - 0.5, "returns": returns,
+             "advantages": jnp.zeros(B)}  # fmt: skip
+
+    def value_loss(config):
+        return float(ppo_loss(params, policy.apply, normalizer, batch, config, B)[1]["value_loss"])
+
+    np.testing.assert_allclose(value_loss(PPOConfig(value_clip=0.2)), 0.5 * 1.3**2, rtol=1e-5)
+    np.testing.assert_allclose(value_loss(PPOConfig(value_clip=0.0)), 0.5 * 1.0**2, rtol=1e-5)
+    np.testing.assert_allclose(value_loss(PPOConfig(value_clip=1.0)), 0.5 * 1.0**2, rtol=1e-5)
+    with pytest.raises(MetamorphError, match="value_clip"):
+        PPOConfig(value_clip=-0.1)
+
+
 def test_log_prob_and_entropy_ignore_masked_tokens():
     mean = jnp.zeros((2, 3))
     log_std = jnp.full((2, 3), -0.5)
