@@ -5,10 +5,11 @@
 Reads the committed sweep copies beside this script: joint/ (the spec's c00, joint tokens; its c01
 was stopped, see first-try/) and link/ (the spec again with --grid tokens=link, after the readout
 fix), each trial's eval/suite-link-tokens/suite.json and real-results.csv. Prints, and writes beside
-this script as summary.json, per arm the training return (mean episode return of the last 10
-updates) and every suite figure (mean, median, moving share, share beating zero torque per set;
-real robots beaten of the 9 curated ones), each as the mean over seeds with the sweep report's 95 %
-bootstrap interval and the per-seed values.
+this script as summary.json, per arm the training figures of `docs/sweeps/against_default.py`
+(return, episode length, forward reward a step, over the last 10 updates) and every suite figure
+(mean, median, moving share, share beating zero torque per set; real robots beaten of the 9 curated
+ones), each as the mean over seeds with the sweep report's 95 % bootstrap interval and the per-seed
+values.
 """
 
 import json
@@ -16,14 +17,9 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE.parent / "planar-plus"))
-from nine_seeds import summarise, trial_figures  # noqa: E402
-
-from metamorph.sweep import train_return  # noqa: E402
-
-
-def figures(trial: Path) -> dict:
-    return {"training return": train_return(trial, 10), **trial_figures(trial / "eval" / "suite-link-tokens")}
+sys.path.insert(0, str(HERE.parent))
+from against_default import figures  # noqa: E402
+from nine_seeds import summarise  # noqa: E402 (against_default puts planar-plus on the path)
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ the default's seeds 0-2 in docs/sweeps/link-tokens/joint (the same suite) and 3-
 docs/sweeps/planar-plus/packing-seeds-3-5 (configuration c01, unpacked: the default; scored on
 eval/planar.toml, which holds the same held-out and real sets without UNIMAL-100). All ran on the same
 VM, and the default's runs repeat bit for bit on today's code (docs/learning.md). Prints, and writes
-beside this script as six_seeds.json, per arm the training return and the figures both suites share,
+beside this script as six_seeds.json, per arm the training figures and those both suites share,
 each as the mean over seeds with the sweep report's 95 % bootstrap interval and the per-seed values.
 """
 
@@ -17,19 +17,17 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE.parent / "planar-plus"))
-from nine_seeds import summarise, trial_figures  # noqa: E402
-
-from metamorph.sweep import train_return  # noqa: E402
+sys.path.insert(0, str(HERE.parent))
+from against_default import figures as trial_figures  # noqa: E402
+from nine_seeds import summarise  # noqa: E402 (against_default puts planar-plus on the path)
 
 DEFAULT_0_2 = HERE.parent / "link-tokens" / "joint" / "trials"
 DEFAULT_3_5 = HERE.parent / "planar-plus" / "packing-seeds-3-5" / "trials"
 
 
 def figures(trial: Path) -> dict:
-    suite = next(trial.glob("eval/suite-*"))
-    shared = {k: v for k, v in trial_figures(suite).items() if not k.startswith("unimal100")}
-    return {"training return": train_return(trial, 10), **shared}
+    """`against_default.figures` without UNIMAL-100, which the planar suite does not hold."""
+    return {k: v for k, v in trial_figures(trial).items() if not k.startswith("unimal100")}
 
 
 def main() -> None:
