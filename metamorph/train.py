@@ -74,6 +74,15 @@ class TrainConfig:
     """Steps collected from every environment before each update."""
     model: str = "small"
     """Policy preset: small (CPU) or metamorph (MetaMorph's sizes)."""
+    d_model: int | None = None
+    """Width of the token embeddings, instead of the preset's (small: 48, metamorph: 128)."""
+    num_layers: int | None = None
+    """Transformer encoder layers, instead of the preset's (small: 2, metamorph: 5)."""
+    num_heads: int | None = None
+    """Attention heads, instead of the preset's (2 in both); must divide the width."""
+    ff_dim: int | None = None
+    """Hidden width of each layer's feed-forward block, instead of the preset's (small: 96,
+    metamorph: 1024)."""
     position: str = "tree"
     """Position information: tree (a learned attention bias per distance in the body's tree; the
     default since 2026-12-02, see the unimal80-position sweep: 6× the return on unseen UNIMAL bodies),
@@ -165,8 +174,14 @@ class TrainConfig:
     def policy_config(self) -> PolicyConfig:
         if self.model not in POLICY_PRESETS:
             raise MetamorphError(f"unknown model preset '{self.model}'; known: {', '.join(POLICY_PRESETS)}")
+        sizes = {"d_model": self.d_model, "num_layers": self.num_layers, "num_heads": self.num_heads,
+                 "ff_dim": self.ff_dim}  # fmt: skip
+        for name, size in sizes.items():
+            if size is not None and size < 1:
+                raise MetamorphError(f"{name.replace('_', '-')} must be at least 1, got {size}")
         return dataclasses.replace(
             POLICY_PRESETS[self.model](),
+            **{name: size for name, size in sizes.items() if size is not None},
             position=self.position,
             frame=self.frame,
             link_geometry=self.link_geometry,
@@ -351,6 +366,12 @@ class Trainer:
             self.vocabulary = self.init_from.vocabulary  # old ids kept, new kinds appended
             # the architecture is the checkpoint's; dropout adds no parameters, so this run's rate applies
             self.policy_config = dataclasses.replace(self.init_from.policy.config, dropout=config.dropout)
+            for name in ("d_model", "num_layers", "num_heads", "ff_dim"):
+                asked, kept = getattr(config, name), getattr(self.policy_config, name)
+                if asked is not None and asked != kept:
+                    raise MetamorphError(
+                        f"--init-from {config.init_from}: its policy has {name.replace('_', '-')} {kept}, not {asked}"
+                    )
             # the policy keeps reading its static features as it learnt to (`PPOConfig.static_std_floor`)
             floor = self.init_from.meta["config"]["ppo"].get("static_std_floor", 0.0)
             if floor != config.ppo.static_std_floor:

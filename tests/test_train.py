@@ -388,6 +388,35 @@ def test_fine_tuning_keeps_the_static_std_floor_it_was_trained_with(tmp_path: Pa
         Trainer(tiny_config(tmp_path / "ft2", unimal_files, init_from=tmp_path / "pre", ppo=other), progress=False)
 
 
+def test_policy_sizes_override_the_preset_and_come_back_with_the_policy(tmp_path: Path, unimal_files):
+    """--d-model, --num-layers, --num-heads and --ff-dim replace the preset's sizes; the trained
+    policy loads with them; fine-tuning keeps the checkpoint's sizes and refuses others in one line."""
+    from metamorph.checkpoint import load_policy
+    from metamorph.policy import POLICY_PRESETS
+
+    config = tiny_config(tmp_path / "wide", unimal_files, total_steps=4 * 8, d_model=64, num_layers=3, ff_dim=80)
+    policy = config.policy_config
+    assert (policy.d_model, policy.num_layers, policy.num_heads, policy.ff_dim) == (64, 3, 2, 80)
+    small = Trainer(tiny_config(tmp_path / "small", unimal_files, total_steps=4 * 8), progress=False)
+    wide = Trainer(config, progress=False)
+    wide.run()
+    preset = POLICY_PRESETS["small"]()
+    assert (small.policy_config.d_model, small.policy_config.num_layers) == (preset.d_model, preset.num_layers)
+    assert wide.policy_config.d_model == 64
+    loaded = load_policy(tmp_path / "wide")
+    assert (loaded.policy.config.d_model, loaded.policy.config.num_layers, loaded.policy.config.ff_dim) == (64, 3, 80)
+    assert loaded.params["params"]["trunk"]["layer_2"]["Dense_0"]["kernel"].shape == (64, 80)
+    again = Trainer(tiny_config(tmp_path / "ft", unimal_files, init_from=tmp_path / "wide", d_model=64), progress=False)
+    assert again.policy_config.num_layers == 3
+    with pytest.raises(MetamorphError, match=r"--init-from .*wide: its policy has num-layers 3, not 2$"):
+        Trainer(tiny_config(tmp_path / "ft2", unimal_files, init_from=tmp_path / "wide", num_layers=2), progress=False)
+    with pytest.raises(MetamorphError, match=r"^d-model must be at least 1, got 0$"):
+        Trainer(tiny_config(tmp_path / "zero", unimal_files, d_model=0), progress=False)
+    with pytest.raises(MetamorphError, match=r"d_model 50 must be divisible by num_heads 3"):
+        Trainer(tiny_config(tmp_path / "odd", unimal_files, d_model=50, num_heads=3), progress=False)
+    assert not (tmp_path / "zero").exists() and not (tmp_path / "odd").exists() and not (tmp_path / "ft2").exists()
+
+
 def test_run_keeps_its_task_and_logs_each_reward_term(tmp_path: Path, unimal_files, monkeypatch):
     """The task with the run's overrides is saved in the run and comes back with the policy, so
     eval and render use it, as does the observation frame; every reward term is logged on its own,
