@@ -91,6 +91,12 @@ class PPOConfig:
     acting (in units of the scaled returns, whose std is about 1). 0: off, the plain squared error
     (Andrychowicz et al., ICLR 2021, found the clipping hurts more often than it helps; here, off
     learned the same as 0.2 over six seeds: the value-clip sweep, docs/learning.md)."""
+    weight_decay: float = 0.0
+    """Decoupled weight decay (AdamW, Loshchilov & Hutter, ICLR 2019) on the dense layers' kernels:
+    every optimizer step shrinks them by learning rate × this. Embeddings, biases, norms, the tree
+    bias and the log-std are not decayed. A regulariser against fitting the training bodies alone
+    (Cobbe et al., ICML 2019, found L2 regularisation narrows the train-test gap on Procgen). 0:
+    plain Adam, as every run before 2026-12-06."""
     discount: float = 0.99
     gae_lambda: float = 0.95
     entropy_coef: float = 0.0
@@ -137,6 +143,8 @@ class PPOConfig:
             raise MetamorphError(f"ppo dual_clip must be 0 (off) or above 1, got {self.dual_clip}")
         if self.value_clip < 0:
             raise MetamorphError(f"ppo value_clip must be ≥ 0 (0: off), got {self.value_clip}")
+        if self.weight_decay < 0:
+            raise MetamorphError(f"ppo weight_decay must be ≥ 0 (0: none), got {self.weight_decay}")
         if self.static_std_floor < 0:
             raise MetamorphError(f"ppo static_std_floor must be ≥ 0 (0: none), got {self.static_std_floor}")
         if self.token_bucket != "auto" and (not isinstance(self.token_bucket, int) or self.token_bucket < 0):
@@ -263,10 +271,20 @@ def frozen_labels(params, freeze: str):
     return jax.tree_util.tree_map_with_path(label, params)
 
 
+def decayed_labels(params):
+    """True for the leaves weight decay shrinks: the kernels of dense layers."""
+    return jax.tree_util.tree_map_with_path(lambda path, _: getattr(path[-1], "key", None) == "kernel", params)
+
+
 def make_optimizer(config: PPOConfig, total_updates: int, freeze: str = "none") -> optax.GradientTransformation:
-    """Adam on the schedule after global-norm clipping; parameters named by ``freeze`` stay fixed."""
+    """Adam (AdamW with ``config.weight_decay``) on the schedule after global-norm clipping;
+    parameters named by ``freeze`` stay fixed."""
     schedule = learning_rate_schedule(config, total_updates)
-    optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(schedule, eps=1e-5))
+    if config.weight_decay:
+        adam = optax.adamw(schedule, eps=1e-5, weight_decay=config.weight_decay, mask=decayed_labels)
+    else:
+        adam = optax.adam(schedule, eps=1e-5)
+    optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), adam)
     if freeze == "none":
         return optimizer
     frozen_labels({}, freeze)  # an unknown name is refused before any parameter exists

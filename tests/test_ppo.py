@@ -513,6 +513,37 @@ def test_value_clip_keeps_the_larger_error_and_zero_turns_it_off():
         PPOConfig(value_clip=-0.1)
 
 
+def test_weight_decay_shrinks_dense_kernels_only_and_zero_is_adam():
+    """With zero gradients Adam moves nothing, so one step of the optimizer shows the decay alone:
+    every dense kernel shrinks by learning rate × weight decay, and embeddings, biases, norms, the
+    tree bias and the log-std stay; at 0 the optimizer is plain Adam's, step for step."""
+    params = probe(3).params
+    config = PPOConfig(weight_decay=0.5, warmup_fraction=0.0, learning_rate=0.1, final_lr_fraction=1.0)
+    optimizer = make_optimizer(config, total_updates=1)
+    zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+    state = optimizer.update(zeros, optimizer.init(params), params)[1]  # step 0: the warm-up's rate 0
+    updates, _ = optimizer.update(zeros, state, params)
+    moved = optax.apply_updates(params, updates)
+    flat = dict(jax.tree_util.tree_leaves_with_path(params))
+    for path, after in jax.tree_util.tree_leaves_with_path(moved):
+        name = jax.tree_util.keystr(path)
+        expected = flat[path] * (1 - 0.1 * 0.5) if path[-1].key == "kernel" else flat[path]
+        np.testing.assert_allclose(after, expected, rtol=1e-6, err_msg=name)
+    kernels = [p for p in flat if p[-1].key == "kernel"]
+    assert len(kernels) >= 8 and any(p[-1].key in ("embedding", "bias", "scale", "log_std") for p in flat)
+    grads = jax.tree_util.tree_map(lambda x: jnp.full_like(x, 0.3), params)
+    plain, adam = make_optimizer(PPOConfig(), 5), optax.chain(optax.clip_by_global_norm(0.5), optax.adam(
+        learning_rate_schedule(PPOConfig(), 5), eps=1e-5))  # fmt: skip
+    for a, b in zip(
+        jax.tree_util.tree_leaves(plain.update(grads, plain.init(params), params)[0]),
+        jax.tree_util.tree_leaves(adam.update(grads, adam.init(params), params)[0]),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(MetamorphError, match="weight_decay"):
+        PPOConfig(weight_decay=-1e-3)
+
+
 def test_log_prob_and_entropy_ignore_masked_tokens():
     mean = jnp.zeros((2, 3))
     log_std = jnp.full((2, 3), -0.5)
