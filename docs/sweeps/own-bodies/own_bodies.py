@@ -1,15 +1,15 @@
-"""The default's policies on their own training bodies against unseen bodies of the same spaces.
+"""Policies on their own training bodies against unseen bodies of the same spaces.
 
     python docs/sweeps/own-bodies/own_bodies.py
 
 Issue 14's target 2 asks that the policy beat zero torque on 85 % of held-out bodies; the default
 beats it on 57-58 % of held-out `unimal` bodies and 66-72 % of held-out `planar` ones. This tells a
-transfer gap from a learning ceiling: the same three policies (the default, seeds 0-2, 1M steps,
-docs/sweeps/link-tokens/joint) scored on the 200 bodies they trained on (eval/default-training-
-bodies.toml: generate:unimal:100 and generate:planar:100, seed 0; this folder's cNN-sS/) beside
-the held-out sets of the same spaces (seed 1000, their link-tokens suite). Prints, and writes as
-own_bodies.json, each figure's mean over seeds, 95 % bootstrap interval and per-seed values.
-"""
+transfer gap from a learning ceiling: each arm's three policies (1M steps, seeds 0-2) scored on the
+200 bodies they trained on (eval/default-training-bodies.toml: generate:unimal:100 and
+generate:planar:100, seed 0; this folder's ARM/c00-sS/) beside the held-out sets of the same
+spaces (seed 1000, from the link-tokens suite each trial was scored on in its sweep copy). Arms:
+the default (docs/sweeps/link-tokens/joint) and each sweep copy named in ARMS. Prints, and writes
+as own_bodies.json, each figure's mean over seeds, 95 % bootstrap interval and per-seed values."""
 
 import json
 import sys
@@ -19,7 +19,12 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent / "planar-plus"))
 from nine_seeds import summarise  # noqa: E402
 
-DEFAULT = HERE.parent / "link-tokens" / "joint" / "trials"
+SWEEPS = HERE.parent
+ARMS = {  # name: (folder under this one, the sweep copy's trials)
+    "the default (seeds 0-2)": ("default", SWEEPS / "link-tokens" / "joint" / "trials"),
+    "weight decay 0.1 (--ppo.weight-decay 0.1)": ("weight-decay", SWEEPS / "weight-decay" / "trials"),
+    "d_model 64, 3 layers, feed-forward 192": ("policy-size", SWEEPS / "policy-size" / "trials"),
+}
 FIGURES = ("mean", "median", "moving_share", "beats_zero_share")
 SPACES = {"training-unimal": "unimal", "training-planar": "planar", "heldout-generated": "unimal",
           "heldout-planar": "planar"}  # fmt: skip
@@ -28,8 +33,9 @@ SPACES = {"training-unimal": "unimal", "training-planar": "planar", "heldout-gen
 def figures(trial: Path) -> dict[str, float]:
     """The policy's figures on the training sets and the held-out sets of the same spaces, and
     zero torque's mean on each (what "beats zero" is measured against)."""
+    own = next(HERE / folder for folder, trials in ARMS.values() if trials == trial.parent)
     suites = {
-        "training": HERE / trial.name / "suite.json",
+        "training": own / trial.name / "suite.json",
         "held-out": trial / "eval" / "suite-link-tokens" / "suite.json",
     }
     out = {}
@@ -41,11 +47,13 @@ def figures(trial: Path) -> dict[str, float]:
             for key in FIGURES:
                 out[f"{where} {space} {key}"] = body_set["actors"]["policy"][key]
             out[f"{where} {space} zero-torque mean"] = body_set["actors"]["zero"]["mean"]
+    for space in ("unimal", "planar"):
+        out[f"held-out / training {space} mean"] = out[f"held-out {space} mean"] / out[f"training {space} mean"]
     return out
 
 
 def main() -> None:
-    arms = {"the default (seeds 0-2)": [DEFAULT / f"c00-s{seed}" for seed in range(3)]}
+    arms = {name: [trials / f"c00-s{seed}" for seed in range(3)] for name, (_, trials) in ARMS.items()}
     (HERE / "own_bodies.json").write_text(json.dumps(summarise(arms, figures), indent=1))
 
 
