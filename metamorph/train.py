@@ -52,6 +52,9 @@ from metamorph.ppo import (
 )
 from metamorph.tokens import static_columns
 
+POLICY_SIZES: tuple[str, ...] = ("d_model", "num_layers", "num_heads", "ff_dim")
+"""The `PolicyConfig` sizes a `TrainConfig` field of the same name can set over the preset's."""
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
@@ -174,8 +177,7 @@ class TrainConfig:
     def policy_config(self) -> PolicyConfig:
         if self.model not in POLICY_PRESETS:
             raise MetamorphError(f"unknown model preset '{self.model}'; known: {', '.join(POLICY_PRESETS)}")
-        sizes = {"d_model": self.d_model, "num_layers": self.num_layers, "num_heads": self.num_heads,
-                 "ff_dim": self.ff_dim}  # fmt: skip
+        sizes = {name: getattr(self, name) for name in POLICY_SIZES}
         for name, size in sizes.items():
             if size is not None and size < 1:
                 raise MetamorphError(f"{name.replace('_', '-')} must be at least 1, got {size}")
@@ -366,7 +368,7 @@ class Trainer:
             self.vocabulary = self.init_from.vocabulary  # old ids kept, new kinds appended
             # the architecture is the checkpoint's; dropout adds no parameters, so this run's rate applies
             self.policy_config = dataclasses.replace(self.init_from.policy.config, dropout=config.dropout)
-            for name in ("d_model", "num_layers", "num_heads", "ff_dim"):
+            for name in POLICY_SIZES:
                 asked, kept = getattr(config, name), getattr(self.policy_config, name)
                 if asked is not None and asked != kept:
                     raise MetamorphError(

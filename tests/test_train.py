@@ -397,11 +397,11 @@ def test_policy_sizes_override_the_preset_and_come_back_with_the_policy(tmp_path
     config = tiny_config(tmp_path / "wide", unimal_files, total_steps=4 * 8, d_model=64, num_layers=3, ff_dim=80)
     policy = config.policy_config
     assert (policy.d_model, policy.num_layers, policy.num_heads, policy.ff_dim) == (64, 3, 2, 80)
-    small = Trainer(tiny_config(tmp_path / "small", unimal_files, total_steps=4 * 8), progress=False)
+    small = tiny_config(tmp_path / "small", unimal_files).policy_config
+    preset = POLICY_PRESETS["small"]()
+    assert (small.d_model, small.num_layers) == (preset.d_model, preset.num_layers)
     wide = Trainer(config, progress=False)
     wide.run()
-    preset = POLICY_PRESETS["small"]()
-    assert (small.policy_config.d_model, small.policy_config.num_layers) == (preset.d_model, preset.num_layers)
     assert wide.policy_config.d_model == 64
     loaded = load_policy(tmp_path / "wide")
     assert (loaded.policy.config.d_model, loaded.policy.config.num_layers, loaded.policy.config.ff_dim) == (64, 3, 80)
