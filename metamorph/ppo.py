@@ -23,7 +23,7 @@ import numpy as np
 import optax
 
 from metamorph.errors import MetamorphError
-from metamorph.packing import PACKING_FIELDS
+from metamorph.packing import PACKING_FIELDS, first_fit_on_device, rows_for_microbatches, worth_packing
 
 # Brax imports mujoco.mjx, which prints "Failed to import warp" to stdout when the optional
 # NVIDIA Warp backend is absent (always, on CPU); our users' terminals need not see it.
@@ -129,6 +129,16 @@ class PPOConfig:
     config.json records the number it chose. A trimmed update compiles with
     ``TRIMMED_COMPILER_OPTIONS`` on CPU (`update_compiler_options`), which keeps the default run
     under issue 13's 1.5 GiB (docs/performance.md). `ppo_update` alone reads "auto" as 0."""
+    pack_rows: int | Literal["auto"] = 0
+    """Pack the update's microbatches: the samples' bodies, several to a row of token slots (as
+    acting does with ``pack_bodies``, `metamorph.packing`), so that the network computes no padding
+    tokens. Each microbatch is placed on device by first fit decreasing into this many rows of the
+    longest training body's slots; a microbatch whose bodies need more rows is computed padded, so
+    the number bounds the cost, not the result. The same update up to the order of float sums; with
+    dropout, masks are drawn for the packed shapes. Replaces trimming (``token_bucket`` must then be
+    0 or "auto", which reads as 0). 0: off. "auto": `metamorph train` picks the rows from its
+    training bodies' token counts and the run's shape (`rows_for_microbatches`); config.json
+    records the number it chose. `ppo_update` alone reads "auto" as 0."""
     dropout_same_mask: bool = False
     """With policy dropout: compare the updated policy with the policy from before the update under
     the same dropout mask (the ratio's denominator and the value clip's centre), instead of with the
@@ -149,6 +159,13 @@ class PPOConfig:
             raise MetamorphError(f"ppo static_std_floor must be ≥ 0 (0: none), got {self.static_std_floor}")
         if self.token_bucket != "auto" and (not isinstance(self.token_bucket, int) or self.token_bucket < 0):
             raise MetamorphError(f"ppo token_bucket must be ≥ 0 (0: off) or 'auto', got {self.token_bucket!r}")
+        if self.pack_rows != "auto" and (not isinstance(self.pack_rows, int) or self.pack_rows < 0):
+            raise MetamorphError(f"ppo pack_rows must be ≥ 0 (0: off) or 'auto', got {self.pack_rows!r}")
+        if self.pack_rows != 0 and self.token_bucket not in (0, "auto"):
+            raise MetamorphError(
+                f"ppo pack_rows {self.pack_rows!r} and token_bucket {self.token_bucket!r}: a packed update has "
+                "no padding to trim; set one of them to 0"
+            )
 
     @property
     def optimizer_steps_per_update(self) -> int:
@@ -475,6 +492,22 @@ def resolve_token_bucket(
     return dataclasses.replace(config, token_bucket=bucket), share
 
 
+def resolve_pack_rows(
+    config: PPOConfig, token_counts: Sequence[int], tokens: int, slots: int, unroll_length: int
+) -> PPOConfig:
+    """``config`` with ``pack_rows="auto"`` decided for training bodies of ``token_counts`` padded
+    to ``tokens`` slots (the rows `rows_for_microbatches` picks) and, when it packs,
+    ``token_bucket`` "auto" read as 0."""
+    rows = config.pack_rows
+    if rows == "auto":
+        share = slots * unroll_length // config.num_minibatches
+        micro = microbatch_samples(share, config.microbatch_size)
+        rows = rows_for_microbatches(token_counts, slots, unroll_length, config.num_minibatches, micro, tokens)
+        rows = rows if worth_packing(rows, micro) else 0
+    bucket = 0 if rows and config.token_bucket == "auto" else config.token_bucket
+    return dataclasses.replace(config, pack_rows=rows, token_bucket=bucket)
+
+
 def microbatch_samples(share: int, microbatch_size: int) -> int:
     """Samples per microbatch for a minibatch share of ``share`` samples: the largest equal split of
     at most ``microbatch_size`` (0: the whole share in one pass)."""
@@ -535,7 +568,8 @@ def _device_update(
         return grads, metrics
 
     tokens = rollout.actions.shape[-1]
-    bucket = 0 if config.token_bucket == "auto" else config.token_bucket  # unresolved: no bodies to decide on
+    pack_rows = 0 if config.pack_rows == "auto" else config.pack_rows  # unresolved: no bodies to decide on
+    bucket = 0 if config.token_bucket == "auto" or pack_rows else config.token_bucket
     buckets = token_buckets(tokens, bucket) if bucket else (tokens,)
     if len(buckets) > 1:
         untrimmed_gradient = chunk_gradient
@@ -550,7 +584,27 @@ def _device_update(
             branch = jnp.searchsorted(jnp.asarray(buckets), longest)  # the shortest bucket that holds it
             return jax.lax.switch(branch, branches, params, chunk, dropout_key)
 
-    def minibatch_gradient(params, minibatch, dropout_key):
+    if pack_rows:
+        padded_gradient = chunk_gradient
+
+        def chunk_gradient(params, chunk, dropout_key, packing):
+            fields, fits = packing
+            packed = chunk | {"obs": chunk["obs"] | fields}
+            return jax.lax.cond(
+                fits,
+                lambda: padded_gradient(params, packed, dropout_key),
+                lambda: padded_gradient(params, chunk, dropout_key),  # more rows than packed: as it is
+            )
+
+    def packings(minibatches):
+        """The packing fields and fit of every microbatch [minibatches, microbatches, ...], or None."""
+        if not pack_rows:
+            return None
+        counts = jnp.sum(minibatches["obs"]["token_mask"], axis=-1, dtype=jnp.int32).reshape(-1, micro)
+        placed = jax.vmap(lambda c: first_fit_on_device(c, pack_rows, tokens))(counts)
+        return jax.tree_util.tree_map(lambda x: x.reshape(config.num_minibatches, -1, *x.shape[1:]), placed)
+
+    def minibatch_gradient(params, minibatch, dropout_key, packing):
         """Gradient and metrics of the minibatch's mean loss: this device's share summed over its
         microbatches, then over the devices."""
         if config.normalize_advantages:
@@ -569,20 +623,23 @@ def _device_update(
             # over the devices for every microbatch (measured: 70 ms each between two processes).
             params = jax.lax.pcast(params, axis, to="varying")
 
-        def add_chunk(running, chunk_and_key):
-            return jax.tree_util.tree_map(jnp.add, running, chunk_gradient(params, *chunk_and_key)), None
+        def gradient(chunk, key, chunk_packing):
+            return chunk_gradient(params, chunk, key, *(() if chunk_packing is None else (chunk_packing,)))
+
+        def add_chunk(running, chunk_key_packing):
+            return jax.tree_util.tree_map(jnp.add, running, gradient(*chunk_key_packing)), None
 
         chunk_keys = jax.random.split(dropout_key, share // micro)
-        first = jax.tree_util.tree_map(lambda x: x[0], chunks)
-        shapes = jax.eval_shape(chunk_gradient, params, first, chunk_keys[0])
+        first = jax.tree_util.tree_map(lambda x: x[0], (chunks, chunk_keys, packing))
+        shapes = jax.eval_shape(gradient, *first)
         zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
         if axis is not None:  # the running sum differs between devices until the psum
             zeros = jax.lax.pcast(zeros, axis, to="varying")
-        return total(jax.lax.scan(add_chunk, zeros, (chunks, chunk_keys))[0])
+        return total(jax.lax.scan(add_chunk, zeros, (chunks, chunk_keys, packing))[0])
 
-    def minibatch_step(carry, minibatch_and_key):
+    def minibatch_step(carry, minibatch_key_packing):
         params, opt_state = carry
-        grads, metrics = minibatch_gradient(params, *minibatch_and_key)
+        grads, metrics = minibatch_gradient(params, *minibatch_key_packing)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         metrics["grad_norm"] = optax.tree.norm(grads)
         return (optax.apply_updates(params, updates), opt_state), metrics
@@ -599,7 +656,7 @@ def _device_update(
         )
         # the shuffle keeps epoch_key itself, so runs without dropout draw the same orders as before
         dropout_keys = jax.random.split(jax.random.fold_in(epoch_key, 1), config.num_minibatches)
-        return jax.lax.scan(minibatch_step, carry, (shuffled, dropout_keys))
+        return jax.lax.scan(minibatch_step, carry, (shuffled, dropout_keys, packings(shuffled)))
 
     epoch_keys = jax.random.split(key, config.epochs)
     (params, opt_state), metrics = jax.lax.scan(epoch, (state.params, state.opt_state), epoch_keys)

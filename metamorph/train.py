@@ -47,6 +47,7 @@ from metamorph.ppo import (
     make_optimizer,
     policy_inputs,
     ppo_update,
+    resolve_pack_rows,
     resolve_token_bucket,
     update_compiler_options,
 )
@@ -418,10 +419,11 @@ class Trainer:
                     f"{self.policy_config.max_tokens}"
                 )
             self.policy_config = dataclasses.replace(self.policy_config, max_tokens=self.env.max_tokens)
-        # "auto" padding trimming decided on these bodies; config.json records the number chosen
+        # "auto" packing and padding trimming decided on these bodies; config.json records the numbers chosen
         slots_per_device = config.num_envs * config.num_processes // len(devices)
         counts = [entry.tokens.num_tokens for entry in self.env.bodies]
-        ppo, self.trimmed_share = resolve_token_bucket(config.ppo, counts, slots_per_device, config.unroll_length)
+        ppo = resolve_pack_rows(config.ppo, counts, self.env.max_tokens, slots_per_device, config.unroll_length)
+        ppo, self.trimmed_share = resolve_token_bucket(ppo, counts, slots_per_device, config.unroll_length)
         if ppo != config.ppo:
             config = dataclasses.replace(config, ppo=ppo)
             self.config = config

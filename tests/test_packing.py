@@ -14,7 +14,10 @@ from metamorph.packing import (
     PACKING_FIELDS,
     TokenPacker,
     first_fit_decreasing,
+    first_fit_on_device,
+    first_fit_rows_needed,
     pack_fixed_bodies,
+    rows_for_microbatches,
     rows_to_pack,
     worth_packing,
 )
@@ -66,6 +69,33 @@ def test_placement_follows_resets_and_says_when_the_rows_are_too_few():
     assert 100 < plans < 400  # both cases were met
     with pytest.raises(ValueError, match="packer is for"):
         packer.plan(np.ones((B, T + 1), bool))
+
+
+def test_first_fit_on_device_places_as_the_host_does_and_says_when_rows_are_too_few():
+    """The update's placement (jitted) puts every real token in one slot, needs the rows the host's
+    first fit decreasing needs, and reports a microbatch that needs more as not fitting."""
+    B, T = 24, 12
+    rng = np.random.default_rng(3)
+    place = jax.jit(first_fit_on_device, static_argnums=(1, 2))
+    for _ in range(20):
+        counts = rng.integers(0, T + 1, B)  # 0: no tokens (takes no slot)
+        needed = 1 + max(first_fit_decreasing(counts.tolist(), T))
+        assert first_fit_rows_needed(counts[None], T).tolist() == [needed]
+        for rows in (needed, needed - 1):
+            fields, fits = place(counts, rows, T)
+            assert bool(fits) == (rows == needed)
+            if fits:
+                plan = {k: np.asarray(v) for k, v in fields.items()}
+                check_placement(TokenPacker(B, T, rows), plan, counts)
+
+
+def test_rows_for_microbatches_cover_the_share_asked_for():
+    """One length: every microbatch needs the same rows. Two lengths drawn by environment: the rows
+    grow with the share of microbatches they must hold, and stay below one row a sample."""
+    assert rows_for_microbatches([5], slots=16, unroll_length=8, num_minibatches=4, micro=32, tokens=10) == 16
+    rows = [rows_for_microbatches([2, 9], 16, 8, 4, 32, 10, fit_share=share) for share in (0.5, 0.9, 1.0)]
+    assert rows == sorted(rows) and rows[0] < rows[2] < 32
+    assert rows_for_microbatches([10], 16, 8, 4, 32, 10) == 32  # nothing shares a row
 
 
 def test_rows_to_pack():

@@ -207,9 +207,10 @@ def bodies_of_many_lengths(rng: np.random.Generator, tokens: int = 6) -> dict[st
 
 
 @pytest.mark.parametrize(("position", "tokens"), [("learned", "joint"), ("tree", "joint"), ("tree", "link")])
-def test_trimming_padding_out_of_microbatches_keeps_the_update(position, tokens):
+def test_trimming_or_packing_padding_out_of_microbatches_keeps_the_update(position, tokens):
     """``token_bucket`` cuts each microbatch to its longest body (bodies of 2–6 tokens here, buckets
-    of 2, 4 and 6 slots): a cheaper way to compute the same gradients, so the update must not change."""
+    of 2, 4 and 6 slots), ``pack_rows`` places its bodies several to a row: cheaper ways to compute
+    the same gradients, so the update must not change."""
     obs = bodies_of_many_lengths(np.random.default_rng(5))
     policy = Policy(dataclasses.replace(TINY, position=position, max_tokens=6, tokens=tokens), vocab_size=60)
     normalizer = init_normalizer(obs)
@@ -227,28 +228,34 @@ def test_trimming_padding_out_of_microbatches_keeps_the_update(position, tokens)
         dones=rng.random((U, B)) < 0.1,
         bootstrap=rng.normal(size=B).astype(np.float32),
     )
+    # padded; trimmed; packed into 8 rows (8 samples a microbatch: every microbatch fits and runs
+    # packed) and into 1 row (none fits: all run padded)
+    settings = {"padded": {}, "trimmed": {"token_bucket": 2}, **{f"packed-{r}": {"pack_rows": r} for r in (8, 1)}}
     results = {}
-    for token_bucket in (0, 2):
-        config = PPOConfig(epochs=2, num_minibatches=2, microbatch_size=8, token_bucket=token_bucket)
+    for name, setting in settings.items():
+        config = dataclasses.replace(
+            PPOConfig(epochs=2, num_minibatches=2, microbatch_size=8, token_bucket=0), **setting
+        )
 
         def update(state, rollout, bootstrap, key, config=config):
             return ppo_update(state, rollout, bootstrap, key, policy.apply, optimizer, config)
 
         jaxpr = str(jax.make_jaxpr(update)(state, rollout, bootstrap, jax.random.PRNGKey(9)))
-        assert ("cond[" in jaxpr) == (token_bucket > 0)  # one branch per bucket, chosen per microbatch
+        assert ("cond[" in jaxpr) == (name != "padded")  # a branch per bucket, or packed or not, per microbatch
         # compiled as training compiles it (a trimmed update on CPU without XLA's fusion emitters)
         options = update_compiler_options(config, jax.default_backend())
-        assert bool(options) == (token_bucket > 0 and jax.default_backend() == "cpu")
+        assert bool(options) == (name == "trimmed" and jax.default_backend() == "cpu")
         compiled = jax.jit(update, compiler_options=options)
-        results[token_bucket] = compiled(state, rollout, bootstrap, jax.random.PRNGKey(9))
-    (full, full_metrics), (trimmed, trimmed_metrics) = results[0], results[2]
+        results[name] = compiled(state, rollout, bootstrap, jax.random.PRNGKey(9))
+    full, full_metrics = results.pop("padded")
     moved = jax.tree_util.tree_map(lambda x, y: float(np.max(np.abs(x - y))), full.params, params)
     assert max(jax.tree_util.tree_leaves(moved)) > 1e-4  # the update did something
-    jax.tree_util.tree_map(
-        lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-6), trimmed.params, full.params
-    )
-    for name in ("policy_loss", "value_loss", "approx_kl", "entropy", "grad_norm"):
-        np.testing.assert_allclose(trimmed_metrics[name], full_metrics[name], rtol=1e-4, atol=1e-7)
+    for new_state, metrics in results.values():
+        jax.tree_util.tree_map(
+            lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-6), new_state.params, full.params
+        )
+        for name in ("policy_loss", "value_loss", "approx_kl", "entropy", "grad_norm"):
+            np.testing.assert_allclose(metrics[name], full_metrics[name], rtol=1e-4, atol=1e-7)
 
 
 def test_token_buckets_and_trimming():
@@ -260,6 +267,10 @@ def test_token_buckets_and_trimming():
     assert batch["obs"]["static"].shape == (B, 4, 47) and batch["obs"]["terrain"].shape == (B, 9)
     with pytest.raises(MetamorphError, match="token_bucket"):
         PPOConfig(token_bucket=-1)
+    with pytest.raises(MetamorphError, match="pack_rows"):
+        PPOConfig(pack_rows=-1)
+    with pytest.raises(MetamorphError, match="no padding to trim"):
+        PPOConfig(pack_rows="auto", token_bucket=4)
 
 
 def test_trimmed_share_replays_the_update_and_auto_decides_on_it():
