@@ -1,6 +1,6 @@
 """Benchmark: training throughput against its two limits, and policy latency.
 
-    python bench/train_throughput.py [--updates 4] [--presets small metamorph]
+    python bench/train_throughput.py [--updates 4] [--presets small metamorph] [--pack-rows auto]
 
 For each policy preset on UNIMAL-100, flat task, the default training shape (128 environments ×
 64 steps an update): training samples/s (collection + update, after compilation), the
@@ -14,11 +14,11 @@ physics (MuJoCo stepping with rewards, falls and resets), observation (building 
 inference (the jitted policy acting, and the value bootstrap) and transfer (host arrays to JAX and
 back, and stacking the rollout); the update split into forward (the loss over every epoch's
 minibatches, no gradient), backward (value-and-gradient minus forward) and optimizer and the rest
-(the whole update minus value-and-gradient: statistics, GAE, shuffling, Adam), all of the
-untrimmed update (its FLOP fraction too), and the update as training runs it (``as_trained``: padding
-trimmed where `--ppo.token-bucket auto` chose to: not on UNIMAL-100, which it trimmed for an hour on
-2026-12-05, when `auto` cut at 10 % of the slots instead of 20 %). The training
-samples/s are of training as it runs. Memory: resident
+(the whole update minus value-and-gradient: statistics, GAE, shuffling, Adam), all of the padded
+update (its FLOP fraction too), and the update as training runs it (``as_trained``: packed where
+`--ppo.pack-rows` asks for it, or with padding trimmed where `--ppo.token-bucket auto` chose to: not
+on UNIMAL-100, which it trimmed for an hour on 2026-12-05, when `auto` cut at 10 % of the slots
+instead of 20 %). The training samples/s are of training as it runs. Memory: resident
 set after the timed updates and the process's peak. Prints one JSON object.
 """
 
@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 import psutil
 
-from metamorph.ppo import policy_inputs, ppo_loss, ppo_update
+from metamorph.ppo import PPOConfig, policy_inputs, ppo_loss, ppo_update
 from metamorph.train import RewardScaler, TrainConfig, Trainer
 
 UNIMAL = Path(__file__).resolve().parents[2] / "shared" / "morphologies" / "unimal100" / "train"
@@ -132,11 +132,12 @@ def collection_phases(trainer: Trainer, state, updates: int) -> dict[str, float]
 
 
 def update_phases(trainer: Trainer, state, rollout, repeats: int) -> dict[str, float]:
-    """Median seconds of one untrimmed update's forward passes, backward passes and the rest, each
+    """Median seconds of one padded update's forward passes, backward passes and the rest, each
     over the same microbatches that update uses (every epoch's minibatches), and of the update as
-    training runs it (``as_trained``: with padding trimmed where `--ppo.token-bucket auto` chose
-    to; its passes have as many shapes as lengths, so the breakdown is of the untrimmed one)."""
-    ppo = dataclasses.replace(trainer.config.ppo, token_bucket=0)
+    training runs it (``as_trained``: packed or trimmed where `--ppo.pack-rows` or
+    `--ppo.token-bucket` chose to; its passes have other shapes, so the breakdown is of the padded
+    one)."""
+    ppo = dataclasses.replace(trainer.config.ppo, token_bucket=0, pack_rows=0)
     transitions, _ = rollout
     data = {"obs": transitions.obs, "actions": transitions.actions, "logp": transitions.log_prob,
             "values": transitions.value, "rewards": transitions.reward}  # fmt: skip
@@ -163,7 +164,7 @@ def update_phases(trainer: Trainer, state, rollout, repeats: int) -> dict[str, f
         return jax.jit(run)
 
     apply = trainer.policy.apply
-    untrimmed_update = jax.jit(
+    padded_update = jax.jit(
         lambda state, rollout, bootstrap, key: ppo_update(state, rollout, bootstrap, key, apply, trainer.optimizer, ppo)
     )
     forward = over_passes(lambda p, n, c: ppo_loss(p, apply, n, c, ppo, minibatch)[0])
@@ -173,7 +174,7 @@ def update_phases(trainer: Trainer, state, rollout, repeats: int) -> dict[str, f
     key = jax.random.PRNGKey(2)
     for name, fn, args in (("forward", forward, (state.params, state.normalizer, data)),
                            ("forward_and_backward", backward, (state.params, state.normalizer, data)),
-                           ("update", untrimmed_update, (state, *rollout, key)),
+                           ("update", padded_update, (state, *rollout, key)),
                            ("as_trained", trainer._update, (state, *rollout, key))):  # fmt: skip
         jax.block_until_ready(fn(*args))  # compile
         for _ in range(repeats):
@@ -188,6 +189,7 @@ def update_phases(trainer: Trainer, state, rollout, repeats: int) -> dict[str, f
         "total": round(median["update"], 3),
         "as_trained": round(median["as_trained"], 3),
         "token_bucket_as_trained": trainer.config.ppo.token_bucket,
+        "pack_rows_as_trained": trainer.config.ppo.pack_rows,
     }
 
 
@@ -201,11 +203,14 @@ SHAPES = {"small": (128, 64), "metamorph": (32, 32)}
 costs ~40× more FLOPs a sample, so its update is timed on a smaller batch."""
 
 
-def measure(preset: str, updates: int, matmul_rate: float) -> dict:
+def measure(preset: str, updates: int, matmul_rate: float, pack_rows: str | None = None) -> dict:
     num_envs, unroll = SHAPES[preset]
+    ppo = PPOConfig()
+    if pack_rows is not None:
+        ppo = dataclasses.replace(ppo, pack_rows=pack_rows if pack_rows == "auto" else int(pack_rows))
     with tempfile.TemporaryDirectory() as tmp:
         config = TrainConfig(bodies=str(UNIMAL), model=preset, run_dir=Path(tmp), total_steps=10**9,
-                             checkpoint_every=10**6, num_envs=num_envs, unroll_length=unroll)  # fmt: skip
+                             checkpoint_every=10**6, num_envs=num_envs, unroll_length=unroll, ppo=ppo)  # fmt: skip
         trainer = Trainer(config, progress=False)
         obs = trainer.env.reset(seed=0)
         state = trainer.init_state(obs, jax.random.PRNGKey(0))
@@ -276,9 +281,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--updates", type=int, default=3, help="timed updates after the compiling one")
     parser.add_argument("--presets", nargs="+", default=["small", "metamorph"])
+    parser.add_argument("--pack-rows", help="training's --ppo.pack-rows (auto, 0 or rows); default: the default's")
     args = parser.parse_args()
     rate = matmul_flops_per_s()
-    results = [measure(p, args.updates, rate) for p in args.presets]
+    results = [measure(p, args.updates, rate, args.pack_rows) for p in args.presets]
     print(json.dumps({"benchmark": "train_throughput", "matmul_gflop_per_s": round(rate / 1e9, 1),
                       "task": "flat", "bodies": "UNIMAL-100", "results": results}, indent=1))  # fmt: skip
 

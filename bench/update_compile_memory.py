@@ -1,10 +1,12 @@
-"""Memory it takes to compile the default run's PPO update, trimmed and not, with and without the
-XLA options training compiles a trimmed update with (`metamorph.ppo.TRIMMED_COMPILER_OPTIONS`).
+"""Memory it takes to compile the default run's PPO update, padded, trimmed or packed, with and
+without the XLA options training compiles a trimmed update with
+(`metamorph.ppo.TRIMMED_COMPILER_OPTIONS`).
 
-    python bench/update_compile_memory.py [--settings 0:none 4:none 4:trimmed] [-- TRAIN ARGS…]
+    python bench/update_compile_memory.py [--settings 0:none 4:none 4:trimmed packed:none] [-- TRAIN ARGS…]
 
-Each setting is ``TOKEN_BUCKET:OPTIONS`` (``none``: XLA's defaults; ``trimmed``: the trimmed
-update's options) and runs in its own process: build the default run's `Trainer` (its bodies,
+Each setting is ``LAYOUT:OPTIONS``, the layout a token bucket (0: padded) or ``packed``
+(``--ppo.pack-rows auto``, the rows as the run picks them), the options ``none`` (XLA's defaults)
+or ``trimmed`` (the trimmed update's), and runs in its own process: build the default run's `Trainer` (its bodies,
 environments and policy), then compile its update for a rollout of the run's shape. Prints one
 JSON object: per setting, resident memory before the compile, the peak while compiling (the
 process's maximum resident set), what stays after it (glibc's free pages returned), and XLA's
@@ -25,7 +27,7 @@ import time
 from pathlib import Path
 
 
-def measure(token_bucket: int, options: str, train_args: list[str]) -> dict:
+def measure(layout: str, options: str, train_args: list[str]) -> dict:
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -37,10 +39,12 @@ def measure(token_bucket: int, options: str, train_args: list[str]) -> dict:
     from metamorph.train import TrainConfig, Trainer, _return_free_heap
 
     config = tyro.cli(TrainConfig, args=train_args)
-    config = dataclasses.replace(
-        config, run_dir=Path(tempfile.mkdtemp()) / "run", ppo=dataclasses.replace(config.ppo, token_bucket=token_bucket)
-    )
-    trainer = Trainer(config, progress=False)
+    if layout == "packed":
+        ppo = dataclasses.replace(config.ppo, pack_rows="auto", token_bucket=0)
+    else:
+        ppo = dataclasses.replace(config.ppo, pack_rows=0, token_bucket=int(layout))
+    trainer = Trainer(dataclasses.replace(config, run_dir=Path(tempfile.mkdtemp()) / "run", ppo=ppo), progress=False)
+    config = trainer.config  # "auto" decided on the bodies
     obs = trainer.env.reset(seed=0)
     state = trainer.init_state(obs, jax.random.PRNGKey(0))
     steps, envs = config.unroll_length, config.num_envs
@@ -66,7 +70,8 @@ def measure(token_bucket: int, options: str, train_args: list[str]) -> dict:
     _return_free_heap()  # glibc's free pages back to the system, as training does once an update
     after = process.memory_info().rss
     return {
-        "token_bucket": token_bucket,
+        "token_bucket": config.ppo.token_bucket,
+        "pack_rows": config.ppo.pack_rows,
         "compiler_options": compiler_options,
         "compile_s": round(seconds, 1),
         "rss_before_mib": before >> 20,
@@ -84,8 +89,8 @@ def main() -> None:
     parser.add_argument("train_args", nargs="*")
     args = parser.parse_args()
     if args.one:
-        bucket, options = args.one.split(":")
-        print(json.dumps(measure(int(bucket), options, args.train_args)))
+        layout, options = args.one.split(":")
+        print(json.dumps(measure(layout, options, args.train_args)))
         return
     results = []
     for setting in args.settings:

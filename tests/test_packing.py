@@ -11,6 +11,7 @@ from test_train import tiny_config
 
 from conftest import EXAMPLES
 from metamorph.packing import (
+    PACK_AT_MOST,
     PACKING_FIELDS,
     TokenPacker,
     first_fit_decreasing,
@@ -22,7 +23,7 @@ from metamorph.packing import (
     worth_packing,
 )
 from metamorph.policy import Policy, PolicyConfig
-from metamorph.ppo import init_normalizer, policy_inputs
+from metamorph.ppo import PPOConfig, init_normalizer, policy_inputs
 from metamorph.train import Trainer
 
 
@@ -263,4 +264,32 @@ def test_a_packed_run_resumes_exactly(tmp_path, unimal_files):
     rows = [[json.loads(line) for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()] for run in "ab"]
     assert [m["update"] for m in rows[1]] == [1, 2, 3, 4]
     for x, y in zip(*rows, strict=True):
+        assert x["value_loss"] == y["value_loss"] and x["policy_loss"] == y["policy_loss"]
+
+
+def test_a_packed_update_is_decided_on_the_bodies_and_resumes_exactly(tmp_path, unimal_files):
+    """``--ppo.pack-rows auto`` picks the rows from the training bodies (config.json keeps the number,
+    so a resumed run packs alike), and a run killed after a checkpoint and resumed repeats the
+    uninterrupted one exactly (`test_ppo` checks that a packed update is the padded one)."""
+    bodies = f"{EXAMPLES / 'biped.xml'},{EXAMPLES / 'biped.urdf'}+real:hopper+real:humanoid"
+
+    def config(run: str, resume: bool = False, **ppo):
+        ppo = PPOConfig(epochs=2, num_minibatches=2, **ppo)
+        return tiny_config(tmp_path / run, unimal_files, bodies=bodies, num_envs=32, total_steps=4 * 32 * 8,
+                           resume=resume, ppo=ppo)  # fmt: skip
+
+    straight = Trainer(config("a", pack_rows="auto"), progress=False)
+    rows = straight.config.ppo.pack_rows
+    counts = [entry.tokens.num_tokens for entry in straight.env.bodies]
+    assert rows == rows_for_microbatches(counts, 32, 8, 2, 128, straight.env.max_tokens)
+    assert 0 < rows < 128 * PACK_AT_MOST and straight.config.ppo.token_bucket == 0  # packed, so not trimmed
+    straight.run()
+    saved = json.loads((tmp_path / "a" / "config.json").read_text())["config"]["ppo"]
+    assert saved["pack_rows"] == rows
+    Trainer(config("b", pack_rows="auto"), progress=False).run(max_updates=2)
+    Trainer(config("b", resume=True, pack_rows="auto"), progress=False).run()
+    runs = {run: [json.loads(line) for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+            for run in "ab"}  # fmt: skip
+    assert [m["update"] for m in runs["b"]] == [1, 2, 3, 4]
+    for x, y in zip(runs["a"], runs["b"], strict=True):
         assert x["value_loss"] == y["value_loss"] and x["policy_loss"] == y["policy_loss"]
