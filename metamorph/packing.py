@@ -228,7 +228,8 @@ def first_fit_on_device(counts: jax.Array, rows: int, tokens: int) -> tuple[dict
         fits = room[row]
         return free.at[row].add(-jnp.where(fits, count, 0)), (row, tokens - free[row], fits)
 
-    free = jnp.full(rows, tokens, counts.dtype)
+    # made from counts, so that under shard_map the carry varies by device as counts do
+    free = jnp.full(rows, tokens, counts.dtype) + 0 * counts[:1]
     _, (row, offset, fits) = jax.lax.scan(place, free, counts[order])
     batch_order = jnp.zeros_like(order).at[order].set(jnp.arange(num_bodies))
     row, offset = row[batch_order], offset[batch_order]

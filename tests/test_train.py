@@ -303,8 +303,9 @@ from pathlib import Path
 from metamorph.errors import MetamorphError
 from metamorph.ppo import PPOConfig
 from metamorph.train import TrainConfig, Trainer
+ppo = PPOConfig(epochs=3, num_minibatches=1, pack_rows=int(sys.argv[3]))
 config = TrainConfig(bodies=sys.argv[1], total_steps=3 * 64, num_envs=4, unroll_length=16, run_dir=Path(sys.argv[2]),
-                     checkpoint_every=100, nthread=1, episode_length=20, ppo=PPOConfig(epochs=3, num_minibatches=1))
+                     checkpoint_every=100, nthread=1, episode_length=20, ppo=ppo)
 trainer = Trainer(config, progress=False)
 summary = trainer.run()
 refused = None
@@ -321,31 +322,35 @@ print(json.dumps({"devices": len(jax.devices()), "value_loss": summary["value_lo
 """
 
 
-@pytest.mark.slow  # ~60 s: a subprocess with two XLA CPU devices
+@pytest.mark.slow  # ~90 s: subprocesses with one and two XLA CPU devices
 def test_data_parallel_over_two_devices_matches_one(tmp_path: Path, unimal_files):
     """XLA_FLAGS=--xla_force_host_platform_device_count=2 splits the batch over two CPU devices,
     each updating on its own environments' samples with gradients summed across devices; with one
     minibatch per epoch (so both see the same samples in every step) the run must match the
     single-device run within float tolerance, and minibatches that cannot be split between the
-    devices are refused before anything is written."""
+    devices are refused before anything is written. Each device packs its own samples' microbatches
+    just as well (``--ppo.pack-rows``: 32 rows hold a device's 32 samples, so every one is packed)."""
     bodies = f"{EXAMPLES / 'biped.xml'},{unimal_files[0]}"
     results = []
-    for devices in (1, 2):
+    for devices, pack_rows in ((1, 0), (2, 0), (2, 32)):
         env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
-        out = subprocess.run([sys.executable, "-c", SHARDED_RUN, bodies, str(tmp_path / f"run{devices}")],
+        run = str(tmp_path / f"run{devices}-{pack_rows}")
+        out = subprocess.run([sys.executable, "-c", SHARDED_RUN, bodies, run, str(pack_rows)],
                              capture_output=True, text=True, env=env, timeout=600)  # fmt: skip
         assert out.returncode == 0, out.stderr[-2000:]
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    one, two = results
-    assert one["devices"] == 1 and two["devices"] == 2
-    assert two["value_loss"] == pytest.approx(one["value_loss"], rel=1e-3, abs=1e-5)
-    assert two["policy_loss"] == pytest.approx(one["policy_loss"], rel=1e-2, abs=1e-5)
-    assert two["grad_norm"] == pytest.approx(one["grad_norm"], rel=1e-3)  # summed once across devices, not twice
-    assert len(two["returns"]) == len(one["returns"])
-    for returns_two, returns_one in zip(two["returns"], one["returns"], strict=True):
-        assert_same_or_both_missing(returns_two, returns_one, rel=1e-3)
-    assert two["refused"] == {"error": "a minibatch of 3 samples must divide among 2 devices: change --ppo.num-minibatches",
-                              "written": False}  # fmt: skip
+    one, *twos = results
+    assert one["devices"] == 1
+    for two in twos:
+        assert two["devices"] == 2
+        assert two["value_loss"] == pytest.approx(one["value_loss"], rel=1e-3, abs=1e-5)
+        assert two["policy_loss"] == pytest.approx(one["policy_loss"], rel=1e-2, abs=1e-5)
+        assert two["grad_norm"] == pytest.approx(one["grad_norm"], rel=1e-3)  # summed once across devices, not twice
+        assert len(two["returns"]) == len(one["returns"])
+        for returns_two, returns_one in zip(two["returns"], one["returns"], strict=True):
+            assert_same_or_both_missing(returns_two, returns_one, rel=1e-3)
+        assert two["refused"] == {"error": "a minibatch of 3 samples must divide among 2 devices: change --ppo.num-minibatches",
+                                  "written": False}  # fmt: skip
 
 
 def test_ppo_learns_to_move_forward(trained_rover):
