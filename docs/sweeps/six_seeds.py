@@ -5,13 +5,16 @@
         --default "the default (value clip 0.2)"
 
 Reads the committed sweep copies: the arm's seeds 0-2 in docs/sweeps/FOLDER/trials and 3-5 in
-docs/sweeps/FOLDER/seeds-3-5/trials (configuration c00 of each, scored on eval/link-tokens.toml);
-the default's seeds 0-2 in docs/sweeps/link-tokens/joint (the same suite) and 3-5 in
-docs/sweeps/planar-plus/packing-seeds-3-5 (configuration c01, unpacked: the default; scored on
-eval/planar.toml, which holds the same held-out and real sets without UNIMAL-100). All ran on the same
-VM, and the default's runs repeat bit for bit on today's code (docs/learning.md). Prints, and writes
-as FOLDER/six_seeds.json, per arm the training figures and those both suites share, each as the
-mean over seeds with the sweep report's 95 % bootstrap interval and the per-seed values.
+docs/sweeps/FOLDER/seeds-3-5/trials, or all six in FOLDER/trials (configuration c00 of each, scored
+on eval/link-tokens.toml); the default's seeds 0-2 in docs/sweeps/link-tokens/joint (the same suite)
+and 3-5 in docs/sweeps/planar-plus/packing-seeds-3-5 (configuration c01, unpacked: the default;
+scored on eval/planar.toml, which holds the same held-out and real sets without UNIMAL-100). All ran
+on the same VM, and the default's runs repeat bit for bit on today's code (docs/learning.md).
+Prints, and writes as FOLDER/six_seeds.json, per arm the training figures and those both suites
+share, each as the mean over seeds with the sweep report's 95 % bootstrap interval and the per-seed
+values. ``--nine`` adds seeds 6-8: the arm's from docs/sweeps/FOLDER/seeds-6-8/trials, the default's
+from docs/sweeps/planar-plus/packing-seeds-6-8 (configuration c01, as for 3-5), and writes
+nine_seeds.json instead.
 """
 
 import argparse
@@ -26,6 +29,7 @@ from nine_seeds import summarise  # noqa: E402 (against_default puts planar-plus
 
 DEFAULT_0_2 = HERE / "link-tokens" / "joint" / "trials"
 DEFAULT_3_5 = HERE / "planar-plus" / "packing-seeds-3-5" / "trials"
+DEFAULT_6_8 = HERE / "planar-plus" / "packing-seeds-6-8" / "trials"
 
 
 def figures(trial: Path) -> dict:
@@ -38,15 +42,21 @@ def main() -> None:
     parser.add_argument("folder", help="the sweep copy's folder name under docs/sweeps/")
     parser.add_argument("arm", help="what its configuration c00 changes, for the printout")
     parser.add_argument("--default", default="the default", help="the default arm's name")
+    parser.add_argument("--nine", action="store_true", help="add seeds 6-8 from FOLDER/seeds-6-8 (nine_seeds.json)")
     args = parser.parse_args()
     folder = HERE / args.folder
+    later = folder / "seeds-3-5" if (folder / "seeds-3-5").is_dir() else folder  # or one sweep of six seeds
     arms = {
         args.default: [DEFAULT_0_2 / f"c00-s{s}" for s in range(3)] + [DEFAULT_3_5 / f"c01-s{s}" for s in range(3, 6)],
         args.arm: [folder / "trials" / f"c00-s{s}" for s in range(3)]
-        + [folder / "seeds-3-5" / "trials" / f"c00-s{s}" for s in range(3, 6)],
+        + [later / "trials" / f"c00-s{s}" for s in range(3, 6)],
     }
+    if args.nine:
+        arms[args.default] += [DEFAULT_6_8 / f"c01-s{s}" for s in range(6, 9)]
+        arms[args.arm] += [folder / "seeds-6-8" / "trials" / f"c00-s{s}" for s in range(6, 9)]
     # c01-s3 and c00-s3 both end in -s3: summarise sorts by seed, which is all it reads from the name
-    (folder / "six_seeds.json").write_text(json.dumps(summarise(arms, figures), indent=1))
+    name = "nine_seeds.json" if args.nine else "six_seeds.json"
+    (folder / name).write_text(json.dumps(summarise(arms, figures), indent=1))
 
 
 if __name__ == "__main__":
