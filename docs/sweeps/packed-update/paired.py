@@ -2,8 +2,9 @@
 
     python docs/sweeps/packed-update/paired.py
 
-Reads the committed copy docs/sweeps/packed-update-paired/trials (c00: trimmed, the default; c01:
-packed, `--ppo.pack-rows auto`; seeds 9-20, as many as have run), and for each figure the rule in
+Reads the committed copies docs/sweeps/packed-update-paired/trials and its seeds-*/trials (one
+sweep folder per set of seeds; c00: trimmed, the default; c01: packed, `--ppo.pack-rows auto`;
+seeds 9-20, as many as have run), and for each figure the rule in
 train/sweeps/packed-update-paired.toml names prints the mean paired difference over the seeds with
 both arms, its 95 % bootstrap interval over seeds (the sweep report's), and whether the interval
 holds 0 and lies within the rule's margin. Writes paired.json beside this script. The rule is judged
@@ -22,7 +23,7 @@ from six_seeds import figures  # noqa: E402
 
 from metamorph.sweep_report import stratified_bootstrap_ci  # noqa: E402
 
-TRIALS = HERE.parent / "packed-update-paired" / "trials"
+FOLDER = HERE.parent / "packed-update-paired"  # seeds 9-11 in trials/, later sets in seeds-*/trials/
 MARGINS = {
     "training return": 1.0,
     "real beaten (of 9)": 1.0,
@@ -32,10 +33,17 @@ MARGINS = {
 SEEDS = range(9, 21)
 
 
+def trial(key: str) -> Path | None:
+    """The committed folder of trial ``key`` (e.g. c01-s12), None if it has not run."""
+    found = [t for t in (FOLDER.glob(f"*trials/{key}")) if (t / "objective.json").exists()]
+    found += [t for t in FOLDER.glob(f"seeds-*/trials/{key}") if (t / "objective.json").exists()]
+    return found[0] if found else None
+
+
 def main() -> None:
-    seeds = [s for s in SEEDS if all((TRIALS / f"{c}-s{s}" / "objective.json").exists() for c in ("c00", "c01"))]
-    trimmed = [figures(TRIALS / f"c00-s{s}") for s in seeds]
-    packed = [figures(TRIALS / f"c01-s{s}") for s in seeds]
+    seeds = [s for s in SEEDS if trial(f"c00-s{s}") and trial(f"c01-s{s}")]
+    trimmed = [figures(trial(f"c00-s{s}")) for s in seeds]
+    packed = [figures(trial(f"c01-s{s}")) for s in seeds]
     out = {"seeds": seeds, "judged": len(seeds) == len(SEEDS), "figures": {}}
     for name, margin in MARGINS.items():
         differences = np.array([p[name] - t[name] for p, t in zip(packed, trimmed, strict=True)])
