@@ -24,8 +24,8 @@ collection, so where a token lands, and with it the rounding, depends only on th
 observations: a resumed run acts exactly as the uninterrupted one did.
 
 The PPO update packs too (``PPOConfig.pack_rows``), on device: `first_fit_on_device` places each
-microbatch's samples inside the jitted update, into R rows that `rows_for_microbatches` picks from
-the training bodies before the run.
+microbatch's samples inside the jitted update, into R rows that `metamorph.ppo.rows_for_microbatches`
+picks from the training bodies before the run.
 """
 
 from __future__ import annotations
@@ -167,14 +167,6 @@ def pack_fixed_bodies() -> Callable[[dict], dict]:
     return pack
 
 
-PACKED_FIT_SHARE = 0.99
-"""The share of a packed update's microbatches its rows are to hold. The rest are computed padded:
-the rows a microbatch needs vary mostly with the bodies an update's environments drew (the default's
-200 bodies, microbatches of 256: a median of 110 rows of 19 slots, 135 at the 99th percentile, 147
-at most), so a row count for every microbatch would pay for the rare update of long bodies on all
-the others."""
-
-
 def first_fit_rows_needed(lengths: np.ndarray, tokens: int) -> np.ndarray:
     """Rows of ``tokens`` slots that first fit decreasing needs for each group of bodies of
     ``lengths`` [M, n] tokens: the placement of `first_fit_on_device`, vectorised over the M groups."""
@@ -187,31 +179,6 @@ def first_fit_rows_needed(lengths: np.ndarray, tokens: int) -> np.ndarray:
         free[np.arange(groups), row] -= lengths[:, i]
         used = np.maximum(used, np.where(lengths[:, i] > 0, row + 1, 0))
     return used
-
-
-def rows_for_microbatches(
-    token_counts: Sequence[int],
-    slots: int,
-    unroll_length: int,
-    num_minibatches: int,
-    micro: int,
-    tokens: int,
-    fit_share: float = PACKED_FIT_SHARE,
-    updates: int = 50,
-    seed: int = 0,
-) -> int:
-    """Rows of ``tokens`` slots for a packed update's microbatches of ``micro`` samples: as many as
-    first fit decreasing needed for ``fit_share`` of the microbatches in ``updates`` replays of the
-    update's shuffle (each of ``slots`` environments holds a body drawn uniformly for
-    ``unroll_length`` samples; the samples are shuffled and cut into microbatches), at most
-    ``micro``. Seeded: the same bodies and shape give the same rows (a resumed run packs as the run
-    did)."""
-    counts = np.asarray(token_counts)
-    rng = np.random.default_rng(seed)
-    lengths = [rng.permutation(np.repeat(rng.choice(counts, slots), unroll_length)) for _ in range(updates)]
-    samples = slots * unroll_length // num_minibatches * num_minibatches
-    groups = np.stack([draw[:samples] for draw in lengths]).reshape(-1, micro)
-    return int(min(micro, np.quantile(first_fit_rows_needed(groups, tokens), fit_share, method="higher")))
 
 
 def first_fit_on_device(counts: jax.Array, rows: int, tokens: int) -> tuple[dict[str, jax.Array], jax.Array]:

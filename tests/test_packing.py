@@ -18,12 +18,11 @@ from metamorph.packing import (
     first_fit_on_device,
     first_fit_rows_needed,
     pack_fixed_bodies,
-    rows_for_microbatches,
     rows_to_pack,
     worth_packing,
 )
 from metamorph.policy import Policy, PolicyConfig
-from metamorph.ppo import PPOConfig, init_normalizer, policy_inputs
+from metamorph.ppo import PPOConfig, init_normalizer, policy_inputs, rows_for_microbatches
 from metamorph.train import Trainer
 
 
@@ -93,7 +92,7 @@ def test_first_fit_on_device_places_as_the_host_does_and_says_when_rows_are_too_
 def test_rows_for_microbatches_cover_the_share_asked_for():
     """One length: every microbatch needs the same rows. Two lengths drawn by environment: the rows
     grow with the share of microbatches they must hold, and stay below one row a sample."""
-    assert rows_for_microbatches([5], slots=16, unroll_length=8, num_minibatches=4, micro=32, tokens=10) == 16
+    assert rows_for_microbatches([5], slots=16, unroll_length=8, num_minibatches=4, microbatch_size=32, tokens=10) == 16
     rows = [rows_for_microbatches([2, 9], 16, 8, 4, 32, 10, fit_share=share) for share in (0.5, 0.9, 1.0)]
     assert rows == sorted(rows) and rows[0] < rows[2] < 32
     assert rows_for_microbatches([10], 16, 8, 4, 32, 10) == 32  # nothing shares a row
@@ -281,7 +280,7 @@ def test_a_packed_update_is_decided_on_the_bodies_and_resumes_exactly(tmp_path, 
     straight = Trainer(config("a", pack_rows="auto"), progress=False)
     rows = straight.config.ppo.pack_rows
     counts = [entry.tokens.num_tokens for entry in straight.env.bodies]
-    assert rows == rows_for_microbatches(counts, 32, 8, 2, 128, straight.env.max_tokens)
+    assert rows == rows_for_microbatches(counts, 32, 8, 2, PPOConfig().microbatch_size, straight.env.max_tokens)
     assert 0 < rows < 128 * PACK_AT_MOST and straight.config.ppo.token_bucket == 0  # packed, so not trimmed
     straight.run()
     saved = json.loads((tmp_path / "a" / "config.json").read_text())["config"]["ppo"]
