@@ -140,8 +140,9 @@ class PPOConfig:
     from its training bodies' token counts and the run's shape (`rows_for_microbatches`), and packs
     where they are at most three quarters of a microbatch's samples (`worth_packing`); config.json
     records the number it chose. `ppo_update` alone reads "auto" as 0. On the default's 200 bodies
-    "auto" trains 1.31× as fast; it is not the default because its learning check missed the rule
-    written before it (the `packed-update` sweep, docs/learning.md)."""
+    "auto" trains 1.31× as fast; it is not the default because neither learning check met the rule
+    written before it (the `packed-update` and `packed-update-paired` sweeps: no difference found
+    over 21 seeds, equivalence within the paired rule's margins not shown; docs/learning.md)."""
     dropout_same_mask: bool = False
     """With policy dropout: compare the updated policy with the policy from before the update under
     the same dropout mask (the ratio's denominator and the value clip's centre), instead of with the

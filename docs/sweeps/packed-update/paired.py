@@ -9,6 +9,10 @@ train/sweeps/packed-update-paired.toml names prints the mean paired difference o
 both arms, its 95 % bootstrap interval over seeds (the sweep report's), and whether the interval
 holds 0 and lies within the rule's margin. Writes paired.json beside this script. The rule is judged
 on all twelve seeds; fewer print as "partial".
+
+Beside the rule, not part of it: the same differences over seeds 0-8 too, from nine_seeds.json (the
+packed-update sweep's seeds against the default's same seeds, which ran in earlier sweeps on the
+default recipe: not paired within one sweep), pooled with the paired seeds ("pooled" in paired.json).
 """
 
 import json
@@ -57,6 +61,17 @@ def main() -> None:
         }  # fmt: skip
         print(f"{name}: packed - trimmed {differences.mean():+.3f} [{low:+.3f}, {high:+.3f}] (±{margin}) "
               f"{'within' if within else 'NOT within'}; per seed {np.round(differences, 2).tolist()}")  # fmt: skip
+    earlier = json.loads((HERE / "nine_seeds.json").read_text())
+    default, packed_earlier = earlier["the default"], earlier["packed update (--ppo.pack-rows auto)"]
+    out["pooled"] = {"seeds": default["seeds"] + seeds}
+    for name in MARGINS:
+        before = np.subtract(packed_earlier[name]["per_seed"], default[name]["per_seed"])
+        pooled = np.concatenate([before, out["figures"][name]["per_seed"]])
+        low, high = stratified_bootstrap_ci(pooled[:, None], np.mean)
+        out["pooled"][name] = {"mean_difference": float(pooled.mean()), "ci": [float(low), float(high)],
+                               "seeds_0_8_mean_difference": float(before.mean())}  # fmt: skip
+        print(f"  pooled with seeds 0-8 (not the rule): {name} {pooled.mean():+.3f} [{low:+.3f}, {high:+.3f}] "
+              f"(seeds 0-8 alone {before.mean():+.3f})")  # fmt: skip
     verdict = all(f["within"] for f in out["figures"].values())
     out["rule_met"] = verdict if out["judged"] else None
     print(f"seeds {seeds}: " + (f"rule {'met' if verdict else 'not met'}" if out["judged"] else "partial, not judged"))
