@@ -554,6 +554,7 @@ def slots(workers: int, threads: int | None) -> list[Slot]:
 def _child_setup(cores: tuple[int, ...] | None):
     """Run in the trial's process before it starts: it dies with its worker (so kill -9 of a sweep
     leaves no orphan training) and runs on its slot's cores."""
+    sweep = os.getpid()
 
     def setup() -> None:
         os.setsid()
@@ -561,6 +562,10 @@ def _child_setup(cores: tuple[int, ...] | None):
             import ctypes
 
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+            # a sweep killed between the fork and the line above sends no signal: the trial must not
+            # train on as an orphan beside the resumed sweep, in the same run folder
+            if os.getppid() != sweep:
+                os._exit(1)
         if cores is not None:
             os.sched_setaffinity(0, cores)
 

@@ -245,6 +245,39 @@ def _start_sweep(spec: Path, out: Path, *extra: str) -> subprocess.Popen:
                              *extra], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
 
 
+ORPHANED_TRIAL = """
+import os, sys, time
+from metamorph.sweep import _child_setup
+marker, orphan = sys.argv[1], sys.argv[2] == "orphan"
+sweep = os.getpid()
+setup = _child_setup(None)
+if os.fork() == 0:  # the trial's process, as Popen forks it
+    if orphan:  # its sweep is killed before the trial arms the parent-death signal
+        while os.getppid() == sweep:
+            time.sleep(0.01)
+    setup()
+    open(marker, "w").close()  # it would train
+    os._exit(0)
+if not orphan:
+    os.wait()
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_a_trial_whose_sweep_died_before_it_started_does_not_train(tmp_path: Path):
+    """A sweep killed with SIGKILL just as it forks a trial (a trial completing starts the next one
+    at once) can die before the trial arms its parent-death signal, which then never comes: the
+    trial would train on as an orphan beside the resumed sweep, in the same run folder (seen once
+    in the kill -9 test below, 2026-12-06). Its setup ends it instead."""
+    for case in ("alive", "orphan"):
+        marker = tmp_path / case
+        subprocess.run([sys.executable, "-c", ORPHANED_TRIAL, str(marker), case], check=True, timeout=120)
+        deadline = time.time() + 3
+        while not marker.exists() and time.time() < deadline:
+            time.sleep(0.05)
+        assert marker.exists() == (case == "alive"), case
+
+
 @pytest.mark.slow  # ~2 min on 2 idle cores (4 trials, a kill, two more sweep processes)
 def test_sweep_survives_kill_9_shared_by_two_workers_and_its_report_agrees(tmp_path: Path):
     """2 configurations × 2 seeds. The sweep is killed with SIGKILL once one trial is complete and
