@@ -47,18 +47,25 @@ def child_environment() -> dict[str, str]:
     return thread_environment(1) | {"METAMORPH_LAUNCHER": str(os.getpid())}
 
 
-def die_with_launcher() -> None:
-    """In a launched process: end when the launcher ends, even by SIGKILL, so that no orphan trains
-    on beside a resumed run (Linux's parent-death signal; elsewhere a no-op)."""
-    launcher = os.environ.get("METAMORPH_LAUNCHER")
-    if not launcher or not sys.platform.startswith("linux"):
+def die_with_parent(parent: int) -> None:
+    """In a child process: end when ``parent`` (the pid that started it) ends, even by SIGKILL, so
+    that no orphan trains on beside a resumed run (Linux's parent-death signal; elsewhere a no-op).
+    A parent already gone before the signal was armed sends none: the child ends at once."""
+    if not sys.platform.startswith("linux"):
         return
     import ctypes
 
     pr_set_pdeathsig = 1
     ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-    if os.getppid() != int(launcher):  # the launcher was gone before the signal was armed
+    if os.getppid() != parent:
         os._exit(1)
+
+
+def die_with_launcher() -> None:
+    """In a launched process: `die_with_parent` of the launcher METAMORPH_LAUNCHER names."""
+    launcher = os.environ.get("METAMORPH_LAUNCHER")
+    if launcher:
+        die_with_parent(int(launcher))
 
 
 def processes_to_launch(processes: int, coordinator: str | None, resume: bool, run_dir: Path | None) -> int:

@@ -45,7 +45,6 @@ import hashlib
 import itertools
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -59,7 +58,7 @@ import numpy as np
 from metamorph.configs import Overrides, apply_overrides, as_flags, check_overrides, read_toml, train_fields
 from metamorph.errors import MetamorphError
 from metamorph.files import write_json_atomic
-from metamorph.launch import thread_environment
+from metamorph.launch import die_with_parent, thread_environment
 
 DISTRIBUTIONS = ("uniform", "log_uniform", "int_uniform", "choice")
 OBJECTIVES = ("train_return", "suite")
@@ -558,14 +557,9 @@ def _child_setup(cores: tuple[int, ...] | None):
 
     def setup() -> None:
         os.setsid()
-        if sys.platform.startswith("linux"):
-            import ctypes
-
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-            # a sweep killed between the fork and the line above sends no signal: the trial must not
-            # train on as an orphan beside the resumed sweep, in the same run folder
-            if os.getppid() != sweep:
-                os._exit(1)
+        # also when the sweep is killed between the fork and here (a trial completing starts the
+        # next one at once): the trial must not train on beside the resumed sweep, in its run folder
+        die_with_parent(sweep)
         if cores is not None:
             os.sched_setaffinity(0, cores)
 
