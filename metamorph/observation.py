@@ -53,6 +53,9 @@ OBSERVATION_FIELDS: tuple[ObservationField, ...] = (
     ObservationField("tree_distance", np.int32, lambda T, P: (T, T), "hops between two tokens in the body's tree"),
     ObservationField("link_token", np.int32, lambda T, P: (T,),
                      "index of the first token of the token's link (`JointTokens.link_token`); own index on padding"),
+    ObservationField("last_ctrl", np.float32, lambda T, P: (T,),
+                     "the control each token's motor received at the last step, in [-1, 1]; 0 after a reset, "
+                     "on unactuated tokens and on padding"),
     ObservationField("terrain", np.float32, lambda T, P: (P,), "ground heights around the torso", terrain_only=True),
 )  # fmt: skip
 

@@ -2,8 +2,9 @@
 
     apply(params, obs) -> (mean [B, T], log_std [B, T], value [B])
 
-Each token's input is its normalised proprioception and static features (one linear embedding,
-scaled by √d as in MetaMorph) plus an embedding of its part id from the vocabulary. Position
+Each token's input is its normalised proprioception and static features (with ``previous_action``,
+also its motor's last control; one linear embedding, scaled by √d as in MetaMorph) plus an
+embedding of its part id from the vocabulary. Position
 information is one of: a learned embedding of the token's depth-first index (MetaMorph), none, or
 a tree-structure attention bias — a learned scalar per head for every distance between two tokens
 in the body's tree (as in SWAT and GET-Zero). Pre-LayerNorm encoder layers attend over real tokens
@@ -80,6 +81,10 @@ class PolicyConfig:
     largest (the largest geom's pose and MuJoCo size; every policy before 2026-12-04) or shape (the
     volume of all the link's colliding geoms, whatever primitives a file splits it into). The
     environments that train, evaluate and render the policy tokenize its bodies this way."""
+    previous_action: bool = False
+    """Each token's embedding also reads the control its motor received at the last step
+    (``last_ctrl`` of the observation; 0 after a reset and on unactuated tokens): one step of
+    history, from which a policy may tell how a body it has never seen answers its torques."""
     hidden_static: tuple[str, ...] = ()
     """Static feature groups (`metamorph.tokens.static_layout` names, e.g. geom_pos) the policy
     does not see: their columns are zeroed inside the network, so training, evaluation and
@@ -181,6 +186,8 @@ class Trunk(nn.Module):
         c = self.config
         if c.hidden_static:
             features = features * _visible_columns(c.hidden_static, c.link_geometry)
+        if c.previous_action:  # already in [-1, 1]: not normalised
+            features = jnp.concatenate([features, obs["last_ctrl"][..., None].astype(features.dtype)], axis=-1)
         B, T = obs["part_ids"].shape
         if c.position == "learned" and c.max_tokens < T:
             raise MetamorphError(f"bodies of {T} tokens exceed the policy's max_tokens={c.max_tokens}")

@@ -136,6 +136,9 @@ class TrainConfig:
     dropout: float = 0.0
     """Dropout rate on the token embeddings in PPO updates (MetaMorph: 0.1); acting uses the whole
     network."""
+    previous_action: bool = False
+    """Each token also reads the control its motor received at the last step (one step of history;
+    `PolicyConfig.previous_action`). Saved with the policy."""
     seed: int = 0
     """Seeds the environments, the policy's initialisation and its sampling."""
     run_dir: Path | None = None
@@ -191,6 +194,7 @@ class TrainConfig:
             tokens=self.tokens,
             action_std=self.action_std,
             dropout=self.dropout,
+            previous_action=self.previous_action,
             hidden_static=self.hide_static,
         )
 

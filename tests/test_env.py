@@ -287,6 +287,42 @@ def test_static_noise_is_drawn_per_episode_on_real_tokens_and_resumes_exactly(bo
     assert not (tmp_path / "run").exists()
 
 
+def test_last_ctrl_is_what_each_motor_received_and_resumes_exactly(bodies):
+    """``last_ctrl``: the clipped control each token's motor got at the last step, read back from
+    MuJoCo's own ``ctrl``; 0 on unactuated and padding tokens and after a reset (in ``final_obs``
+    the ending step's controls); `set_state` restores it from the saved controls."""
+    task = dataclasses.replace(task_config("flat"), episode_length=4, fall_fraction=0.0)
+    env = VecEnv(bodies, task, num_envs=5, nthread=2, sampling="uniform")
+    obs = env.reset(seed=3)
+    assert (obs["last_ctrl"] == 0).all()
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        actions = 1.5 * _random_actions(env, rng)  # some beyond the motors' range
+        obs, *_ = env.step(actions)
+        assert obs["last_ctrl"].dtype == np.float32
+        np.testing.assert_array_equal(obs["last_ctrl"][~obs["act_mask"]], 0.0)
+        expected = np.clip(actions, -1, 1)[obs["act_mask"]]
+        np.testing.assert_allclose(obs["last_ctrl"][obs["act_mask"]], expected, rtol=1e-6)
+        for i in range(env.num_envs):  # the same numbers MuJoCo stepped with
+            model = env.models[i]
+            tokens = env.bodies[env.body_ids[i]].tokens
+            motors = tokens.actuator_ids[tokens.act_mask]
+            np.testing.assert_allclose(
+                obs["last_ctrl"][i, np.flatnonzero(tokens.act_mask)], env.datas[i].ctrl[motors], rtol=1e-6
+            )
+            assert model.nu == len(motors)
+    saved = env.get_state()
+    obs, _, _, truncated, info = env.step(rng.uniform(-1, 1, size=(5, env.max_tokens)))
+    assert truncated.all() and (obs["last_ctrl"] == 0).all()  # every slot starts afresh
+    assert (info["final_obs"]["last_ctrl"] != 0).any()
+    restored = VecEnv(bodies, task, num_envs=5, nthread=2, sampling="uniform")
+    restored.reset(seed=3)
+    again = restored.set_state(saved)
+    before = env.set_state(saved)
+    np.testing.assert_array_equal(again["last_ctrl"], before["last_ctrl"])
+    assert (again["last_ctrl"] != 0).any()
+
+
 EXPLOSIVE = """<mujoco model="explosive"><worldbody><body name="torso" pos="0 0 0.3"><freejoint/>
   <geom type="sphere" size="0.1" density="1000"/>
   <body name="flap" pos="0.1 0 0"><joint name="hinge" axis="0 1 0" range="-3 3" armature="0" damping="0"/>

@@ -432,6 +432,30 @@ def test_hidden_static_features_change_nothing_the_policy_outputs():
         dataclasses.replace(TINY, link_geometry="hull")
 
 
+@pytest.mark.parametrize("tokens", ["joint", "link"])
+def test_previous_action_is_read_only_by_a_policy_that_asks_for_it(tokens):
+    """``previous_action``: the token embedding reads ``last_ctrl`` (one more input column, no new
+    parameter tensor) and its actions and value follow it; the default policy ignores it, so a
+    policy trained before the field existed acts as it did."""
+    config = dataclasses.replace(TINY, tokens=tokens, position="tree")
+    obs = probe_obs(np.random.default_rng(5))
+    obs["last_ctrl"] = np.where(obs["act_mask"], np.random.default_rng(6).uniform(-1, 1, (B, T)), 0).astype(np.float32)
+    features, net_obs = policy_inputs(init_normalizer(obs), obs, 10.0)
+    other = {**net_obs, "last_ctrl": -net_obs["last_ctrl"]}
+    for reads in (False, True):
+        policy = Policy(dataclasses.replace(config, previous_action=reads), vocab_size=60)
+        params = policy.init(jax.random.PRNGKey(0), features, net_obs)
+        kernel = params["params"]["trunk"]["token_embedding"]["kernel"]
+        assert kernel.shape[0] == features.shape[-1] + reads
+        mean, _, value = policy.apply(params, features, net_obs)
+        mean2, _, value2 = policy.apply(params, features, other)
+        if reads:
+            assert np.abs(mean2 - mean)[obs["act_mask"]].max() > 1e-6 and np.abs(value2 - value).max() > 1e-6
+        else:
+            np.testing.assert_array_equal(np.asarray(mean2), np.asarray(mean))
+            np.testing.assert_array_equal(np.asarray(value2), np.asarray(value))
+
+
 def test_static_std_floor_keeps_an_unseen_difference_at_its_size():
     """A static feature that never varied in the statistics (std near 0) sends an unseen body's
     difference of 2 mm to the clip; with a floor of 0.01 it reads 0.2. Proprioception and features

@@ -321,6 +321,7 @@ class VecEnv:
         self._returns = np.zeros(B)
         self._start_x = np.zeros(B)
         self._time = np.zeros(B)  # simulation time after the last step: MuJoCo's own reset sets it to 0
+        self._last_ctrl = np.zeros((B, self.max_tokens), np.float32)  # the controls of the last step, per token
         for i in range(B):
             self._reset_slot(i)
         return self._observe()
@@ -379,6 +380,7 @@ class VecEnv:
         self._steps[i] = 0
         self._returns[i] = 0.0
         self._time[i] = data.time
+        self._last_ctrl[i] = 0.0  # mj_resetData zeroed the controls
 
     # Creating an MjData costs ~0.65 ms in the Python binding whatever the model (measured), as
     # much as ten control steps of a body; slots that change body reuse spares instead.
@@ -443,6 +445,8 @@ class VecEnv:
             shown = ", ".join(map(str, slots[:8])) + (", …" if len(slots) > 8 else "")
             raise MetamorphError(f"actions are NaN or infinite in {len(slots)} of {self.num_envs} slots [{shown}]")
         ctrl = np.clip(np.take_along_axis(np.nan_to_num(actions), self._act_token, axis=1), -1.0, 1.0)
+        # what each token's motor receives (a token has at most one motor), for the next observation
+        self._last_ctrl = np.where(self._act_mask, np.clip(np.nan_to_num(actions), -1.0, 1.0), 0.0).astype(np.float32)
         substeps = self.task.substeps
         expected_time = self._time + substeps * self.task.timestep
         if self.nthread > 1 and self._pool is None:  # (again, after close(): a closed env still steps)
@@ -533,7 +537,7 @@ class VecEnv:
                     ("body_id", self.body_ids),
                 )
             }
-        obs = {"proprio": proprio.astype(np.float32), **self._static_obs}
+        obs = {"proprio": proprio.astype(np.float32), "last_ctrl": self._last_ctrl.copy(), **self._static_obs}
         if self._patch is not None:
             obs["terrain"] = self._terrain_patch(root).astype(np.float32)
         return obs
@@ -602,6 +606,8 @@ class VecEnv:
                 self._rows[key][i] = row
             self._sensors[i] = 0.0
             self._sensors[i, : model.nsensordata] = data.sensordata
+            self._last_ctrl[i] = 0.0  # the controls are part of the saved state
+            self._last_ctrl[i, self._act_token[i, : model.nu]] = data.ctrl
         self.body_ids[:], self.terrain_ids[:] = state["body_ids"], state["terrain_ids"]
         self._steps[:], self._returns[:], self._start_x[:] = state["steps"], state["returns"], state["start_x"]
         self._prev_x[:], self._init_height[:], self._time[:] = state["prev_x"], state["init_height"], state["time"]
