@@ -3,15 +3,15 @@
     apply(params, obs) -> (mean [B, T], log_std [B, T], value [B])
 
 Each token's input is its normalised proprioception and static features (with ``previous_action``,
-also its motor's last control; one linear embedding, scaled by √d as in MetaMorph) plus an
-embedding of its part id from the vocabulary. Position
-information is one of: a learned embedding of the token's depth-first index (MetaMorph), none, or
-a tree-structure attention bias — a learned scalar per head for every distance between two tokens
-in the body's tree (as in SWAT and GET-Zero). Pre-LayerNorm encoder layers attend over real tokens
-only (the token mask). A per-token decoder gives each token's torque mean; on terrain tasks an MLP
-encodes the terrain patch and its code joins every token's decoder input (MetaMorph). The value is
-the mean over real tokens of a per-token value (MetaMorph), from the same trunk (``shared_trunk``)
-or from a second transformer (MetaMorph's choice).
+also its motor's last control; one linear embedding, scaled by √d as in MetaMorph) plus an embedding
+of its part id from the vocabulary. Position information is one of: a learned embedding of the
+token's depth-first index (MetaMorph), none, or a tree-structure attention bias — a learned scalar
+per head for every distance between two tokens in the body's tree (as in SWAT and GET-Zero).
+Pre-LayerNorm encoder layers attend over real tokens only (the token mask). A per-token decoder
+gives each token's torque mean; on terrain tasks an MLP encodes the terrain patch and its code joins
+every token's decoder input (MetaMorph). The value is the mean over real tokens of a per-token value
+(MetaMorph), from the same trunk (``shared_trunk``) or from a second transformer (MetaMorph's
+choice).
 
 Presets (`POLICY_PRESETS`): ``small`` for CPU training (the default) and ``metamorph`` with
 MetaMorph's sizes (5 layers, d_model 128, 2 heads, feed-forward 1024, separate value network).
@@ -187,6 +187,8 @@ class Trunk(nn.Module):
         if c.hidden_static:
             features = features * _visible_columns(c.hidden_static, c.link_geometry)
         if c.previous_action:  # already in [-1, 1]: not normalised
+            if "last_ctrl" not in obs:
+                raise MetamorphError("this policy reads last_ctrl (previous_action), which the observation lacks")
             features = jnp.concatenate([features, obs["last_ctrl"][..., None].astype(features.dtype)], axis=-1)
         B, T = obs["part_ids"].shape
         if c.position == "learned" and c.max_tokens < T:

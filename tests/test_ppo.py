@@ -451,6 +451,9 @@ def test_previous_action_is_read_only_by_a_policy_that_asks_for_it(tokens):
         mean2, _, value2 = policy.apply(params, features, other)
         if reads:
             assert np.abs(mean2 - mean)[obs["act_mask"]].max() > 1e-6 and np.abs(value2 - value).max() > 1e-6
+            lacking = {k: v for k, v in net_obs.items() if k != "last_ctrl"}  # e.g. a hand-built observation
+            with pytest.raises(MetamorphError, match="reads last_ctrl"):
+                policy.apply(params, features, lacking)
         else:
             np.testing.assert_array_equal(np.asarray(mean2), np.asarray(mean))
             np.testing.assert_array_equal(np.asarray(value2), np.asarray(value))
