@@ -23,7 +23,7 @@ import numpy as np
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
-from six_seeds import DEFAULT_0_2, DEFAULT_3_5, DEFAULT_6_8, figures  # noqa: E402
+from six_seeds import DEFAULT_0_2, DEFAULT_3_5, DEFAULT_6_8, committed_trial, figures  # noqa: E402
 
 from metamorph.sweep_report import stratified_bootstrap_ci  # noqa: E402
 
@@ -39,10 +39,7 @@ MARGINS = {
 def default_trials() -> list[Path]:
     trials = [DEFAULT_0_2 / f"c00-s{s}" for s in range(3)]
     trials += [DEFAULT_3_5 / f"c01-s{s}" for s in range(3, 6)] + [DEFAULT_6_8 / f"c01-s{s}" for s in range(6, 9)]
-    for seed in range(9, 21):
-        found = [t for t in [*PAIRED.glob(f"trials/c00-s{seed}"), *PAIRED.glob(f"seeds-*/trials/c00-s{seed}")]
-                 if (t / "objective.json").exists()]  # fmt: skip
-        trials += found[:1]
+    trials += [t for seed in range(9, 21) if (t := committed_trial(PAIRED, f"c00-s{seed}"))]
     return trials
 
 

@@ -32,6 +32,14 @@ DEFAULT_3_5 = HERE / "planar-plus" / "packing-seeds-3-5" / "trials"
 DEFAULT_6_8 = HERE / "planar-plus" / "packing-seeds-6-8" / "trials"
 
 
+def committed_trial(folder: Path, key: str) -> Path | None:
+    """The committed copy of trial ``key`` (e.g. c01-s12) of a sweep whose seeds ran in several sweep
+    folders: ``folder``/trials or one of ``folder``/seeds-*/trials; None if it has not finished."""
+    found = [t for t in [*folder.glob(f"trials/{key}"), *folder.glob(f"seeds-*/trials/{key}")]
+             if (t / "objective.json").exists()]  # fmt: skip
+    return found[0] if found else None
+
+
 def figures(trial: Path) -> dict:
     """`against_default.figures` without UNIMAL-100, which the planar suite does not hold."""
     return {k: v for k, v in trial_figures(trial).items() if not k.startswith("unimal100")}

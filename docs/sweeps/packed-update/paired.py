@@ -23,7 +23,7 @@ import numpy as np
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent))
-from six_seeds import figures  # noqa: E402
+from six_seeds import committed_trial, figures  # noqa: E402
 
 from metamorph.sweep_report import stratified_bootstrap_ci  # noqa: E402
 
@@ -39,9 +39,7 @@ SEEDS = range(9, 21)
 
 def trial(key: str) -> Path | None:
     """The committed folder of trial ``key`` (e.g. c01-s12), None if it has not run."""
-    found = [t for t in (FOLDER.glob(f"*trials/{key}")) if (t / "objective.json").exists()]
-    found += [t for t in FOLDER.glob(f"seeds-*/trials/{key}") if (t / "objective.json").exists()]
-    return found[0] if found else None
+    return committed_trial(FOLDER, key)
 
 
 def main() -> None:
