@@ -444,9 +444,10 @@ class VecEnv:
             slots = sorted(set(np.nonzero(bad)[0].tolist()))
             shown = ", ".join(map(str, slots[:8])) + (", …" if len(slots) > 8 else "")
             raise MetamorphError(f"actions are NaN or infinite in {len(slots)} of {self.num_envs} slots [{shown}]")
-        ctrl = np.clip(np.take_along_axis(np.nan_to_num(actions), self._act_token, axis=1), -1.0, 1.0)
+        clipped = np.clip(np.nan_to_num(actions), -1.0, 1.0)
+        ctrl = np.take_along_axis(clipped, self._act_token, axis=1)
         # what each token's motor receives (a token has at most one motor), for the next observation
-        self._last_ctrl = np.where(self._act_mask, np.clip(np.nan_to_num(actions), -1.0, 1.0), 0.0).astype(np.float32)
+        self._last_ctrl = np.where(self._act_mask, clipped, 0.0).astype(np.float32)
         substeps = self.task.substeps
         expected_time = self._time + substeps * self.task.timestep
         if self.nthread > 1 and self._pool is None:  # (again, after close(): a closed env still steps)
