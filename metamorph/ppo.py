@@ -98,7 +98,10 @@ class PPOConfig:
     (Cobbe et al., ICML 2019, found L2 regularisation narrows the train-test gap on Procgen). 0:
     plain Adam, as every run before 2026-12-06."""
     discount: float = 0.99
+    """Discount of future rewards (an effective horizon of 1 / (1 - discount) control steps); also
+    the discount of the return whose running std scales the rewards."""
     gae_lambda: float = 0.95
+    """GAE's lambda: how far advantages trust sampled rewards over the value's estimates."""
     entropy_coef: float = 0.0
     """Entropy bonus (MetaMorph uses none with a fixed std; ours is learned)."""
     value_coef: float = 0.5

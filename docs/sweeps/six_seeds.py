@@ -3,9 +3,11 @@
     python docs/sweeps/six_seeds.py FOLDER "ARM NAME" [--default "DEFAULT NAME"]
     python docs/sweeps/six_seeds.py value-clip "value clip off (--ppo.value-clip 0)" \
         --default "the default (value clip 0.2)"
+    python docs/sweeps/six_seeds.py discount "discount 0.995" --config c01
 
 Reads the committed sweep copies: the arm's seeds 0-2 in docs/sweeps/FOLDER/trials and 3-5 in
-docs/sweeps/FOLDER/seeds-3-5/trials, or all six in FOLDER/trials (configuration c00 of each, scored
+docs/sweeps/FOLDER/seeds-3-5/trials, or all six in FOLDER/trials (configuration c00 of each, or
+``--config``'s for a sweep of several arms; scored
 on eval/link-tokens.toml); the default's seeds 0-2 in docs/sweeps/link-tokens/joint (the same suite)
 and 3-5 in docs/sweeps/planar-plus/packing-seeds-3-5 (configuration c01, unpacked: the default;
 scored on eval/planar.toml, which holds the same held-out and real sets without UNIMAL-100). All ran
@@ -48,22 +50,25 @@ def figures(trial: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", help="the sweep copy's folder name under docs/sweeps/")
-    parser.add_argument("arm", help="what its configuration c00 changes, for the printout")
+    parser.add_argument("arm", help="what the arm changes, for the printout")
     parser.add_argument("--default", default="the default", help="the default arm's name")
+    parser.add_argument("--config", default="c00", help="the arm's configuration in the sweep (c00, c01, …)")
     parser.add_argument("--nine", action="store_true", help="add seeds 6-8 from FOLDER/seeds-6-8 (nine_seeds.json)")
     args = parser.parse_args()
     folder = HERE / args.folder
     later = folder / "seeds-3-5" if (folder / "seeds-3-5").is_dir() else folder  # or one sweep of six seeds
     arms = {
         args.default: [DEFAULT_0_2 / f"c00-s{s}" for s in range(3)] + [DEFAULT_3_5 / f"c01-s{s}" for s in range(3, 6)],
-        args.arm: [folder / "trials" / f"c00-s{s}" for s in range(3)]
-        + [later / "trials" / f"c00-s{s}" for s in range(3, 6)],
+        args.arm: [folder / "trials" / f"{args.config}-s{s}" for s in range(3)]
+        + [later / "trials" / f"{args.config}-s{s}" for s in range(3, 6)],
     }
     if args.nine:
         arms[args.default] += [DEFAULT_6_8 / f"c01-s{s}" for s in range(6, 9)]
-        arms[args.arm] += [folder / "seeds-6-8" / "trials" / f"c00-s{s}" for s in range(6, 9)]
+        arms[args.arm] += [folder / "seeds-6-8" / "trials" / f"{args.config}-s{s}" for s in range(6, 9)]
     # c01-s3 and c00-s3 both end in -s3: summarise sorts by seed, which is all it reads from the name
     name = "nine_seeds.json" if args.nine else "six_seeds.json"
+    if args.config != "c00":  # one file per arm of a sweep of several
+        name = name.replace(".json", f"-{args.config}.json")
     (folder / name).write_text(json.dumps(summarise(arms, figures), indent=1))
 
 

@@ -1,0 +1,82 @@
+"""The design-seed swap: how much of the gap between own and unseen bodies is transfer.
+
+    python docs/sweeps/design-seed-swap/swap.py
+
+Two arms of the default recipe (1M steps, seeds 0-2), each scored on the `unimal` and `planar` sets
+of design seed 0 and of design seed 1000 (100 bodies each):
+- the default, trained on seed 0: its own bodies from docs/sweeps/own-bodies/default/c00-sS
+  (eval/default-training-bodies.toml), the seed-1000 sets from the link-tokens sweep it ran in
+  (docs/sweeps/link-tokens/joint);
+- the swap, trained on seed 1000 (train/sweeps/design-seed-swap.toml): both from its trials'
+  eval/design-seed-swap.toml scores (this folder's trials/).
+On each set, the policy trained on it against the policy that never saw it is the transfer gap
+with the set held fixed; the two sets' own-trained figures side by side are the sets' difficulty.
+Prints, and writes as swap.json, each figure's mean over seeds, 95 % bootstrap interval and
+per-seed values, then the table of beats-zero shares by set.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+SWEEPS = HERE.parent
+sys.path.insert(0, str(SWEEPS / "planar-plus"))
+from nine_seeds import summarise  # noqa: E402
+
+DEFAULT_TRIALS = SWEEPS / "link-tokens" / "joint" / "trials"
+DEFAULT_OWN = SWEEPS / "own-bodies" / "default"
+SWAP_TRIALS = HERE / "trials"
+ARMS = {"trained on seed 0 (the default)": DEFAULT_TRIALS, "trained on seed 1000 (the swap)": SWAP_TRIALS}
+SETS = {  # (suite file under the trial, or the own-bodies copy) -> {set name in that suite: (space, design seed)}
+    "default-own": {"training-unimal": ("unimal", 0), "training-planar": ("planar", 0)},
+    "link-tokens": {"heldout-generated": ("unimal", 1000), "heldout-planar": ("planar", 1000)},
+    "design-seed-swap": {"own-unimal": ("unimal", 1000), "own-planar": ("planar", 1000),
+                         "unseen-unimal": ("unimal", 0), "unseen-planar": ("planar", 0)},
+}  # fmt: skip
+FIGURES = ("mean", "median", "beats_zero_share")
+
+
+def suites(trial: Path) -> dict[str, Path]:
+    if trial.parent == DEFAULT_TRIALS:
+        return {"default-own": DEFAULT_OWN / trial.name / "suite.json",
+                "link-tokens": trial / "eval" / "suite-link-tokens" / "suite.json"}  # fmt: skip
+    return {"design-seed-swap": trial / "eval" / "suite-design-seed-swap" / "suite.json"}
+
+
+def figures(trial: Path) -> dict[str, float]:
+    """The policy's figures and zero torque's mean on each (space, design seed) set."""
+    out = {}
+    for suite, path in suites(trial).items():
+        for name, body_set in json.loads(path.read_text())["sets"].items():
+            space, seed = SETS[suite][name]
+            for key in FIGURES:
+                out[f"{space} seed {seed} {key}"] = body_set["actors"]["policy"][key]
+            out[f"{space} seed {seed} zero-torque mean"] = body_set["actors"]["zero"]["mean"]
+    return dict(sorted(out.items()))
+
+
+def _share(figure: dict) -> str:
+    low, high = figure["ci"]
+    return f"{100 * figure['mean']:.1f} % [{100 * low:.0f}, {100 * high:.0f}]"
+
+
+def main() -> None:
+    summary = summarise({arm: [trials / f"c00-s{seed}" for seed in range(3)] for arm, trials in ARMS.items()}, figures)
+    (HERE / "swap.json").write_text(json.dumps(summary, indent=1))
+    default, swap = (summary[arm] for arm in ARMS)
+    print("\n| body set | trained on it | trained on the other design seed | gap | zero torque's mean |")
+    print("| --- | --- | --- | --- | --- |")
+    for space in ("unimal", "planar"):
+        for seed, own, other in ((0, default, swap), (1000, swap, default)):
+            key = f"{space} seed {seed} beats_zero_share"
+            own_share, other_share = own[key], other[key]
+            print(
+                f"| `{space}`, seed {seed} | {_share(own_share)} | {_share(other_share)} | "
+                f"{100 * (own_share['mean'] - other_share['mean']):+.1f} points | "
+                f"{own[f'{space} seed {seed} zero-torque mean']['mean']:.2f} |"
+            )
+
+
+if __name__ == "__main__":
+    main()
