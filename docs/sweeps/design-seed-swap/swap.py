@@ -12,12 +12,17 @@ of design seed 0 and of design seed 1000 (100 bodies each):
 On each set, the policy trained on it against the policy that never saw it is the transfer gap
 with the set held fixed; the two sets' own-trained figures side by side are the sets' difficulty.
 Prints, and writes as swap.json, each figure's mean over seeds, 95 % bootstrap interval and
-per-seed values, then the table of beats-zero shares by set.
+per-seed values, then the table of beats-zero shares by set, then, body by body on the seed-0 sets
+(where both arms' per-body results are kept), how many of the three seeds of each arm beat zero
+torque on it.
 """
 
+import csv
 import json
 import sys
 from pathlib import Path
+
+import numpy as np
 
 HERE = Path(__file__).parent
 SWEEPS = HERE.parent
@@ -63,7 +68,6 @@ def _share(figure: dict) -> str:
 
 def main() -> None:
     summary = summarise({arm: [trials / f"c00-s{seed}" for seed in range(3)] for arm, trials in ARMS.items()}, figures)
-    (HERE / "swap.json").write_text(json.dumps(summary, indent=1))
     default, swap = (summary[arm] for arm in ARMS)
     print("\n| body set | trained on it | trained on the other design seed | gap | zero torque's mean |")
     print("| --- | --- | --- | --- | --- |")
@@ -76,6 +80,39 @@ def main() -> None:
                 f"{100 * (own_share['mean'] - other_share['mean']):+.1f} points | "
                 f"{own[f'{space} seed {seed} zero-torque mean']['mean']:.2f} |"
             )
+    summary["seed 0, bodies by seeds beating zero torque [trained on it][never saw it]"] = per_body()
+    (HERE / "swap.json").write_text(json.dumps(summary, indent=1))
+
+
+def beaten_by_seeds(paths: list[Path]) -> dict[str, int]:
+    """Per body, how many of these results files (one a seed) have the policy beat zero torque."""
+    counts: dict[str, int] = {}
+    for path in paths:
+        with path.open() as f:
+            for row in csv.DictReader(f):
+                beaten = float(row["policy_return"]) > float(row["zero_return"])
+                counts[row["body"]] = counts.get(row["body"], 0) + beaten
+    return counts
+
+
+def per_body() -> dict:
+    """On the seed-0 sets: bodies by how many of the default's seeds (trained on them) and of the
+    swap's seeds (never saw them) beat zero torque."""
+    out = {}
+    for space in ("unimal", "planar"):
+        own = beaten_by_seeds([DEFAULT_OWN / f"c00-s{s}" / f"training-{space}-results.csv" for s in range(3)])
+        swap_suites = [SWAP_TRIALS / f"c00-s{s}" / "eval" / "suite-design-seed-swap" for s in range(3)]
+        unseen = beaten_by_seeds([suite / f"unseen-{space}-results.csv" for suite in swap_suites])
+        table = np.zeros((4, 4), int)  # [seeds of the default beating it, seeds of the swap beating it]
+        for body, count in own.items():
+            table[count, unseen[body]] += 1
+        out[space] = table.tolist()
+        print(f"\n`{space}`, seed 0, bodies by the seeds (of 3) that beat zero torque on them:")
+        print("rows: trained on them (the default); columns: never saw them (the swap)")
+        print("| | 0 | 1 | 2 | 3 |\n| --- | --- | --- | --- | --- |")
+        for count in range(4):
+            print(f"| {count} | " + " | ".join(str(n) for n in table[count]) + " |")
+    return out
 
 
 if __name__ == "__main__":
