@@ -10,7 +10,8 @@ Judges the rule in train/sweeps/discount.toml's header:
   seeds' means and at least one above their 95 % interval; the real robots beaten and the training
   return at least the low ends of their intervals;
 - the confirmation, for an arm that passed, over seeds 0-11: the interval of a share that passed
-  the screen above the 21 seeds' mean, the other three figures still meeting the screen's thresholds.
+  the screen above the 21 seeds' mean, the other three figures (the other share among them) still
+  meeting the screen's thresholds.
 Prints every figure of each arm (mean, 95 % bootstrap interval, per seed; `nine_seeds.summarise`)
 and the verdicts, and writes rule.json beside this script; an arm short of its seeds is "partial".
 """
@@ -40,12 +41,15 @@ def screen(arm: dict, default: dict) -> dict:
 
 
 def confirmation(arm: dict, default: dict, passed: list[str]) -> dict:
-    """The confirmation's verdict over seeds 0-11 for the shares that passed the screen."""
+    """The confirmation's verdict over seeds 0-11: some share that passed the screen has its interval
+    above the default's mean while the other share's mean is at least the default's mean and the
+    floors hold."""
     interval_above = {s: arm[s]["ci"][0] > default[s]["mean"] for s in passed}
-    others = {s: arm[s]["mean"] >= default[s]["mean"] for s in SHARES if s not in passed}
+    at_mean = {s: arm[s]["mean"] >= default[s]["mean"] for s in SHARES}
     floors = {f: arm[f]["mean"] >= default[f]["ci"][0] for f in FLOORS}
-    return {"interval above the mean": interval_above, "other shares at the mean": others, "floors": floors,
-            "passes": any(interval_above.values()) and all(others.values()) and all(floors.values())}  # fmt: skip
+    carried_by = [s for s in passed if interval_above[s] and all(at_mean[o] for o in SHARES if o != s)]
+    return {"interval above the mean": interval_above, "shares at the mean": at_mean, "floors": floors,
+            "carried by": carried_by, "passes": bool(carried_by) and all(floors.values())}  # fmt: skip
 
 
 def main() -> None:
