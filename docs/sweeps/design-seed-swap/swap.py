@@ -8,7 +8,7 @@ of design seed 0 and of design seed 1000 (100 bodies each):
   (eval/default-training-bodies.toml), the seed-1000 sets from the link-tokens sweep it ran in
   (docs/sweeps/link-tokens/joint);
 - the swap, trained on seed 1000 (train/sweeps/design-seed-swap.toml): both from its trials'
-  eval/design-seed-swap.toml scores (this folder's trials/).
+  eval/design-seed-swap.toml scores (this folder's trials/; the seeds scored so far).
 On each set, the policy trained on it against the policy that never saw it is the transfer gap
 with the set held fixed; the two sets' own-trained figures side by side are the sets' difficulty.
 Prints, and writes as swap.json, each figure's mean over seeds, 95 % bootstrap interval and
@@ -54,6 +54,8 @@ def figures(trial: Path) -> dict[str, float]:
     out = {}
     for suite, path in suites(trial).items():
         for name, body_set in json.loads(path.read_text())["sets"].items():
+            if name not in SETS[suite]:  # the link-tokens suite's real robots and UNIMAL-100
+                continue
             space, seed = SETS[suite][name]
             for key in FIGURES:
                 out[f"{space} seed {seed} {key}"] = body_set["actors"]["policy"][key]
@@ -66,8 +68,14 @@ def _share(figure: dict) -> str:
     return f"{100 * figure['mean']:.1f} % [{100 * low:.0f}, {100 * high:.0f}]"
 
 
+def swap_seeds() -> list[int]:
+    """The swap's seeds whose trials are scored and copied here."""
+    return sorted(int(t.name.split("-s")[1]) for t in SWAP_TRIALS.glob("c00-s*") if (t / "objective.json").exists())
+
+
 def main() -> None:
-    summary = summarise({arm: [trials / f"c00-s{seed}" for seed in range(3)] for arm, trials in ARMS.items()}, figures)
+    seeds = {DEFAULT_TRIALS: range(3), SWAP_TRIALS: swap_seeds()}
+    summary = summarise({arm: [trials / f"c00-s{s}" for s in seeds[trials]] for arm, trials in ARMS.items()}, figures)
     default, swap = (summary[arm] for arm in ARMS)
     print("\n| body set | trained on it | trained on the other design seed | gap | zero torque's mean |")
     print("| --- | --- | --- | --- | --- |")
@@ -101,15 +109,16 @@ def per_body() -> dict:
     out = {}
     for space in ("unimal", "planar"):
         own = beaten_by_seeds([DEFAULT_OWN / f"c00-s{s}" / f"training-{space}-results.csv" for s in range(3)])
-        swap_suites = [SWAP_TRIALS / f"c00-s{s}" / "eval" / "suite-design-seed-swap" for s in range(3)]
+        swap_suites = [SWAP_TRIALS / f"c00-s{s}" / "eval" / "suite-design-seed-swap" for s in swap_seeds()]
         unseen = beaten_by_seeds([suite / f"unseen-{space}-results.csv" for suite in swap_suites])
-        table = np.zeros((4, 4), int)  # [seeds of the default beating it, seeds of the swap beating it]
+        table = np.zeros((4, len(swap_suites) + 1), int)  # [default's seeds beating it, swap's seeds beating it]
         for body, count in own.items():
             table[count, unseen[body]] += 1
         out[space] = table.tolist()
-        print(f"\n`{space}`, seed 0, bodies by the seeds (of 3) that beat zero torque on them:")
+        print(f"\n`{space}`, seed 0, bodies by the seeds that beat zero torque on them:")
         print("rows: trained on them (the default); columns: never saw them (the swap)")
-        print("| | 0 | 1 | 2 | 3 |\n| --- | --- | --- | --- | --- |")
+        columns = range(len(swap_suites) + 1)
+        print("| | " + " | ".join(map(str, columns)) + " |\n| --- |" + " --- |" * len(columns))
         for count in range(4):
             print(f"| {count} | " + " | ".join(str(n) for n in table[count]) + " |")
     return out
