@@ -568,7 +568,9 @@ def test_the_go1_recipe_config_is_the_measured_recipe():
     fixed = _flatten(table["fixed"])  # as the sweep reads it: TOML makes ppo.static-std-floor a [ppo] table
     assert fixed["ppo.static-std-floor"] == 0.01 and fixed["link-geometry"] == "shape"
     assert fixed["total-steps"] == 3_000_000
-    base = parse_train_args(["--config", str(REPO / table["sweep"]["base"]), *as_flags(fixed)])
+    # the sweep ran when train/default.toml's discount was 0.99; the recipe's config keeps that
+    ran_with = ["--ppo.discount", "0.99"]
+    base = parse_train_args(["--config", str(REPO / table["sweep"]["base"]), *as_flags(fixed), *ran_with])
     assert recipe == dataclasses.replace(base, bodies="generate:quadruped-leg-inertia:1000")
     header = sweep.read_text()
     assert "--space quadruped-heavy-legs --space-set leg_inertia=true --count 1000 --seed 0" in header
