@@ -133,18 +133,19 @@ def summarise_sweep(out: Path) -> dict:
                  "seeds": len(trials)}  # fmt: skip
         if values:
             scores = np.array(per_set)
+            # the set names of a finished trial: the first seed may still be running
+            set_names = next((list(r["sets"]) for r in rows if r["sets"]), None)
             entry.update({
                 "mean": float(np.mean(values)),
                 "iqm": iqm(np.array(values)),
                 "mean_ci": stratified_bootstrap_ci(np.array(values), np.mean),
                 "iqm_ci": stratified_bootstrap_ci(np.array(values), iqm),
-                "set_names": list((rows[0]["sets"] or {}).keys()) if rows[0]["sets"] else None,
+                "set_names": set_names,
                 "sets_mean": float(np.mean(scores)),
                 "sets_mean_ci": stratified_bootstrap_ci(scores, np.mean),
                 "sets_iqm": iqm(scores),
                 "sets_iqm_ci": stratified_bootstrap_ci(scores, iqm),
-                "per_set_mean": dict(zip(list((rows[0]["sets"] or {"value": 0}).keys()),
-                                         (float(v) for v in scores.mean(axis=0)), strict=True)),
+                "per_set_mean": dict(zip(set_names or ["value"], (float(v) for v in scores.mean(axis=0)), strict=True)),
             })  # fmt: skip
         if suites:
             entry["bodies"] = _body_stats(suites, sweep["objective"]["set"])

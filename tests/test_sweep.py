@@ -464,6 +464,12 @@ def test_report_shows_each_sets_median_shares_and_the_zero_shot_ratio_per_seed(t
         line for line in (out / "report" / "report.md").read_text().splitlines() if "| c00 | train |" in line
     ]
     assert train_row.endswith("| -1.00 | – |")
+    # a configuration whose first seed has not finished: its sets come from the seeds that have
+    (out / "trials" / "c00-s0" / "objective.json").unlink()
+    write_sweep_report(out)
+    config = json.loads((out / "report" / "summary.json").read_text())["configurations"][0]
+    assert config["complete"] == 1 and config["set_names"] == ["train", "heldout"]
+    assert config["per_set_mean"] == {"train": 200.0, "heldout": 60.0}
 
 
 # ----------------------------------------------------------------------------------------------
