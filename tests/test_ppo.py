@@ -206,7 +206,15 @@ def bodies_of_many_lengths(rng: np.random.Generator, tokens: int = 6) -> dict[st
     }
 
 
-@pytest.mark.parametrize(("position", "tokens"), [("learned", "joint"), ("tree", "joint"), ("tree", "link")])
+# the default's (tree, joint) in the default suite; the other two compile as long again, so CI's slow run
+@pytest.mark.parametrize(
+    ("position", "tokens"),
+    [
+        pytest.param("learned", "joint", marks=pytest.mark.slow),
+        ("tree", "joint"),
+        pytest.param("tree", "link", marks=pytest.mark.slow),
+    ],
+)
 def test_trimming_or_packing_padding_out_of_microbatches_keeps_the_update(position, tokens):
     """``token_bucket`` cuts each microbatch to its longest body (bodies of 2–6 tokens here, buckets
     of 2, 4 and 6 slots), ``pack_rows`` places its bodies several to a row: cheaper ways to compute
