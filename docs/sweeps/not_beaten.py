@@ -14,6 +14,8 @@ Each as a share of all episodes of a set (so the shares add up to the share not 
 seeds with the sweep report's 95 % bootstrap interval over seeds, for:
 - the default since 2026-12-06 (discount 0.97), seeds 0-11: docs/sweeps/discount, c00;
 - the 0.995 arm of the discount sweep, seeds 3-5 (c01);
+- γ 0.95 (docs/sweeps/discount-095) and an alive bonus of 0.05 (docs/sweeps/alive-bonus-default),
+  seeds 0-5 each: does a reward for staying up, or a shorter horizon, hasten fewer falls?
 - the design-seed swap (discount 0.99, trained on the seed-1000 bodies), seeds 0-1: its own sets
   (the bodies it trained on) and its unseen ones (the default's training bodies);
 - the 0.99 default's seeds 0-2 on their own 200 training bodies (docs/sweeps/own-bodies/default).
@@ -87,6 +89,16 @@ def main() -> None:
         "discount 0.995, seeds 3-5": {
             s: results_of([committed_trial(discount, f"c01-s{seed}") for seed in range(3, 6)], s)
             for s in ("heldout-generated", "heldout-planar")
+        },
+        **{
+            arm: {
+                s: results_of([committed_trial(HERE / folder, f"c00-s{seed}") for seed in range(6)], s)
+                for s in ("heldout-generated", "heldout-planar")
+            }
+            for arm, folder in (
+                ("discount 0.95, seeds 0-5", "discount-095"),
+                ("alive bonus 0.05, seeds 0-5", "alive-bonus-default"),
+            )
         },
         "the design-seed swap (discount 0.99), seeds 0-1": {
             s: results_of(swap, s) for s in ("own-unimal", "own-planar", "unseen-unimal", "unseen-planar")
