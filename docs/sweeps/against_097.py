@@ -24,6 +24,7 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE / "discount"))
 from against_default import last_updates  # noqa: E402
+from default_spread import default_097_trials  # noqa: E402
 from rule import confirmation, screen  # noqa: E402
 from six_seeds import committed_trial, figures, summarise  # noqa: E402
 
@@ -43,8 +44,7 @@ def main() -> None:
     parser.add_argument("--config", default="c00", help="the arm's configuration in the sweep (c00, c01, …)")
     args = parser.parse_args()
     folder = HERE / args.folder
-    reference_trials = [committed_trial(HERE / "discount", f"c00-s{seed}") for seed in range(12)]
-    reference = summarise({REFERENCE: reference_trials}, figures_without_bonus)[REFERENCE]
+    reference = summarise({REFERENCE: default_097_trials()}, figures_without_bonus)[REFERENCE]
     out = {REFERENCE: reference}
     first = [t for seed in range(6) if (t := committed_trial(folder, f"{args.config}-s{seed}"))]
     if len(first) < 6:

@@ -43,6 +43,12 @@ def default_trials() -> list[Path]:
     return trials
 
 
+def default_097_trials() -> list[Path]:
+    """The default since 2026-12-06 (discount 0.97): the discount sweep's c00, seeds 0-11, the
+    reference of the rules written after it (against_097.py)."""
+    return [committed_trial(HERE / "discount", f"c00-s{seed}") for seed in range(12)]
+
+
 def main() -> None:
     trials = default_trials()
     rows = [figures(t) for t in trials]

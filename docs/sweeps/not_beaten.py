@@ -33,6 +33,7 @@ import numpy as np
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
+from default_spread import default_097_trials  # noqa: E402
 from six_seeds import committed_trial  # noqa: E402
 
 from metamorph.sweep_report import stratified_bootstrap_ci  # noqa: E402
@@ -80,11 +81,10 @@ def results_of(trials: list[Path], set_name: str) -> list[Path]:
 
 def main() -> None:
     discount = HERE / "discount"
-    default_097 = [committed_trial(discount, f"c00-s{seed}") for seed in range(12)]
     swap = [committed_trial(HERE / "design-seed-swap", f"c00-s{seed}") for seed in range(2)]
     arms = {
         "the default (discount 0.97), seeds 0-11": {
-            s: results_of(default_097, s) for s in ("heldout-generated", "heldout-planar")
+            s: results_of(default_097_trials(), s) for s in ("heldout-generated", "heldout-planar")
         },
         "discount 0.995, seeds 3-5": {
             s: results_of([committed_trial(discount, f"c01-s{seed}") for seed in range(3, 6)], s)

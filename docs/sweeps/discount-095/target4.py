@@ -14,6 +14,7 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent))
+from default_spread import default_097_trials  # noqa: E402
 from six_seeds import committed_trial, figures, summarise  # noqa: E402
 
 FIGURE = "real beaten (of 9)"
@@ -21,9 +22,7 @@ FIGURE = "real beaten (of 9)"
 
 def main() -> None:
     arms = {
-        "discount 0.97 (the default), seeds 0-11": [
-            committed_trial(HERE.parent / "discount", f"c00-s{s}") for s in range(12)
-        ],
+        "discount 0.97 (the default), seeds 0-11": default_097_trials(),
         "discount 0.95, seeds 0-11": [t for s in range(12) if (t := committed_trial(HERE, f"c00-s{s}"))],
     }
     summary = summarise(arms, figures)
