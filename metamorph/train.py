@@ -120,6 +120,9 @@ class TrainConfig:
     """Override the task's speed cap: forward velocity above this (m/s) earns nothing (0: no cap)."""
     tilt_penalty: float | None = None
     """Override the task's tilt cost: each step costs this × (1 − cos) of the torso's tilt from upright."""
+    start_yaw: float | None = None
+    """Override the task's start headings: each episode turns a free-floating body about the vertical
+    by an angle uniform within ± this (degrees; 180: any heading), while the reward still pays +x."""
     static_noise: float = 0.0
     """Training-time noise on what the tokens say about each body: at every episode's start, every
     static feature of every token gets N(0, this) added, in the feature's units (m, kg, rad…), fixed
@@ -201,7 +204,8 @@ class TrainConfig:
     @property
     def task_config(self) -> TaskConfig:
         """The registered task with this run's overrides (episode length, alive bonus, reset noise,
-        fall rule, speed cap, tilt cost); a bad override fails here, with the task's own message."""
+        fall rule, speed cap, tilt cost, start headings); a bad override fails here, with the task's
+        own message."""
         return task_with_overrides(
             self.task,
             self.episode_length,
@@ -210,6 +214,7 @@ class TrainConfig:
             self.fall_fraction,
             self.speed_cap,
             self.tilt_penalty,
+            self.start_yaw,
         )
 
     @property

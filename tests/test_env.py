@@ -131,6 +131,66 @@ def test_tilt_penalty_costs_one_minus_cos_of_the_torso_tilt(bodies):
         dataclasses.replace(task_config("flat"), tilt_penalty=-1.0)
 
 
+PLANAR_BODY = """
+<mujoco>
+  <worldbody>
+    <body name="torso" pos="0 0 0.3">
+      <joint name="rootx" type="slide" axis="1 0 0"/>
+      <joint name="rootz" type="slide" axis="0 0 1"/>
+      <joint name="rooty" type="hinge" axis="0 1 0"/>
+      <geom type="capsule" fromto="-0.1 0 0 0.1 0 0" size="0.05"/>
+      <body name="leg" pos="0.1 0 0">
+        <joint name="hip" type="hinge" axis="0 1 0" range="-60 60"/>
+        <geom type="capsule" fromto="0 0 0 0 0 -0.2" size="0.04"/>
+      </body>
+    </body>
+  </worldbody>
+  <actuator><motor joint="hip" gear="10" ctrlrange="-1 1"/></actuator>
+</mujoco>
+"""
+
+
+def _yaw(quat: np.ndarray) -> float:
+    w, x, y, z = quat
+    return float(np.degrees(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))))
+
+
+def test_start_yaw_turns_free_bodies_within_its_range_and_leaves_planar_ones(bodies):
+    """With ``start_yaw``, each reset turns a free-floating root about the vertical by an angle
+    within ± the limit (the same angles for the same seed); the tilt and the joints stay as without
+    it, a body on a planar base keeps its heading, and an out-of-range limit is refused."""
+    planar = morphology_from_xml(PLANAR_BODY, name="planar")
+    task = dataclasses.replace(task_config("flat"), start_yaw=90.0, reset_noise=0.0)
+
+    def start(task, seed):
+        env = VecEnv([*bodies[:2], planar], task, num_envs=24, nthread=1, assignment=np.arange(24) % 3)
+        env.reset(seed=seed)
+        return env, [d.qpos.copy() for d in env.datas]
+
+    env, turned = start(task, seed=3)
+    _, again = start(task, seed=3)
+    _, plain = start(dataclasses.replace(task, start_yaw=0.0), seed=3)
+    yaws = []
+    for i, entry in enumerate(env.bodies[b] for b in env.body_ids):
+        if entry.free_quat_adr is None:  # the planar body: its file's pose, exactly
+            assert entry.morphology.name == "planar"
+            np.testing.assert_array_equal(turned[i], plain[i])
+            continue
+        q = slice(entry.free_quat_adr, entry.free_quat_adr + 4)
+        yaw = _yaw(turned[i][q]) - _yaw(plain[i][q])
+        yaws.append((yaw + 180) % 360 - 180)
+        # a turn about the vertical: the torso's tilt and every joint are as they were
+        tilt = lambda quat: quat[1] ** 2 + quat[2] ** 2  # noqa: E731
+        assert tilt(turned[i][q]) == pytest.approx(tilt(plain[i][q]), abs=1e-9)
+        np.testing.assert_array_equal(turned[i][entry.noise_qpos], plain[i][entry.noise_qpos])
+    assert len(yaws) > 10 and all(abs(y) <= 90 + 1e-6 for y in yaws)
+    assert max(yaws) - min(yaws) > 90  # the draws spread over the range
+    for a, b in zip(turned, again, strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(MetamorphError, match="start_yaw must be in \\[0, 180\\]"):
+        dataclasses.replace(task_config("flat"), start_yaw=270.0)
+
+
 def test_truncation_after_episode_length(bodies):
     task = dataclasses.replace(task_config("flat"), episode_length=5, fall_fraction=0.0)
     env = VecEnv(bodies, task, num_envs=4, nthread=1)

@@ -60,6 +60,12 @@ class TaskConfig:
     (``tilt``, ≤ 0)."""
     reset_noise: float = 0.1
     """Joint positions start uniformly within ± this (rad or m) of rest; velocities ~ N(0, this)."""
+    start_yaw: float = 0.0
+    """Each episode turns a free-floating body about the vertical through its root by an angle drawn
+    uniformly within ± this (degrees; 180: any heading) before it starts. The reward still pays motion
+    along the world's +x, so a policy must read its heading from what it sees (the `world` frame shows
+    it) instead of learning one direction a body. Bodies on a planar or fixed base keep their file's
+    heading. 0: every episode starts in the file's heading."""
     friction: float = 1.0
     """Sliding friction of the ground."""
     # terrain tasks
@@ -109,6 +115,8 @@ class TaskConfig:
             raise MetamorphError(f"task '{self.name}': tilt_penalty must be ≥ 0 (0: none), got {self.tilt_penalty}")
         if self.reset_noise < 0:
             raise MetamorphError(f"task '{self.name}': reset_noise must be ≥ 0, got {self.reset_noise}")
+        if not 0 <= self.start_yaw <= 180:
+            raise MetamorphError(f"task '{self.name}': start_yaw must be in [0, 180] degrees, got {self.start_yaw}")
 
     @property
     def control_dt(self) -> float:
@@ -187,9 +195,11 @@ def task_with_overrides(
     fall_fraction: float | None = None,
     speed_cap: float | None = None,
     tilt_penalty: float | None = None,
+    start_yaw: float | None = None,
 ) -> TaskConfig:
     """A registered task with a run's overrides (``--episode-length``, ``--alive-bonus``,
-    ``--reset-noise``, ``--fall-fraction``, ``--speed-cap``, ``--tilt-penalty``) applied."""
+    ``--reset-noise``, ``--fall-fraction``, ``--speed-cap``, ``--tilt-penalty``, ``--start-yaw``)
+    applied."""
     task = task_config(name)
     if episode_length:
         task = dataclasses.replace(task, episode_length=episode_length)
@@ -203,6 +213,8 @@ def task_with_overrides(
         task = dataclasses.replace(task, speed_cap=speed_cap)
     if tilt_penalty is not None:
         task = dataclasses.replace(task, tilt_penalty=tilt_penalty)
+    if start_yaw is not None:
+        task = dataclasses.replace(task, start_yaw=start_yaw)
     return task
 
 

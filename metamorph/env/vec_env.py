@@ -118,6 +118,7 @@ class BodyEntry:
     noise_dof: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int32))
     noise_lo: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
     noise_hi: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    free_quat_adr: int | None = None  # where a free-floating root's orientation sits in qpos (None: no free root)
 
     def pad(self, max_tokens: int, max_actuators: int) -> None:
         tokens, n = self.tokens, self.tokens.num_tokens
@@ -155,6 +156,8 @@ class BodyEntry:
         self.start_qpos = standing[self.noise_qpos]  # the robot's joints in its standing pose
         self.noise_lo = np.where(limited, model.jnt_range[joints, 0], -np.inf)
         self.noise_hi = np.where(limited, model.jnt_range[joints, 1], np.inf)
+        free = [j for j in self.morphology.base_joints if model.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE]
+        self.free_quat_adr = int(model.jnt_qposadr[free[0]]) + 3 if free else None
 
 
 def tree_distances(parent: np.ndarray) -> np.ndarray:
@@ -361,6 +364,12 @@ class VecEnv:
             qpos = data.qpos[entry.noise_qpos] + self._rng.uniform(-noise, noise, size=entry.noise_qpos.size)
             data.qpos[entry.noise_qpos] = np.clip(qpos, entry.noise_lo, entry.noise_hi)
             data.qvel[entry.noise_dof] += self._rng.normal(0.0, noise, size=entry.noise_dof.size)
+        if self.task.start_yaw and entry.free_quat_adr is not None:  # drawn only when asked (random streams)
+            half = 0.5 * np.radians(self._rng.uniform(-self.task.start_yaw, self.task.start_yaw))
+            quat = data.qpos[entry.free_quat_adr : entry.free_quat_adr + 4]
+            turned = np.empty(4)
+            mujoco.mju_mulQuat(turned, np.array([np.cos(half), 0.0, 0.0, np.sin(half)]), quat)
+            data.qpos[entry.free_quat_adr : entry.free_quat_adr + 4] = turned
         mujoco.mj_forward(model, data)
 
         self._static_obs = None
