@@ -13,7 +13,10 @@ results on the two held-out sets (the suites' SET-results.csv) are split three w
 stand under zero torque, bodies that stand only when held, and bodies that topple anyway. For each,
 the share of bodies beaten (mean over seeds with the sweep report's 95 % bootstrap interval), the
 share of episodes the policy ends in a fall, and among the bodies not beaten, the share it drives
-backward (a negative return). Not part of the product: a diagnostic for issue 14, target 2
+backward (a negative return). Last, the same two figures for bodies steady under zero torque, on
+policies' own training bodies against unseen ones (the design-seed swap's seeds 0-1 and the 0.99
+default's own 200 bodies, docs/sweeps/own-bodies/): is pushing the wrong way a failure of transfer?
+Not part of the product: a diagnostic for issue 14, target 2
 ("Why unseen bodies are not beaten…", docs/learning.md).
 """
 
@@ -138,6 +141,34 @@ def beaten_by_stance(zero: dict, held: dict, set_file: str) -> dict:
     return out
 
 
+def steady_bodies(files: list[Path]) -> dict:
+    """Over the bodies that stand under zero torque (from the results themselves): the share beaten
+    per trial, and among those not beaten the share driven backward."""
+    beaten, backward = [], []
+    for path in files:
+        rows = [r for r in csv.DictReader(path.open()) if float(r["zero_fall_rate"]) < 0.5]
+        won = [float(r["policy_return"]) > float(r["zero_return"]) for r in rows]
+        beaten.append(round(float(np.mean(won)), 3))
+        backward += [float(r["policy_return"]) < 0 for r, w in zip(rows, won, strict=True) if not w]
+    return {
+        "trials": len(files),
+        "steady bodies": len(rows),
+        "share beaten per trial": beaten,
+        "mean": round(float(np.mean(beaten)), 3),
+        "not beaten, driven backward": round(float(np.mean(backward)), 3),
+    }
+
+
+OWN_AND_UNSEEN = {  # (folder, results file pattern): policies on bodies they trained on, and not
+    "swap, own `unimal`": ("design-seed-swap/trials", "*/eval/suite-*/own-unimal-results.csv"),
+    "swap, unseen `unimal`": ("design-seed-swap/trials", "*/eval/suite-*/unseen-unimal-results.csv"),
+    "swap, own `planar`": ("design-seed-swap/trials", "*/eval/suite-*/own-planar-results.csv"),
+    "swap, unseen `planar`": ("design-seed-swap/trials", "*/eval/suite-*/unseen-planar-results.csv"),
+    "0.99 default, own `unimal`": ("own-bodies/default", "*/training-unimal-results.csv"),
+    "0.99 default, own `planar`": ("own-bodies/default", "*/training-planar-results.csv"),
+}
+
+
 def main() -> None:
     sys.path.insert(0, str(ROOT))
     from metamorph.bodies import part_folder, resolve
@@ -162,6 +193,11 @@ def main() -> None:
         shown = {k: v for k, v in out["sets"][name].items() if k not in runs}
         print(name, shown, "zero:", {k: v for k, v in zero.items() if k not in ("per body fell", "bodies")},
               "held:", {k: v for k, v in held.items() if k not in ("per body fell", "bodies")})  # fmt: skip
+    out["steady bodies, own against unseen"] = {
+        name: steady_bodies(sorted((HERE / folder).glob(pattern))) for name, (folder, pattern) in OWN_AND_UNSEEN.items()
+    }
+    for name, figures in out["steady bodies, own against unseen"].items():
+        print(name, figures)
     (HERE / "rigid_hold.json").write_text(json.dumps(out, indent=1))
 
 
