@@ -1,6 +1,7 @@
 """Do generated bodies fall because their joints fold, or because they topple as rigid bodies?
 
     python docs/sweeps/rigid_hold.py   # writes docs/sweeps/rigid_hold.json (~2 min on one core)
+    python docs/sweeps/rigid_hold.py --arm FOLDER   # the stance table of a sweep copy's c00, seeds 0-5
 
 Each body of a set runs one episode of the registered flat task (its start state, reset noise and
 fall rule, seed 0) twice: under zero torque, and with every motor turned into a stiff position
@@ -103,20 +104,17 @@ GROUPS = {
 }
 
 
-def beaten_by_stance(zero: dict, held: dict, set_file: str) -> dict:
-    """The default's results on a held-out set, by how the body stands: its share of bodies beaten
-    (mean over seeds [95 % interval]), the share of its episodes ending in a fall, and of the bodies
-    it does not beat, the share it drives backward (return < 0)."""
-    sys.path.insert(0, str(HERE))
-    from default_spread import default_097_trials
-
+def beaten_by_stance(zero: dict, held: dict, set_file: str, trials: list[Path]) -> dict:
+    """Trials' results on a held-out set, by how the body stands: the share of bodies beaten (mean
+    over seeds [95 % interval]), the share of episodes ending in a fall, and of the bodies not
+    beaten, the share driven backward (return < 0)."""
     from metamorph.sweep_report import stratified_bootstrap_ci
 
     zero_falls = dict(zip(zero["bodies"], zero["per body fell"], strict=True))
     held_falls = dict(zip(held["bodies"], held["per body fell"], strict=True))
     per_seed = {group: {"beaten": [], "falls": [], "backward": []} for group in GROUPS}
     counts = dict.fromkeys(GROUPS, 0)
-    for trial in default_097_trials():
+    for trial in trials:
         rows = list(csv.DictReader(next(trial.glob(f"eval/suite-*/{set_file}-results.csv")).open()))
         for group, member in GROUPS.items():
             chosen = [r for r in rows if member(zero_falls[r["body"]], held_falls[r["body"]])]
@@ -169,9 +167,34 @@ OWN_AND_UNSEEN = {  # (folder, results file pattern): policies on bodies they tr
 }
 
 
+def arm(folder: str) -> None:
+    """The stance table for a sweep copy's arm (docs/sweeps/FOLDER, c00, seeds 0-5), from the
+    servo runs in rigid_hold.json: writes FOLDER/stance.json."""
+    sys.path.insert(0, str(HERE))
+    from six_seeds import committed_trial
+
+    trials = [t for seed in range(6) if (t := committed_trial(HERE / folder, f"c00-s{seed}"))]
+    stored = json.loads((HERE / "rigid_hold.json").read_text())["sets"]
+    out = {"trials": [t.name for t in trials]}
+    for name, set_file in BEATEN_FILES.items():
+        runs = stored[name]
+        zero, held = runs["zero torque"], runs["servos hold the standing pose"]
+        out[name] = beaten_by_stance(zero, held, set_file, trials)
+        for group, figures in out[name].items():
+            print(name, group, figures)
+    (HERE / folder / "stance.json").write_text(json.dumps(out, indent=1))
+
+
 def main() -> None:
     sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(HERE))
+    from default_spread import default_097_trials
+
     from metamorph.bodies import part_folder, resolve
+
+    if sys.argv[1:2] == ["--arm"]:
+        arm(sys.argv[2])
+        return
 
     out = {"radians to full torque": RADIANS_TO_FULL_TORQUE, "kv / kp": DAMPING_RATIO, "sets": {}}
     for name, spec in SETS.items():
@@ -188,7 +211,9 @@ def main() -> None:
             ),
         }
         if name in BEATEN_FILES:
-            out["sets"][name]["the default (0.97), seeds 0-11"] = beaten_by_stance(zero, held, BEATEN_FILES[name])
+            out["sets"][name]["the default (0.97), seeds 0-11"] = beaten_by_stance(
+                zero, held, BEATEN_FILES[name], default_097_trials()
+            )
         runs = ("zero torque", "servos hold the standing pose")
         shown = {k: v for k, v in out["sets"][name].items() if k not in runs}
         print(name, shown, "zero:", {k: v for k, v in zero.items() if k not in ("per body fell", "bodies")},
