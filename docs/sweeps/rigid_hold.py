@@ -104,6 +104,13 @@ GROUPS = {
 }
 
 
+def won_and_backward(rows: list[dict]) -> tuple[list[bool], list[bool]]:
+    """Per body whether the policy beat zero torque, and for each body it did not, whether it drove
+    the body backward (return < 0)."""
+    won = [float(r["policy_return"]) > float(r["zero_return"]) for r in rows]
+    return won, [float(r["policy_return"]) < 0 for r, w in zip(rows, won, strict=True) if not w]
+
+
 def beaten_by_stance(zero: dict, held: dict, set_file: str, trials: list[Path]) -> dict:
     """Trials' results on a held-out set, by how the body stands: the share of bodies beaten (mean
     over seeds [95 % interval]), the share of episodes ending in a fall, and of the bodies not
@@ -119,8 +126,7 @@ def beaten_by_stance(zero: dict, held: dict, set_file: str, trials: list[Path]) 
         for group, member in GROUPS.items():
             chosen = [r for r in rows if member(zero_falls[r["body"]], held_falls[r["body"]])]
             counts[group] = len(chosen)
-            beaten = [float(r["policy_return"]) > float(r["zero_return"]) for r in chosen]
-            backward = [float(r["policy_return"]) < 0 for r, won in zip(chosen, beaten, strict=True) if not won]
+            beaten, backward = won_and_backward(chosen)
             per_seed[group]["beaten"].append(np.mean(beaten))
             per_seed[group]["falls"].append(np.mean([float(r["policy_fall_rate"]) > 0.5 for r in chosen]))
             per_seed[group]["backward"].append(np.mean(backward) if backward else np.nan)
@@ -145,9 +151,9 @@ def steady_bodies(files: list[Path]) -> dict:
     beaten, backward = [], []
     for path in files:
         rows = [r for r in csv.DictReader(path.open()) if float(r["zero_fall_rate"]) < 0.5]
-        won = [float(r["policy_return"]) > float(r["zero_return"]) for r in rows]
+        won, lost_backward = won_and_backward(rows)
         beaten.append(round(float(np.mean(won)), 3))
-        backward += [float(r["policy_return"]) < 0 for r, w in zip(rows, won, strict=True) if not w]
+        backward += lost_backward
     return {
         "trials": len(files),
         "steady bodies": len(rows),
