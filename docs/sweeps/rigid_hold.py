@@ -180,6 +180,8 @@ def arm(folder: str) -> None:
     from six_seeds import committed_trial
 
     trials = [t for seed in range(6) if (t := committed_trial(HERE / folder, f"c00-s{seed}"))]
+    if not trials:
+        sys.exit(f"rigid_hold.py --arm: no trial c00-s0..5 in {HERE / folder} (give a folder under docs/sweeps/)")
     stored = json.loads((HERE / "rigid_hold.json").read_text())["sets"]
     out = {"trials": [t.name for t in trials]}
     for name, set_file in BEATEN_FILES.items():
