@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from metamorph.errors import MetamorphError
@@ -109,18 +111,46 @@ def _generate_parts(spec: str) -> tuple[str, str, int, int]:
 
 def resolve(spec: str, generate_into: Path | None = None) -> tuple[list[Path], list[tuple[str, str]]]:
     """(files to load, [(name, reason)] of bodies excluded up front)."""
+    files, excluded = [], []
+    for part_files, part_excluded in resolve_parts(spec, generate_into):
+        files += part_files
+        excluded += part_excluded
+    return files, excluded
+
+
+def resolve_parts(spec: str, generate_into: Path | None = None) -> list[tuple[list[Path], list[tuple[str, str]]]]:
+    """`resolve` for each ``+``-joined part of ``spec``, in order (one entry for an unjoined spec)."""
     parts = split_join(spec)
     if len(parts) > 1:
-        files, excluded = [], []
-        for part in parts:
-            into = None if generate_into is None else generate_into / part_folder(part)
-            part_files, part_excluded = resolve(part, into)
-            files += part_files
-            excluded += part_excluded
-        return files, excluded
+        return [
+            resolve_parts(part, None if generate_into is None else generate_into / part_folder(part))[0]
+            for part in parts
+        ]
     base, selection = split_selection(spec)
     files, excluded = _resolve(base, generate_into)
-    return select(files, selection, f"--bodies {spec}", base), excluded
+    return [(select(files, selection, f"--bodies {spec}", base), excluded)]
+
+
+def check_part_shares(shares: Sequence[float], spec: str) -> None:
+    """Refuse ``--part-shares`` that do not give one positive share to each ``+``-joined part."""
+    if not shares:
+        return
+    parts = split_join(spec)
+    if len(shares) != len(parts):
+        raise MetamorphError(
+            f"--part-shares: {len(shares)} share(s) for the {len(parts)} '{JOIN}'-joined part(s) of --bodies {spec}"
+        )
+    if not all(math.isfinite(share) and share > 0 for share in shares):
+        raise MetamorphError(f"--part-shares: every share must be a positive number, got {list(shares)}")
+
+
+def part_weights(shares: Sequence[float], part_sizes: Sequence[int]) -> list[float] | None:
+    """One sampling weight per body (parts in order) that gives each part its share of the draws
+    whatever its number of bodies: share ÷ the part's bodies (None when no shares are asked)."""
+    if not shares:
+        return None
+    total = sum(shares)
+    return [share / total / size for share, size in zip(shares, part_sizes, strict=True) for _ in range(size)]
 
 
 def select(files: list[Path], selection: slice | None, spec: str, base: str) -> list[Path]:

@@ -85,6 +85,11 @@ def check_value(name: str, kind: Any, value: Any, where: str) -> Any:
         words = isinstance(value, list | tuple) and all(isinstance(item, str) for item in value)
         if typing.get_args(option) == (str, ...) and words:
             return tuple(value)
+        numbers = isinstance(value, list | tuple) and all(
+            isinstance(item, int | float) and not isinstance(item, bool) for item in value
+        )
+        if typing.get_args(option) == (float, ...) and numbers:
+            return tuple(float(item) for item in value)
     expected = " or ".join(_type_name(o) for o in options)
     raise MetamorphError(f"{where}: {name} must be {expected}, got {value!r} ({type(value).__name__})")
 
@@ -94,6 +99,8 @@ def _type_name(kind: Any) -> str:
         return "null"
     if typing.get_args(kind) == (str, ...):
         return "a list of words"
+    if typing.get_args(kind) == (float, ...):
+        return "a list of numbers"
     if typing.get_origin(kind) is typing.Literal:
         return " or ".join(repr(word) for word in typing.get_args(kind))
     return kind.__name__
@@ -160,7 +167,7 @@ def as_flags(overrides: Overrides) -> list[str]:
     for name, value in overrides.items():
         if isinstance(value, bool):
             flags.append(f"--{name}" if value else f"--{_negated(name)}")
-        elif isinstance(value, tuple | list):  # a list of words (read back from JSON as a list)
+        elif isinstance(value, tuple | list):  # a list of words or numbers (read back from JSON as a list)
             flags += [f"--{name}", *map(str, value)]
         else:
             flags += [f"--{name}", "None" if value is None else str(value)]

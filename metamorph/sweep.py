@@ -229,12 +229,15 @@ def _check_configurations(spec: SweepSpec, where: str) -> None:
     """Every configuration's policy (position, frame, action std, dropout, preset) and task (its
     name and overrides: episode length, reset noise, fall rule…) is valid before any trial starts,
     not only when its trial does."""
+    from metamorph.bodies import check_part_shares
+
     base = spec.base_config()
     named = [("[fixed]", {})] + [(", ".join(f"{k}={v}" for k, v in c.items()), c) for c in spec.configurations()]
     for name, config in named:
         try:
             train_config = apply_overrides(base, {**spec.fixed, **config})
             _ = train_config.policy_config, train_config.task_config  # each validates on construction
+            check_part_shares(train_config.part_shares, train_config.bodies)
         except MetamorphError as exc:
             raise MetamorphError(f"{where}: {name}: {exc}") from None
 

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from metamorph.bodies import check_part_shares, part_weights
 from metamorph.env.tasks import TaskConfig, task_to_json, task_with_overrides
 from metamorph.errors import MetamorphError
 from metamorph.files import default_run_dir
@@ -105,6 +106,12 @@ class TrainConfig:
     joint reads its link's encoding back). Saved with the policy."""
     sampling: str = "balanced"
     """Body sampling at reset: uniform, or balanced by running episode length (MetaMorph)."""
+    part_shares: tuple[float, ...] = ()
+    """Share of the training drawn from each ``+``-joined part of ``bodies``, in order (normalised;
+    e.g. ``0.5 0.5`` for ``generate:unimal:100+generate:planar:1000``): a body's sampling chance is
+    multiplied by its part's share ÷ the part's bodies, so under balanced sampling each part gets
+    about its share of the samples (under uniform, of the episodes), however many bodies it has.
+    Empty: every body alike, so a part's share follows its number of bodies."""
     backend: str = "mujoco"
     """Simulation backend (`metamorph.env.backend.BACKENDS`): mujoco, native MuJoCo on CPU threads."""
     episode_length: int | None = None
@@ -278,15 +285,17 @@ def provenance() -> dict:
     }
 
 
-def resolve_bodies(spec: str, run_dir: Path) -> list[Path]:
-    """Body files for a --bodies spec (generated bodies go into the run folder)."""
-    from metamorph.bodies import resolve
+def resolve_bodies(spec: str, run_dir: Path) -> list[list[Path]]:
+    """Body files for a --bodies spec, a list for each ``+``-joined part (generated bodies go into
+    the run folder)."""
+    from metamorph.bodies import resolve_parts
 
-    files, excluded = resolve(spec, generate_into=run_dir / "bodies")
+    parts = resolve_parts(spec, generate_into=run_dir / "bodies")
+    excluded = [body for _, part_excluded in parts for body in part_excluded]
     if excluded:
         names = ", ".join(f"{name} ({reason})" for name, reason in excluded)
         raise MetamorphError(f"--bodies {spec}: cannot train on {names}")
-    return files
+    return [files for files, _ in parts]
 
 
 class RewardScaler:
@@ -403,7 +412,9 @@ class Trainer:
         task = config.task_config
         # other processes generate the same bodies (same seed) into a folder of their own
         bodies_home = self.folder.path if self.is_chief else Path(tempfile.mkdtemp(prefix="metamorph-bodies-"))
-        self.body_files = resolve_bodies(config.bodies, bodies_home)
+        check_part_shares(config.part_shares, config.bodies)  # before any body is generated
+        body_parts = resolve_bodies(config.bodies, bodies_home)
+        self.body_files = [path for part in body_parts for path in part]
         self.task = task  # with the run's overrides: saved in config.json for eval, render and finetune
         static_noise = config.static_noise  # on every static column, or on the named groups only
         if config.static_noise_features:
@@ -420,6 +431,7 @@ class Trainer:
             frame=self.policy_config.frame,
             link_geometry=self.policy_config.link_geometry,
             static_noise=static_noise,
+            body_weights=part_weights(config.part_shares, [len(part) for part in body_parts]),
         )
         if self.env.max_tokens > self.policy_config.max_tokens:
             if self.init_from is not None and self.policy_config.position == "learned":

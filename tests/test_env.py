@@ -437,6 +437,29 @@ def test_balanced_sampling_favours_bodies_that_fall_early(bodies):
     np.testing.assert_allclose(draws, [1 / 3] * 3, atol=0.02)
 
 
+def test_body_weights_scale_each_bodys_sampling_chance(bodies):
+    """A prior weight per body multiplies its chance, under uniform and balanced sampling alike, and
+    balanced sampling then gives each body samples in proportion to its weight."""
+    weights = [0.6, 0.3, 0.1]
+    uniform = VecEnv(bodies[:3], "flat", num_envs=1, nthread=1, sampling="uniform", body_weights=weights)
+    uniform.reset(seed=0)
+    draws = np.bincount([uniform._draw_body() for _ in range(8000)], minlength=3) / 8000
+    np.testing.assert_allclose(draws, weights, atol=0.02)
+    balanced = VecEnv(bodies[:3], "flat", num_envs=1, nthread=1, body_weights=weights)
+    balanced.reset(seed=0)
+    balanced._episodes[:] = 5
+    balanced._mean_length[:] = [100.0, 200.0, 400.0]
+    balanced._cdf = None
+    draws = np.bincount([balanced._draw_body() for _ in range(8000)], minlength=3) / 8000
+    chance = np.array(weights) / [100.0, 200.0, 400.0]
+    np.testing.assert_allclose(draws, chance / chance.sum(), atol=0.02)
+    samples = draws * [100.0, 200.0, 400.0]  # expected steps per body: in proportion to its weight
+    np.testing.assert_allclose(samples / samples.sum(), weights, atol=0.03)
+    for bad in ([1.0, 1.0], [1.0, -1.0, 1.0], [0.0, 0.0, 0.0], [1.0, np.nan, 1.0]):
+        with pytest.raises(MetamorphError, match="body_weights must be one weight ≥ 0 per body"):
+            VecEnv(bodies[:3], "flat", num_envs=1, nthread=1, body_weights=bad)
+
+
 def test_one_layout_for_all_bodies(bodies):
     env = VecEnv([*bodies, EXAMPLES / "biped.urdf"], "flat", num_envs=4, nthread=1)
     obs = env.reset(seed=0)

@@ -12,7 +12,15 @@ import numpy as np
 import pytest
 
 from conftest import EXAMPLES
-from metamorph.bodies import check_spec, real_robot_path, real_robots, resolve
+from metamorph.bodies import (
+    check_part_shares,
+    check_spec,
+    part_weights,
+    real_robot_path,
+    real_robots,
+    resolve,
+    resolve_parts,
+)
 from metamorph.checkpoint import load_policy
 from metamorph.errors import MetamorphError, MorphologyError
 from metamorph.evaluate import aggregate, evaluate, load_eval_bodies
@@ -179,6 +187,27 @@ def test_joined_specs_give_the_union_of_their_bodies(unimal_dir, tmp_path):
         resolve(f"{unimal_dir}+")
     with pytest.raises(MetamorphError, match="unknown design space 'nope'"):
         check_spec(f"{unimal_dir}+generate:nope:5")
+
+
+def test_part_shares_weigh_each_joined_part_whatever_its_size(unimal_dir, tmp_path):
+    """``--part-shares`` gives each ``+``-joined part its share of the draws: a body's weight is its
+    part's share over the part's bodies; shares that do not fit the spec are refused in one line."""
+    spec = f"{unimal_dir}[:2]+{unimal_dir}[2:8]"
+    parts = resolve_parts(spec)
+    assert [len(files) for files, _ in parts] == [2, 6]
+    assert [f for files, _ in parts for f in files] == resolve(spec)[0]
+    weights = part_weights([1, 3], [2, 6])
+    assert weights == pytest.approx([0.125] * 2 + [0.125] * 6)
+    weights = part_weights([0.5, 0.5], [2, 6])
+    assert sum(weights[:2]) == pytest.approx(0.5) and sum(weights[2:]) == pytest.approx(0.5)
+    assert weights[0] == pytest.approx(3 * weights[2])
+    assert part_weights((), [2, 6]) is None
+    check_part_shares([0.5, 0.5], spec)
+    check_part_shares((), spec)
+    with pytest.raises(MetamorphError, match=r"3 share\(s\) for the 2 '\+'-joined part\(s\) of --bodies"):
+        check_part_shares([1, 1, 1], spec)
+    with pytest.raises(MetamorphError, match="every share must be a positive number"):
+        check_part_shares([1, 0], spec)
 
 
 def test_real_robots_stand_on_the_ground_and_fall_by_their_own_rule():

@@ -160,6 +160,10 @@ num-minibatches = 2
             r"fall-fraction=1.5, ppo.learning-rate=0.0003: task 'flat': fall_fraction must be in \[0, 1\)",
         ),
         (("nthread = 1", "nthread = 1\ntask = 'moon'"), r"\[fixed\]: unknown task 'moon'"),
+        (
+            ("nthread = 1", "nthread = 1\npart-shares = [0.5, 0.5]"),
+            r"\[fixed\]: --part-shares: 2 share\(s\) for the 1 '\+'-joined part\(s\)",
+        ),
     ],
 )
 def test_bad_sweep_spec_names_file_and_field(tmp_path: Path, edit: tuple[str, str], message: str):

@@ -422,6 +422,25 @@ def test_policy_sizes_override_the_preset_and_come_back_with_the_policy(tmp_path
     assert not (tmp_path / "zero").exists() and not (tmp_path / "odd").exists() and not (tmp_path / "ft2").exists()
 
 
+def test_part_shares_weigh_the_joined_parts_of_the_bodies_and_stay_with_the_run(tmp_path: Path, unimal_files):
+    """``--part-shares 0.8 0.2`` over a one-body part and a two-body part: the environments draw the
+    first part's body with weight 0.8 and each of the others with 0.1; the shares survive the run's
+    config.json (resume reads them back); shares that do not fit the parts fail before anything is
+    written."""
+    from metamorph.train import config_from_json, config_to_json
+
+    bodies = f"{EXAMPLES / 'biped.xml'}+{unimal_files[0]},{unimal_files[1]}"
+    config = tiny_config(tmp_path / "shares", unimal_files, bodies=bodies, part_shares=(0.8, 0.2))
+    trainer = Trainer(config, progress=False)
+    np.testing.assert_allclose(trainer.env.body_weights, [0.8, 0.1, 0.1])
+    trainer.env.close()
+    stored = config_from_json(json.loads(json.dumps(config_to_json(config))))
+    assert tuple(stored.part_shares) == (0.8, 0.2)
+    with pytest.raises(MetamorphError, match=r"^--part-shares: 3 share\(s\) for the 2 '\+'-joined part\(s\)"):
+        Trainer(dataclasses.replace(config, run_dir=tmp_path / "bad", part_shares=(1.0, 1.0, 1.0)), progress=False)
+    assert not (tmp_path / "bad").exists()
+
+
 def test_run_keeps_its_task_and_logs_each_reward_term(tmp_path: Path, unimal_files, monkeypatch):
     """The task with the run's overrides is saved in the run and comes back with the policy, so
     eval and render use it, as does the observation frame; every reward term is logged on its own,

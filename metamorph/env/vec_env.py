@@ -201,6 +201,7 @@ class VecEnv:
         frame: ObservationFrame = "torso",
         link_geometry: str = "largest",
         static_noise: float | Sequence[float] = 0.0,
+        body_weights: Sequence[float] | None = None,
     ):
         if not bodies:
             raise MetamorphError("VecEnv needs at least one body")
@@ -215,6 +216,15 @@ class VecEnv:
             raise MetamorphError("assignment must give one body index (of the bodies given) per slot")
         self.num_envs = num_envs
         self.sampling = sampling
+        # a prior weight per body, multiplied into its sampling chance (`TrainConfig.part_shares`)
+        self.body_weights = None if body_weights is None else np.asarray(body_weights, np.float64)
+        if self.body_weights is not None and (
+            self.body_weights.shape != (len(bodies),)
+            or not np.all(np.isfinite(self.body_weights))
+            or np.any(self.body_weights < 0)
+            or self.body_weights.sum() <= 0
+        ):
+            raise MetamorphError(f"body_weights must be one weight ≥ 0 per body ({len(bodies)}), not all 0")
         self.autoreset = autoreset
         self.scenery = scenery  # a sky and a checkered ground, for videos (`add_scenery`)
         check_frame(frame)
@@ -339,6 +349,8 @@ class VecEnv:
                 known = self._episodes > 0
                 lengths = np.where(known, self._mean_length, self._mean_length[known].mean())
                 weights = 1.0 / np.maximum(lengths, 1.0)
+            if self.body_weights is not None:
+                weights = weights * self.body_weights
             self._cdf = np.cumsum(weights / weights.sum())
         return int(min(np.searchsorted(self._cdf, self._rng.random(), side="right"), len(self.bodies) - 1))
 
