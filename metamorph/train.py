@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from metamorph.bodies import check_part_shares, part_weights
+from metamorph.bodies import check_part_shares, part_weights, resolve_parts
 from metamorph.env.tasks import TaskConfig, task_to_json, task_with_overrides
 from metamorph.errors import MetamorphError
 from metamorph.files import default_run_dir
@@ -288,8 +288,6 @@ def provenance() -> dict:
 def resolve_bodies(spec: str, run_dir: Path) -> list[list[Path]]:
     """Body files for a --bodies spec, a list for each ``+``-joined part (generated bodies go into
     the run folder)."""
-    from metamorph.bodies import resolve_parts
-
     parts = resolve_parts(spec, generate_into=run_dir / "bodies")
     excluded = [body for _, part_excluded in parts for body in part_excluded]
     if excluded:

@@ -189,7 +189,7 @@ def test_joined_specs_give_the_union_of_their_bodies(unimal_dir, tmp_path):
         check_spec(f"{unimal_dir}+generate:nope:5")
 
 
-def test_part_shares_weigh_each_joined_part_whatever_its_size(unimal_dir, tmp_path):
+def test_part_shares_weigh_each_joined_part_whatever_its_size(unimal_dir):
     """``--part-shares`` gives each ``+``-joined part its share of the draws: a body's weight is its
     part's share over the part's bodies; shares that do not fit the spec are refused in one line."""
     spec = f"{unimal_dir}[:2]+{unimal_dir}[2:8]"
