@@ -356,6 +356,13 @@ class Trial:
 def plan(spec: SweepSpec) -> tuple[list[Overrides], list[Trial], str]:
     """(configurations, trials, fingerprint). The fingerprint is a hash of every trial's resolved
     `TrainConfig` and of the objective, so a folder made from another spec is recognised."""
+    configs, trials, resolved, objective = _plan(spec)
+    fingerprint = hashlib.sha256(json.dumps([resolved, objective], sort_keys=True, default=str).encode()).hexdigest()
+    return configs, trials, fingerprint[:16]
+
+
+def _plan(spec: SweepSpec) -> tuple[list[Overrides], list[Trial], list[dict], dict]:
+    """(configurations, trials, each trial's resolved config as JSON, the objective as JSON)."""
     from metamorph.train import config_to_json
 
     base = spec.base_config()
@@ -367,8 +374,27 @@ def plan(spec: SweepSpec) -> tuple[list[Overrides], list[Trial], str]:
             trials.append(Trial(f"c{i:02d}-s{seed}", i, seed, overrides))
             resolved.append(config_to_json(apply_overrides(base, overrides)))
     objective = dataclasses.asdict(spec.objective) | {"suite": str(spec.objective.suite)}
-    fingerprint = hashlib.sha256(json.dumps([resolved, objective], sort_keys=True, default=str).encode()).hexdigest()
-    return configs, trials, fingerprint[:16]
+    as_stored = json.loads(json.dumps(resolved, default=str))  # tuples as lists, paths as strings
+    return configs, trials, as_stored, objective
+
+
+def _first_difference(stored: Any, current: Any, default: Any, where: str) -> str | None:
+    """Where a stored resolved config and today's differ, or None. A field the stored one lacks
+    is no difference when today's value is its default: an option added to metamorph after the
+    sweep began, left unset, trains as before. A changed default is a difference."""
+    if isinstance(stored, dict) and isinstance(current, dict):
+        for key in sorted(set(stored) | set(current)):
+            if key not in current:
+                return f"{where}{key} is no longer a training field"
+            if key not in stored:
+                if current[key] != (default or {}).get(key, object()):
+                    return f"{where}{key} = {current[key]!r} is new and not its default"
+                continue
+            inner = _first_difference(stored[key], current[key], (default or {}).get(key), f"{where}{key}.")
+            if inner is not None:
+                return inner
+        return None
+    return None if stored == current else f"{where.rstrip('.')} was {stored!r}, now {current!r}"
 
 
 def open_folder(spec: SweepSpec, out: Path) -> tuple[list[Trial], str]:
@@ -378,12 +404,15 @@ def open_folder(spec: SweepSpec, out: Path) -> tuple[list[Trial], str]:
     record = out / "sweep.json"
     if record.is_file():
         stored = json.loads(record.read_text())
-        if stored.get("fingerprint") != fingerprint:
-            raise MetamorphError(
-                f"{out}: this sweep folder was made from another spec ({stored.get('source')}, fingerprint "
-                f"{stored.get('fingerprint')}; this one {fingerprint}); choose another --out"
-            )
-        return trials, fingerprint
+        if stored.get("fingerprint") == fingerprint:
+            return trials, fingerprint
+        why = _why_another_spec(stored, spec, trials)
+        if why is None:  # the same trials, written before metamorph gained an option: keep its study
+            return trials, stored["fingerprint"]
+        raise MetamorphError(
+            f"{out}: this sweep folder was made from another spec ({stored.get('source')}, fingerprint "
+            f"{stored.get('fingerprint')}; this one {fingerprint}: {why}); choose another --out"
+        )
     if out.exists() and any(p for p in out.iterdir() if p.name not in ("optuna.db", "optuna.db-journal")):
         raise MetamorphError(f"{out}: exists and is not a sweep folder; choose another --out")
     out.mkdir(parents=True, exist_ok=True)
@@ -401,8 +430,29 @@ def open_folder(spec: SweepSpec, out: Path) -> tuple[list[Trial], str]:
                                                             else str(spec.objective.suite)},
         "configurations": configs,
         "trials": [dataclasses.asdict(t) for t in trials],
+        "resolved": _plan(spec)[2],  # each trial's whole config, to tell a new option from a new spec
     })  # fmt: skip
     return trials, fingerprint
+
+
+def _why_another_spec(stored: dict, spec: SweepSpec, trials: list[Trial]) -> str | None:
+    """Why a sweep folder's record does not describe this spec's trials, or None if it does."""
+    from metamorph.train import TrainConfig, config_to_json
+
+    _, _, resolved, objective = _plan(spec)
+    if "resolved" not in stored:
+        return "the folder predates per-trial records, so any difference counts"
+    if [t["key"] for t in stored.get("trials", [])] != [t.key for t in trials]:
+        return "its trials differ"
+    stored_objective = stored.get("objective", {}) | {"suite": str(stored.get("objective", {}).get("suite"))}
+    if stored_objective != objective:
+        return "its objective differs"
+    default = json.loads(json.dumps(config_to_json(TrainConfig()), default=str))
+    for trial, before, now in zip(trials, stored["resolved"], resolved, strict=True):
+        where = _first_difference(before, now, default, "")
+        if where is not None:
+            return f"trial {trial.key}: {where}"
+    return None
 
 
 def read_sweep(out: Path) -> dict:

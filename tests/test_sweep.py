@@ -20,7 +20,7 @@ from metamorph.bodies import resolve
 from metamorph.cli import parse_train_args
 from metamorph.configs import as_flags, read_toml
 from metamorph.errors import MetamorphError
-from metamorph.sweep import _flatten, load_spec, plan
+from metamorph.sweep import _flatten, load_spec, open_folder, plan
 from metamorph.train import TrainConfig, config_to_json
 
 
@@ -233,6 +233,31 @@ def test_random_draws_are_shared_by_seeds_and_reproducible(tmp_path: Path):
     assert all(1e-5 <= r <= 1e-2 for r in rates) and len(set(rates)) == 5
     assert all(2 <= c["ppo.epochs"] <= 8 and isinstance(c["ppo.epochs"], int) for c in configs)
     assert trials[0].overrides["ppo.learning-rate"] == trials[1].overrides["ppo.learning-rate"]
+
+
+def test_a_sweep_folder_resumes_after_metamorph_gains_an_option_but_not_after_a_default_changes(tmp_path: Path):
+    path, out = tmp_path / "s.toml", tmp_path / "sweep"
+    path.write_text("[sweep]\nseeds = [0, 1]\n[fixed]\nreset-noise = 0.05\n")
+    trials, _ = open_folder(load_spec(path), out)
+
+    def as_if(edit) -> None:  # rewrite the record as an older metamorph would have written it
+        record = json.loads((out / "sweep.json").read_text())
+        record["fingerprint"] = "0123456789abcdef"
+        for resolved in record["resolved"]:
+            edit(resolved)
+        (out / "sweep.json").write_text(json.dumps(record))
+
+    as_if(lambda resolved: resolved.pop("part_shares"))  # an option added since, left unset
+    assert open_folder(load_spec(path), out) == (trials, "0123456789abcdef")  # its Optuna study stays
+    path.write_text("[sweep]\nseeds = [0, 1]\n[fixed]\nreset-noise = 0.05\npart-shares = [0.25, 0.75]\n")
+    with pytest.raises(
+        MetamorphError, match=re.escape("trial c00-s0: part_shares = [0.25, 0.75] is new and not its default")
+    ):
+        open_folder(load_spec(path), out)
+    path.write_text("[sweep]\nseeds = [0, 1]\n[fixed]\nreset-noise = 0.05\n")
+    as_if(lambda resolved: resolved["ppo"].update(discount=0.5))  # a default that changed since
+    with pytest.raises(MetamorphError, match=re.escape("trial c00-s0: ppo.discount was 0.5, now 0.97")):
+        open_folder(load_spec(path), out)
 
 
 # ----------------------------------------------------------------------------------------------
