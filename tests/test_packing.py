@@ -239,6 +239,7 @@ def test_evaluation_acts_packed_with_the_padded_actions():
     assert pack_fixed_bodies()(full) is full
 
 
+@pytest.mark.slow  # ~17 s; packed acting is an option, and test_train's resume test guards the default
 def test_a_packed_run_resumes_exactly(tmp_path, unimal_files):
     """Placement starts afresh each collection, so a run killed after a checkpoint and resumed acts,
     and rounds, as the uninterrupted one (`test_train`'s resume test runs a set not worth packing)."""
@@ -266,6 +267,7 @@ def test_a_packed_run_resumes_exactly(tmp_path, unimal_files):
         assert x["value_loss"] == y["value_loss"] and x["policy_loss"] == y["policy_loss"]
 
 
+@pytest.mark.slow  # ~24 s; the packed update is an option (test_ppo checks it equals the padded one)
 def test_a_packed_update_is_decided_on_the_bodies_and_resumes_exactly(tmp_path, unimal_files):
     """``--ppo.pack-rows auto`` picks the rows from the training bodies (config.json keeps the number,
     so a resumed run packs alike), and a run killed after a checkpoint and resumed repeats the
