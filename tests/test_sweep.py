@@ -612,3 +612,16 @@ def test_the_go1_recipe_config_is_the_measured_recipe():
     registered = design_space("quadruped-leg-inertia")
     made = design_space("quadruped-heavy-legs", ("leg_inertia=true",))
     assert registered.name == "quadruped-leg-inertia" and registered == dataclasses.replace(made, name=registered.name)
+
+
+def test_the_many_bodies_config_is_the_measured_recipe():
+    """train/many-bodies-3m.toml trains what the bodies-1000-3m sweep measured (its base, fixed fields
+    and bodies), keeping the usual three newest checkpoints where the sweep kept all ten."""
+    recipe = parse_train_args(["--config", str(REPO / "train" / "many-bodies-3m.toml")])
+    table = read_toml(REPO / "train" / "sweeps" / "bodies-1000-3m.toml")
+    [bodies] = table["grid"]["bodies"]
+    flags = [*as_flags(_flatten(table["fixed"])), "--bodies", bodies]
+    measured = parse_train_args(["--config", str(REPO / table["sweep"]["base"]), *flags])
+    assert recipe.total_steps == 3_000_000 and recipe.bodies == "generate:unimal:1000+generate:planar:1000"
+    assert recipe.ppo.discount == 0.97  # train/default.toml's when the sweep ran, pinned in the recipe
+    assert recipe == dataclasses.replace(measured, keep_checkpoints=TrainConfig().keep_checkpoints)

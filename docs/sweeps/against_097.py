@@ -2,6 +2,7 @@
 
     python docs/sweeps/against_097.py FOLDER "ARM NAME" [--config c00]
     python docs/sweeps/against_097.py discount-095 "discount 0.95"
+    python docs/sweeps/against_097.py bodies-1000-3m "1000 + 1000 bodies, 3M steps" --no-training-return
 
 The rule of the sweeps written after γ 0.97 became the default (train/sweeps/discount-095.toml,
 alive-bonus-default.toml): the discount sweep's rule (docs/sweeps/discount/rule.py, its `screen` and
@@ -42,6 +43,12 @@ def main() -> None:
     parser.add_argument("folder", help="the sweep copy's folder name under docs/sweeps/")
     parser.add_argument("arm", help="what the arm changes, for the printout")
     parser.add_argument("--config", default="c00", help="the arm's configuration in the sweep (c00, c01, …)")
+    parser.add_argument(
+        "--no-training-return",
+        action="store_true",
+        help="judge without the training-return floor, for arms whose rule drops it (a return over "
+        "another training set or budget is not the default's: bodies-1000-3m, default-097-3m)",
+    )
     args = parser.parse_args()
     folder = HERE / args.folder
     reference = summarise({REFERENCE: default_097_trials()}, figures_without_bonus)[REFERENCE]
@@ -55,6 +62,11 @@ def main() -> None:
     else:
         six = summarise({args.arm: first}, figures_without_bonus)[args.arm]
         out[args.arm] = {"seeds 0-5": six, "screen": screen(six, reference)}
+        if args.no_training_return:  # the spec's rule has no such term: the verdict leaves it out
+            verdict = out[args.arm]["screen"]
+            verdict["floors"].pop("training return")
+            shares_pass = all(verdict["shares at the mean"].values()) and bool(verdict["shares above the interval"])
+            verdict["passes"] = shares_pass and all(verdict["floors"].values())
         print(f"{args.arm}, screen: {'passes' if out[args.arm]['screen']['passes'] else 'fails'}")
         print(json.dumps(out[args.arm]["screen"], indent=1))
         later = [t for seed in range(6, 12) if (t := committed_trial(folder, f"{args.config}-s{seed}"))]
