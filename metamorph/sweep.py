@@ -357,8 +357,11 @@ def plan(spec: SweepSpec) -> tuple[list[Overrides], list[Trial], str]:
     """(configurations, trials, fingerprint). The fingerprint is a hash of every trial's resolved
     `TrainConfig` and of the objective, so a folder made from another spec is recognised."""
     configs, trials, resolved, objective = _plan(spec)
-    fingerprint = hashlib.sha256(json.dumps([resolved, objective], sort_keys=True, default=str).encode()).hexdigest()
-    return configs, trials, fingerprint[:16]
+    return configs, trials, _fingerprint(resolved, objective)
+
+
+def _fingerprint(resolved: list[dict], objective: dict) -> str:
+    return hashlib.sha256(json.dumps([resolved, objective], sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _plan(spec: SweepSpec) -> tuple[list[Overrides], list[Trial], list[dict], dict]:
@@ -400,13 +403,14 @@ def _first_difference(stored: Any, current: Any, default: Any, where: str) -> st
 def open_folder(spec: SweepSpec, out: Path) -> tuple[list[Trial], str]:
     """Create the sweep folder, or check that an existing one was made from this spec; returns the
     trials and the spec's fingerprint."""
-    configs, trials, fingerprint = plan(spec)
+    configs, trials, resolved, objective = _plan(spec)
+    fingerprint = _fingerprint(resolved, objective)
     record = out / "sweep.json"
     if record.is_file():
         stored = json.loads(record.read_text())
         if stored.get("fingerprint") == fingerprint:
             return trials, fingerprint
-        why = _why_another_spec(stored, spec, trials)
+        why = _why_another_spec(stored, trials, resolved, objective)
         if why is None:  # the same trials, written before metamorph gained an option: keep its study
             return trials, stored["fingerprint"]
         raise MetamorphError(
@@ -430,16 +434,16 @@ def open_folder(spec: SweepSpec, out: Path) -> tuple[list[Trial], str]:
                                                             else str(spec.objective.suite)},
         "configurations": configs,
         "trials": [dataclasses.asdict(t) for t in trials],
-        "resolved": _plan(spec)[2],  # each trial's whole config, to tell a new option from a new spec
+        "resolved": resolved,  # each trial's whole config, to tell a new option from a new spec
     })  # fmt: skip
     return trials, fingerprint
 
 
-def _why_another_spec(stored: dict, spec: SweepSpec, trials: list[Trial]) -> str | None:
-    """Why a sweep folder's record does not describe this spec's trials, or None if it does."""
+def _why_another_spec(stored: dict, trials: list[Trial], resolved: list[dict], objective: dict) -> str | None:
+    """Why a sweep folder's record does not describe these trials (their resolved configs and the
+    objective, as `_plan` gives them), or None if it does."""
     from metamorph.train import TrainConfig, config_to_json
 
-    _, _, resolved, objective = _plan(spec)
     if "resolved" not in stored:
         return "the folder predates per-trial records, so any difference counts"
     if [t["key"] for t in stored.get("trials", [])] != [t.key for t in trials]:
