@@ -31,11 +31,12 @@ SHARES = ("heldout-generated beats_zero_share", "heldout-planar beats_zero_share
 FLOORS = ("real beaten (of 9)", "training return")  # at least the low end of the default's interval
 
 
-def screen(arm: dict, default: dict) -> dict:
-    """The screen's verdict for one arm's summary against the default's."""
+def screen(arm: dict, default: dict, floors_kept: tuple[str, ...] = FLOORS) -> dict:
+    """The screen's verdict for one arm's summary against the default's (with ``floors_kept``, the
+    floors a later rule keeps)."""
     at_mean = {s: arm[s]["mean"] >= default[s]["mean"] for s in SHARES}
     above = [s for s in SHARES if arm[s]["mean"] > default[s]["ci"][1]]
-    floors = {f: arm[f]["mean"] >= default[f]["ci"][0] for f in FLOORS}
+    floors = {f: arm[f]["mean"] >= default[f]["ci"][0] for f in floors_kept}
     return {"shares at the mean": at_mean, "shares above the interval": above, "floors": floors,
             "passes": all(at_mean.values()) and bool(above) and all(floors.values())}  # fmt: skip
 
