@@ -31,6 +31,15 @@ def check_frame(frame: str) -> None:
         raise MetamorphError(f"observation frame must be one of {', '.join(OBSERVATION_FRAMES)}, got '{frame}'")
 
 
+RECENT_VELOCITY_SECONDS = 0.5
+"""Time constant of ``recent_velocity``'s exponential average: a few gait cycles of a generated
+body, and shorter than its typical training episode (35-70 control steps of 0.02 s)."""
+
+RECENT_VELOCITY_LIMIT = 5.0
+"""``recent_velocity`` is clipped to ± this (m/s): a body flung by a physics upset must not feed the
+policy an unbounded input (it is not normalised)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class ObservationField:
     name: str
@@ -56,6 +65,9 @@ OBSERVATION_FIELDS: tuple[ObservationField, ...] = (
     ObservationField("last_ctrl", np.float32, lambda T, P: (T,),
                      "the control each token's motor received at the last step, in [-1, 1]; 0 after a reset, "
                      "on unactuated tokens and on padding"),
+    ObservationField("recent_velocity", np.float32, lambda T, P: (T,),
+                     "the torso's velocity along +x (what the reward pays), averaged over about the last "
+                     "`RECENT_VELOCITY_SECONDS`, the same on every token; 0 after a reset and on padding"),
     ObservationField("terrain", np.float32, lambda T, P: (P,), "ground heights around the torso", terrain_only=True),
 )  # fmt: skip
 

@@ -85,6 +85,11 @@ class PolicyConfig:
     """Each token's embedding also reads the control its motor received at the last step
     (``last_ctrl`` of the observation; 0 after a reset and on unactuated tokens): one step of
     history, from which a policy may tell how a body it has never seen answers its torques."""
+    recent_velocity: bool = False
+    """Each token's embedding also reads the torso's forward velocity averaged over about the last
+    half second (``recent_velocity`` of the observation, in m/s; the same on every token): a memory
+    of which way the body has been going, from which a policy may correct a gait that carries a body
+    it has never seen backward."""
     hidden_static: tuple[str, ...] = ()
     """Static feature groups (`metamorph.tokens.static_layout` names, e.g. geom_pos) the policy
     does not see: their columns are zeroed inside the network, so training, evaluation and
@@ -190,6 +195,10 @@ class Trunk(nn.Module):
             if "last_ctrl" not in obs:
                 raise MetamorphError("this policy reads last_ctrl (previous_action), which the observation lacks")
             features = jnp.concatenate([features, obs["last_ctrl"][..., None].astype(features.dtype)], axis=-1)
+        if c.recent_velocity:  # in m/s, within ±RECENT_VELOCITY_LIMIT: not normalised
+            if "recent_velocity" not in obs:
+                raise MetamorphError("this policy reads recent_velocity, which the observation lacks")
+            features = jnp.concatenate([features, obs["recent_velocity"][..., None].astype(features.dtype)], axis=-1)
         B, T = obs["part_ids"].shape
         if c.position == "learned" and c.max_tokens < T:
             raise MetamorphError(f"bodies of {T} tokens exceed the policy's max_tokens={c.max_tokens}")

@@ -227,7 +227,8 @@ def policy_inputs(
     normed = running_statistics.normalize({k: obs[k] for k in TOKEN_KEYS}, stats, max_abs_value=clip)
     features = jnp.concatenate([normed["proprio"], normed["static"]], axis=-1)
     features = features * obs["token_mask"][..., None]
-    network_fields = ("part_ids", "token_mask", "tree_distance", "link_token", "last_ctrl", *PACKING_FIELDS)
+    network_fields = ("part_ids", "token_mask", "tree_distance", "link_token", "last_ctrl", "recent_velocity")
+    network_fields += PACKING_FIELDS
     net_obs = {k: obs[k] for k in network_fields if k in obs}
     if normalizer.terrain is not None:
         net_obs["terrain"] = running_statistics.normalize(obs["terrain"], normalizer.terrain, max_abs_value=clip)

@@ -149,6 +149,10 @@ class TrainConfig:
     previous_action: bool = False
     """Each token also reads the control its motor received at the last step (one step of history;
     `PolicyConfig.previous_action`). Saved with the policy."""
+    recent_velocity: bool = False
+    """Each token also reads the torso's forward velocity averaged over the last half second (a
+    memory of which way the body has been going; `PolicyConfig.recent_velocity`). Saved with the
+    policy."""
     seed: int = 0
     """Seeds the environments, the policy's initialisation and its sampling."""
     run_dir: Path | None = None
@@ -205,6 +209,7 @@ class TrainConfig:
             action_std=self.action_std,
             dropout=self.dropout,
             previous_action=self.previous_action,
+            recent_velocity=self.recent_velocity,
             hidden_static=self.hide_static,
         )
 

@@ -16,6 +16,7 @@ from metamorph.env.gym import MorphologyEnv
 from metamorph.env.tasks import make_terrain
 from metamorph.errors import MetamorphError
 from metamorph.morphology import morphology_from_xml
+from metamorph.observation import RECENT_VELOCITY_SECONDS
 from metamorph.tokens import PROPRIO_FEATURES, proprioception, static_columns
 
 
@@ -381,6 +382,38 @@ def test_last_ctrl_is_what_each_motor_received_and_resumes_exactly(bodies):
     before = env.set_state(saved)
     np.testing.assert_array_equal(again["last_ctrl"], before["last_ctrl"])
     assert (again["last_ctrl"] != 0).any()
+
+
+def test_recent_velocity_averages_what_the_reward_pays_and_resumes_exactly(bodies):
+    """``recent_velocity``: the exponential average (time constant `RECENT_VELOCITY_SECONDS`) of the
+    forward velocity the reward's term reports, the same on every real token, 0 on padding and after
+    a reset (``final_obs`` keeps the ending step's), restored exactly by `set_state`."""
+    task = dataclasses.replace(task_config("flat"), episode_length=6, fall_fraction=0.0)
+    env = VecEnv(bodies, task, num_envs=5, nthread=2, sampling="uniform")
+    obs = env.reset(seed=4)
+    assert obs["recent_velocity"].dtype == np.float32 and (obs["recent_velocity"] == 0).all()
+    rate = task.control_dt / RECENT_VELOCITY_SECONDS
+    expected = np.zeros(env.num_envs)
+    rng = np.random.default_rng(2)
+    for _ in range(5):
+        obs, _, _, _, info = env.step(_random_actions(env, rng))
+        expected += rate * (info["reward_terms"]["forward_velocity"] - expected)
+        mask = obs["token_mask"]
+        np.testing.assert_allclose(obs["recent_velocity"], np.where(mask, expected[:, None], 0.0), rtol=1e-5, atol=1e-7)
+    assert np.abs(expected).min() > 0  # every body moved a little
+    saved = env.get_state()
+    obs, _, _, truncated, info = env.step(_random_actions(env, rng))
+    assert truncated.all() and (obs["recent_velocity"] == 0).all()  # every slot starts afresh
+    last = expected + rate * (info["reward_terms"]["forward_velocity"] - expected)
+    final = info["final_obs"]
+    np.testing.assert_allclose(final["recent_velocity"][:, 0], last, rtol=1e-5, atol=1e-7)
+    restored = VecEnv(bodies, task, num_envs=5, nthread=2, sampling="uniform")
+    restored.reset(seed=4)
+    again = restored.set_state(saved)
+    np.testing.assert_array_equal(again["recent_velocity"], env.set_state(saved)["recent_velocity"])
+    np.testing.assert_allclose(again["recent_velocity"][:, 0], expected, rtol=1e-5, atol=1e-7)
+    older = {k: v for k, v in saved.items() if k != "recent_velocity"}  # saved before the field existed
+    assert (restored.set_state(older)["recent_velocity"] == 0).all()
 
 
 EXPLOSIVE = """<mujoco model="explosive"><worldbody><body name="torso" pos="0 0 0.3"><freejoint/>

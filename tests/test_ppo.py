@@ -441,17 +441,22 @@ def test_hidden_static_features_change_nothing_the_policy_outputs():
 
 
 @pytest.mark.parametrize("tokens", ["joint", "link"])
-def test_previous_action_is_read_only_by_a_policy_that_asks_for_it(tokens):
-    """``previous_action``: the token embedding reads ``last_ctrl`` (one more input column, no new
-    parameter tensor) and its actions and value follow it; the default policy ignores it, so a
-    policy trained before the field existed acts as it did."""
+@pytest.mark.parametrize(
+    ("option", "field"), [("previous_action", "last_ctrl"), ("recent_velocity", "recent_velocity")]
+)
+def test_an_extra_input_is_read_only_by_a_policy_that_asks_for_it(tokens, option, field):
+    """``previous_action`` reads ``last_ctrl`` and ``recent_velocity`` its field: the token embedding
+    gets one more input column (no new parameter tensor) and the actions and value follow it; the
+    default policy ignores both, so a policy trained before a field existed acts as it did."""
     config = dataclasses.replace(TINY, tokens=tokens, position="tree")
     obs = probe_obs(np.random.default_rng(5))
-    obs["last_ctrl"] = np.where(obs["act_mask"], np.random.default_rng(6).uniform(-1, 1, (B, T)), 0).astype(np.float32)
+    values = np.random.default_rng(6).uniform(-1, 1, (B, T))
+    mask = obs["act_mask"] if field == "last_ctrl" else obs["token_mask"]
+    obs[field] = np.where(mask, values, 0).astype(np.float32)
     features, net_obs = policy_inputs(init_normalizer(obs), obs, 10.0)
-    other = {**net_obs, "last_ctrl": -net_obs["last_ctrl"]}
+    other = {**net_obs, field: -net_obs[field]}
     for reads in (False, True):
-        policy = Policy(dataclasses.replace(config, previous_action=reads), vocab_size=60)
+        policy = Policy(dataclasses.replace(config, **{option: reads}), vocab_size=60)
         params = policy.init(jax.random.PRNGKey(0), features, net_obs)
         kernel = params["params"]["trunk"]["token_embedding"]["kernel"]
         assert kernel.shape[0] == features.shape[-1] + reads
@@ -459,8 +464,8 @@ def test_previous_action_is_read_only_by_a_policy_that_asks_for_it(tokens):
         mean2, _, value2 = policy.apply(params, features, other)
         if reads:
             assert np.abs(mean2 - mean)[obs["act_mask"]].max() > 1e-6 and np.abs(value2 - value).max() > 1e-6
-            lacking = {k: v for k, v in net_obs.items() if k != "last_ctrl"}  # e.g. a hand-built observation
-            with pytest.raises(MetamorphError, match="reads last_ctrl"):
+            lacking = {k: v for k, v in net_obs.items() if k != field}  # e.g. a hand-built observation
+            with pytest.raises(MetamorphError, match=f"reads {field}"):
                 policy.apply(params, features, lacking)
         else:
             np.testing.assert_array_equal(np.asarray(mean2), np.asarray(mean))

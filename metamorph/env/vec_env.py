@@ -43,7 +43,7 @@ from metamorph.env.tasks import (
 )
 from metamorph.errors import MetamorphError
 from metamorph.morphology import START_CLEARANCE, Morphology, floor_clearance_height, load_morphology
-from metamorph.observation import ObservationFrame, check_frame
+from metamorph.observation import RECENT_VELOCITY_LIMIT, RECENT_VELOCITY_SECONDS, ObservationFrame, check_frame
 from metamorph.tokens import PROPRIO_FEATURES, JointTokens, pad_tokens, static_layout, tokenize
 from metamorph.vocabulary import Vocabulary
 
@@ -335,6 +335,7 @@ class VecEnv:
         self._start_x = np.zeros(B)
         self._time = np.zeros(B)  # simulation time after the last step: MuJoCo's own reset sets it to 0
         self._last_ctrl = np.zeros((B, self.max_tokens), np.float32)  # the controls of the last step, per token
+        self._recent_velocity = np.zeros(B)  # the torso's forward velocity, exponentially averaged
         for i in range(B):
             self._reset_slot(i)
         return self._observe()
@@ -402,6 +403,7 @@ class VecEnv:
         self._returns[i] = 0.0
         self._time[i] = data.time
         self._last_ctrl[i] = 0.0  # mj_resetData zeroed the controls
+        self._recent_velocity[i] = 0.0
 
     # Creating an MjData costs ~0.65 ms in the Python binding whatever the model (measured), as
     # much as ten control steps of a body; slots that change body reuse spares instead.
@@ -486,6 +488,9 @@ class VecEnv:
         self._prev_x = x.copy()
         # MuJoCo resets a simulation whose accelerations blow up (and warns); its clock restarts at 0
         diverged = (self._time < expected_time - 0.5 * self.task.timestep) | ~np.isfinite(self._sensors).all(axis=1)
+        rate = self.task.control_dt / RECENT_VELOCITY_SECONDS
+        recent = self._recent_velocity + rate * (np.nan_to_num(forward_velocity) - self._recent_velocity)
+        self._recent_velocity = np.where(diverged, 0.0, np.clip(recent, -RECENT_VELOCITY_LIMIT, RECENT_VELOCITY_LIMIT))
         self._steps += 1
         slots = np.arange(self.num_envs)
         height = z - self._ground(slots, x, y)
@@ -559,7 +564,13 @@ class VecEnv:
                     ("body_id", self.body_ids),
                 )
             }
-        obs = {"proprio": proprio.astype(np.float32), "last_ctrl": self._last_ctrl.copy(), **self._static_obs}
+        recent_velocity = np.where(self._token_mask, self._recent_velocity[:, None], 0.0).astype(np.float32)
+        obs = {
+            "proprio": proprio.astype(np.float32),
+            "last_ctrl": self._last_ctrl.copy(),
+            "recent_velocity": recent_velocity,
+            **self._static_obs,
+        }
         if self._patch is not None:
             obs["terrain"] = self._terrain_patch(root).astype(np.float32)
         return obs
@@ -595,6 +606,7 @@ class VecEnv:
             "returns": self._returns.copy(),
             "start_x": self._start_x.copy(),
             "prev_x": self._prev_x.copy(),
+            "recent_velocity": self._recent_velocity.copy(),
             "init_height": self._init_height.copy(),
             "time": self._time.copy(),
             "episodes": self._episodes.copy(),
@@ -633,6 +645,8 @@ class VecEnv:
         self.body_ids[:], self.terrain_ids[:] = state["body_ids"], state["terrain_ids"]
         self._steps[:], self._returns[:], self._start_x[:] = state["steps"], state["returns"], state["start_x"]
         self._prev_x[:], self._init_height[:], self._time[:] = state["prev_x"], state["init_height"], state["time"]
+        # states saved before the average existed continue from 0: their policies do not read it
+        self._recent_velocity[:] = state.get("recent_velocity", 0.0)
         for i, body in enumerate(self.body_ids):
             self._fall_height[i] = self._fall_threshold(int(body), self._init_height[i])
         self._episodes[:], self._mean_length[:] = state["episodes"], state["mean_length"]
