@@ -50,8 +50,8 @@ def main() -> None:
         out[name] = {"bodies-1000-3m": {"mean": float(bodies.mean()), "per_seed": bodies.round(2).tolist()},
                      "default-097-3m": {"mean": float(budget.mean()), "per_seed": budget.round(2).tolist()},
                      "difference": float(bodies.mean() - budget.mean()), "ci": [low, high]}  # fmt: skip
-        print(f"{name}: {bodies.mean():.1f} against {budget.mean():.1f}, "
-              f"difference {bodies.mean() - budget.mean():+.1f} [{low:+.1f}, {high:+.1f}]")  # fmt: skip
+        print(f"{name}: {100 * bodies.mean():.1f} % against {100 * budget.mean():.1f} %, difference "
+              f"{100 * (bodies.mean() - budget.mean()):+.1f} points [{100 * low:+.1f}, {100 * high:+.1f}]")  # fmt: skip
     at_least = all(out[n]["difference"] >= 0 for n in SHARES)
     above = [n for n in SHARES if out[n]["ci"][0] > 0]
     out["verdict"] = {"both at least zero": at_least, "intervals above zero": above,
