@@ -3,7 +3,8 @@
     apply(params, obs) -> (mean [B, T], log_std [B, T], value [B])
 
 Each token's input is its normalised proprioception and static features (with ``previous_action``,
-also its motor's last control; one linear embedding, scaled by √d as in MetaMorph) plus an embedding
+also its motor's last control; with ``recent_velocity``, the torso's recent forward velocity:
+`EXTRA_INPUTS`; one linear embedding, scaled by √d as in MetaMorph) plus an embedding
 of its part id from the vocabulary. Position information is one of: a learned embedding of the
 token's depth-first index (MetaMorph), none, or a tree-structure attention bias — a learned scalar
 per head for every distance between two tokens in the body's tree (as in SWAT and GET-Zero).
@@ -180,6 +181,12 @@ def _visible_columns(hidden_static: tuple[str, ...], link_geometry: str) -> np.n
     return np.concatenate([np.ones(PROPRIO_FEATURES.width), 1.0 - hidden]).astype(np.float32)
 
 
+EXTRA_INPUTS: tuple[tuple[str, str], ...] = (("previous_action", "last_ctrl"), ("recent_velocity", "recent_velocity"))
+"""(`PolicyConfig` flag, observation field): per-token scalars a policy appends to its token features
+when the flag is set, in this order. Not normalised: ``last_ctrl`` lies in [-1, 1], ``recent_velocity``
+within ± `RECENT_VELOCITY_LIMIT` m/s."""
+
+
 class Trunk(nn.Module):
     """Token embedding + transformer encoder; returns [B, T, d_model]."""
 
@@ -191,14 +198,11 @@ class Trunk(nn.Module):
         c = self.config
         if c.hidden_static:
             features = features * _visible_columns(c.hidden_static, c.link_geometry)
-        if c.previous_action:  # already in [-1, 1]: not normalised
-            if "last_ctrl" not in obs:
-                raise MetamorphError("this policy reads last_ctrl (previous_action), which the observation lacks")
-            features = jnp.concatenate([features, obs["last_ctrl"][..., None].astype(features.dtype)], axis=-1)
-        if c.recent_velocity:  # in m/s, within ±RECENT_VELOCITY_LIMIT: not normalised
-            if "recent_velocity" not in obs:
-                raise MetamorphError("this policy reads recent_velocity, which the observation lacks")
-            features = jnp.concatenate([features, obs["recent_velocity"][..., None].astype(features.dtype)], axis=-1)
+        for option, field in EXTRA_INPUTS:
+            if getattr(c, option):
+                if field not in obs:
+                    raise MetamorphError(f"this policy reads {field} ({option}), which the observation lacks")
+                features = jnp.concatenate([features, obs[field][..., None].astype(features.dtype)], axis=-1)
         B, T = obs["part_ids"].shape
         if c.position == "learned" and c.max_tokens < T:
             raise MetamorphError(f"bodies of {T} tokens exceed the policy's max_tokens={c.max_tokens}")

@@ -24,6 +24,7 @@ import optax
 
 from metamorph.errors import MetamorphError
 from metamorph.packing import PACKING_FIELDS, first_fit_on_device, first_fit_rows_needed, worth_packing
+from metamorph.policy import EXTRA_INPUTS
 
 # Brax imports mujoco.mjx, which prints "Failed to import warp" to stdout when the optional
 # NVIDIA Warp backend is absent (always, on CPU); our users' terminals need not see it.
@@ -227,8 +228,8 @@ def policy_inputs(
     normed = running_statistics.normalize({k: obs[k] for k in TOKEN_KEYS}, stats, max_abs_value=clip)
     features = jnp.concatenate([normed["proprio"], normed["static"]], axis=-1)
     features = features * obs["token_mask"][..., None]
-    network_fields = ("part_ids", "token_mask", "tree_distance", "link_token", "last_ctrl", "recent_velocity")
-    network_fields += PACKING_FIELDS
+    extra_inputs = tuple(field for _, field in EXTRA_INPUTS)
+    network_fields = ("part_ids", "token_mask", "tree_distance", "link_token", *extra_inputs, *PACKING_FIELDS)
     net_obs = {k: obs[k] for k in network_fields if k in obs}
     if normalizer.terrain is not None:
         net_obs["terrain"] = running_statistics.normalize(obs["terrain"], normalizer.terrain, max_abs_value=clip)
