@@ -141,8 +141,9 @@ class Generate:
     """Instead of new bodies, write perturbed copies of the bodies in this folder (FOLDER[START:STOP]:
     of a slice of its bodies in file-name order, as in --bodies)."""
     kind: str = "dynamics"
-    """Variant kind: dynamics (density, damping, armature, gear), kinematics (lengths, ranges, angles)
-    or signs (each joint's axis and range negated with probability ½: same physics)."""
+    """Variant kind: dynamics (density, damping, armature, gear), kinematics (lengths, ranges, angles),
+    signs (each joint's axis and range negated with probability ½: same physics), canonical-signs
+    (one sign rule for every joint) or mirror (the body reflected front to back; --count 1)."""
     report: bool = False
     """Also write OUT/report/: histograms and a summary next to UNIMAL-100 (or --compare-with)."""
     compare_with: Path | None = None

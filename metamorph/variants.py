@@ -11,7 +11,11 @@ probability ½ (independently, mirror twins too), so only which way a positive a
 joint changes — a probe of whether a policy reads a joint's axis or relies on the convention of
 the bodies it trained on. A *canonical-signs* copy negates joints by a rule instead
 (`canonical_joint_signs`), so that any two sign conventions of one body give the same file: one
-convention for every body set.
+convention for every body set. A *mirror* copy is the body reflected front to back (x to -x in
+the world frame, about the root's origin): the same parts, masses and motors, and for every motion
+of the source the mirrored motion, so a gait that carries the source forward carries its mirror
+backward. Trained beside its mirror, a policy cannot earn by shaking a body and letting its shape
+choose the direction; it has to read which way the body faces.
 
 Variants work on any MJCF whose limbs are ``fromto`` capsules or cylinders (UNIMAL files and
 generated bodies are); each variant must pass the same validity test as generated bodies.
@@ -40,7 +44,8 @@ from metamorph.generate import (
 )
 from metamorph.morphology import canonical_hash, floor_clearance_height, morphology_from_xml, root_base
 
-VariantKind = Literal["dynamics", "kinematics", "signs", "canonical-signs"]
+VariantKind = Literal["dynamics", "kinematics", "signs", "canonical-signs", "mirror"]
+DRAWS_NOTHING = ("canonical-signs", "mirror")
 VARIANT_KINDS: tuple[str, ...] = get_args(VariantKind)
 
 
@@ -248,6 +253,75 @@ def _flip_joint_signs(spec: mujoco.MjSpec, draws: _Draws, source: Path) -> None:
     _negate_joints(spec, negate, source)
 
 
+MIRROR = np.diag([-1.0, 1.0, 1.0])  # front to back: x -> -x
+
+
+def _mirror_quat(quat) -> np.ndarray:
+    """The orientation M R M of a rotation R under the reflection M = diag(-1, 1, 1): a turn about
+    (x, y, z) by an angle becomes a turn about (x, -y, -z) by the same angle."""
+    w, x, y, z = np.asarray(quat, float)
+    return np.array([w, x, -y, -z])
+
+
+def _mirror_frame(element, compiled_quat: np.ndarray) -> None:
+    """Reflect an element's position and orientation (or its fromto segment) in its parent's frame.
+    An orientation given another way (euler, axisangle, xyaxes, zaxis) is first replaced by the
+    quaternion MuJoCo compiled it to."""
+    if not math.isnan(getattr(element, "fromto", [math.nan])[0]):
+        element.fromto = np.concatenate([MIRROR @ np.array(element.fromto[:3]), MIRROR @ np.array(element.fromto[3:])])
+        return
+    quat = element.quat
+    if element.alt.type != mujoco.mjtOrientation.mjORIENTATION_QUAT:
+        element.alt.type = mujoco.mjtOrientation.mjORIENTATION_QUAT
+        quat = compiled_quat
+    element.pos = MIRROR @ np.array(element.pos)
+    element.quat = _mirror_quat(quat)
+
+
+def _mirror(spec: mujoco.MjSpec, source: Path) -> None:
+    """Reflect the body front to back. The root keeps its position (the body starts where its file
+    puts it) and its own joints, which are unlimited (free, or a planar base's slides and hinge) and
+    so span the same motions mirrored; every other frame is reflected. A hinge's axis is a
+    pseudovector: reflected, it becomes -M axis, so a joint keeps its range and a positive action
+    gives the mirrored motion; a slide's axis is an ordinary vector, M axis. What hangs on the world
+    itself (a floor, a light, a camera) stays."""
+    if spec.keys:
+        raise MetamorphError(f"{source}: has keyframes; mirror copies of bodies with keyframes are not supported")
+    model = spec.compile()
+    root = spec.worldbody.first_body()
+    for joint in root.joints:
+        if joint.type != mujoco.mjtJoint.mjJNT_FREE and joint.limited == mujoco.mjtLimited.mjLIMITED_TRUE:
+            raise MetamorphError(f"{source}: root joint '{joint.name}' is limited; its mirror would need a new range")
+    for body in spec.bodies[1:]:
+        if body.name == root.name:  # its orientation only: it starts where its file puts it
+            position = np.array(body.pos)
+            _mirror_frame(body, model.body_quat[body.id])
+            body.pos = position
+        else:
+            _mirror_frame(body, model.body_quat[body.id])
+        if body.explicitinertial:
+            body.ipos = MIRROR @ np.array(body.ipos)
+            body.iquat = _mirror_quat(body.iquat)
+        for geom in body.geoms:
+            _mirror_frame(geom, model.geom_quat[geom.id])
+        for site in body.sites:
+            _mirror_frame(site, model.site_quat[site.id])
+        for camera in body.cameras:
+            _mirror_frame(camera, model.cam_quat[camera.id])
+        for light in body.lights:
+            light.pos, light.dir = MIRROR @ np.array(light.pos), MIRROR @ np.array(light.dir)
+        if body.name == root.name:
+            continue
+        for joint in body.joints:
+            joint.pos = MIRROR @ np.array(joint.pos)
+            if joint.type == mujoco.mjtJoint.mjJNT_SLIDE:
+                joint.axis = MIRROR @ np.array(joint.axis)
+            elif joint.type == mujoco.mjtJoint.mjJNT_HINGE:
+                joint.axis = -(MIRROR @ np.array(joint.axis))
+            elif joint.type == mujoco.mjtJoint.mjJNT_BALL:
+                raise MetamorphError(f"{source}: ball joint '{joint.name}' cannot be mirrored (a quaternion qpos)")
+
+
 def make_variant(
     source: Path,
     kind: VariantKind,
@@ -264,8 +338,9 @@ def make_variant(
     pairs = metadata.get("symmetric_limbs", [])
     name = f"{source.stem}-{kind[:3]}{index:02d}"
     rejections: Counter = Counter()
-    # sign variants keep the source's physics: if one fails the checks, every draw would
-    keeps_physics = kind in ("signs", "canonical-signs")
+    # sign and mirror variants keep the source's physics (mirrored): if one fails the checks, every
+    # draw would
+    keeps_physics = kind in ("signs", *DRAWS_NOTHING)
     for attempt in range(1 if keeps_physics else validity.max_attempts):
         try:
             spec = mujoco.MjSpec.from_file(str(source))
@@ -279,6 +354,8 @@ def make_variant(
             _flip_joint_signs(spec, draws, source)
         elif kind == "canonical-signs":
             _negate_joints(spec, list(canonical_joint_signs(spec.compile()) < 0), source)
+        elif kind == "mirror":
+            _mirror(spec, source)
         else:
             _perturb_kinematics(spec, draws, config, source)
             model = spec.compile()
@@ -293,6 +370,7 @@ def make_variant(
             if keeps_physics:
                 raise MetamorphError(
                     f"{source}: fails the validity check ({rejection}); {kind} variants keep its physics"
+                    + (", mirrored" if kind == "mirror" else "")
                 ) from None
             rejections[rejection.reason] += 1
             continue
@@ -336,8 +414,8 @@ def write_variants(
     """Write ``count`` variants of every body in ``source_dir`` as a UNIMAL-layout folder."""
     if count < 1:
         raise MetamorphError(f"--count must be at least 1, got {count}")
-    if kind == "canonical-signs" and count != 1:
-        raise MetamorphError(f"--kind canonical-signs draws nothing: --count must be 1, got {count}")
+    if kind in DRAWS_NOTHING and count != 1:
+        raise MetamorphError(f"--kind {kind} draws nothing: --count must be 1, got {count}")
     sources = variant_sources(source_dir)
     entries, rejections = [], Counter()
     with atomic_folder(out) as tmp:

@@ -643,6 +643,52 @@ def test_kinematics_variants_of_planar_bodies_stay_in_their_plane(tmp_path: Path
         assert not any(key.startswith("attach_heading") for key in entry["params"])
 
 
+def test_mirror_copies_move_as_the_mirror_image_of_their_source(unimal_files: list[Path], tmp_path: Path):
+    """A mirror copy (UNIMAL files, with their euler-oriented cameras, and planar bodies) has the
+    source's parts, masses, ranges and motors, stands as its reflection front to back, and under the
+    same actions every link moves as the source's reflection; mirrored twice, it is the source."""
+    from metamorph.generate import start_qpos
+
+    sources = tmp_path / "sources"
+    (sources / "xml").mkdir(parents=True)
+    for path in unimal_files[:2]:
+        (sources / "xml" / path.name).write_bytes(path.read_bytes())
+    space = design_space("planar")
+    for body in generate_bodies(space, 2, seed=4, workers=1).bodies:
+        (sources / "xml" / f"{body.name}.xml").write_text(body.xml)
+    write_variants(sources, tmp_path / "mirror", "mirror", count=1)
+    write_variants(tmp_path / "mirror", tmp_path / "twice", "mirror", count=1)
+    reflect = np.array([-1.0, 1.0, 1.0])
+    for path in sorted((sources / "xml").glob("*.xml")):
+        mirrored = tmp_path / "mirror" / "xml" / f"{path.stem}-mir00.xml"
+        parent, child = _compiled(path), _compiled(mirrored)
+        for field in ("body_mass", "jnt_range", "actuator_gear", "geom_size", "dof_damping"):
+            np.testing.assert_allclose(getattr(child, field), getattr(parent, field), rtol=1e-5, err_msg=field)
+        twice = _compiled(tmp_path / "twice" / "xml" / f"{path.stem}-mir00-mir00.xml")
+        for field in ("body_pos", "body_quat", "jnt_axis", "jnt_pos", "geom_pos"):
+            np.testing.assert_allclose(getattr(twice, field), getattr(parent, field), atol=1e-5, err_msg=field)
+        moved = []
+        for file in (path, mirrored):
+            morphology = load_morphology(file)
+            model = _with_floor(morphology)
+            data = mujoco.MjData(model)
+            data.qpos[:] = start_qpos(model, morphology)
+            mujoco.mj_forward(model, data)
+            start = data.xpos[1].copy()
+            links = [data.xpos[1:] - start]
+            controls = np.random.default_rng(0).uniform(-1, 1, (10, model.nu))
+            for ctrl in controls:
+                data.ctrl[:] = ctrl
+                mujoco.mj_step(model, data, nstep=4)
+            moved.append((links[0], data.xpos[1:] - start))
+        (source_pose, source_moved), (mirror_pose, mirror_moved) = moved
+        np.testing.assert_allclose(mirror_pose, source_pose * reflect, atol=1e-6)
+        np.testing.assert_allclose(mirror_moved, source_moved * reflect, atol=1e-4)  # contacts: 1e-5 m apart
+        assert np.abs(source_moved[0, 0]) > 1e-3, "the torso should move, or the test shows nothing"
+    with pytest.raises(MetamorphError, match="mirror draws nothing: --count must be 1"):
+        write_variants(sources, tmp_path / "two", "mirror", count=2)
+
+
 # ----------------------------------------------------------------------------------------------
 # The quadruped spaces (metamorph.quadrupeds)
 
