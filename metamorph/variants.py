@@ -288,6 +288,10 @@ def _mirror(spec: mujoco.MjSpec, source: Path) -> None:
     if spec.keys:
         raise MetamorphError(f"{source}: has keyframes; mirror copies of bodies with keyframes are not supported")
     model = spec.compile()
+    for frame in spec.frames:  # a frame is a parent frame like a body's, so it is reflected alike
+        if frame.alt.type != mujoco.mjtOrientation.mjORIENTATION_QUAT:
+            raise MetamorphError(f"{source}: frame '{frame.name}' is not oriented by quat; mirror copies need quat")
+        frame.pos, frame.quat = MIRROR @ np.array(frame.pos), _mirror_quat(frame.quat)
     root = spec.worldbody.first_body()
     for joint in root.joints:
         if joint.type != mujoco.mjtJoint.mjJNT_FREE and joint.limited == mujoco.mjtLimited.mjLIMITED_TRUE:
@@ -302,6 +306,8 @@ def _mirror(spec: mujoco.MjSpec, source: Path) -> None:
         if body.explicitinertial:
             body.ipos = MIRROR @ np.array(body.ipos)
             body.iquat = _mirror_quat(body.iquat)
+            if not math.isnan(body.fullinertia[0]):  # M I M: the xy and xz products change sign
+                body.fullinertia = np.array(body.fullinertia) * [1, 1, 1, -1, -1, 1]
         for geom in body.geoms:
             _mirror_frame(geom, model.geom_quat[geom.id])
         for site in body.sites:

@@ -689,6 +689,35 @@ def test_mirror_copies_move_as_the_mirror_image_of_their_source(unimal_files: li
         write_variants(sources, tmp_path / "two", "mirror", count=2)
 
 
+def test_mirror_copies_reflect_frames_full_inertias_and_oblique_hinges(tmp_path: Path):
+    """What generated bodies do not hold: a <frame> with a turned quat, a full inertia tensor and a
+    hinge off every axis; the mirror still moves as the source's reflection."""
+    xml = """<mujoco><worldbody><geom type="plane" size="5 5 .1"/>
+      <body name="torso" pos="0 0 0.2"><freejoint/><geom type="box" size="0.3 0.3 0.2"/>
+        <inertial pos="0.1 0 0" mass="20" fullinertia="1 1 1 0.1 0.2 0.3"/>
+        <frame name="f" pos="0.1 0.1 0.7" quat="0.9 0.1 0.2 0.3"><geom size=".1" pos="0.2 0 0"/>
+          <body name="limb" pos="0.2 0 0"><joint name="j" axis="0.3 0.4 0.5" range="-1 1"/>
+            <geom type="capsule" fromto="0 0 0 0.3 0.2 -0.4" size="0.05"/></body></frame></body>
+    </worldbody><actuator><motor joint="j" gear="30"/></actuator></mujoco>"""
+    (tmp_path / "src" / "xml").mkdir(parents=True)
+    (tmp_path / "src" / "xml" / "odd.xml").write_text(xml)
+    write_variants(tmp_path / "src", tmp_path / "mirror", "mirror", count=1)
+    moved = []
+    for path in (tmp_path / "src" / "xml" / "odd.xml", tmp_path / "mirror" / "xml" / "odd-mir00.xml"):
+        model = mujoco.MjModel.from_xml_path(str(path))
+        data = mujoco.MjData(model)
+        mujoco.mj_forward(model, data)
+        start = data.xpos[1:].copy()
+        for step in range(40):
+            data.ctrl[:] = math.sin(step / 5)
+            mujoco.mj_step(model, data, nstep=4)
+        moved.append((start - start[0], data.xpos[1:] - start[0]))
+    (source_start, source_end), (mirror_start, mirror_end) = moved
+    np.testing.assert_allclose(mirror_start, source_start * [-1.0, 1.0, 1.0], atol=1e-6)
+    np.testing.assert_allclose(mirror_end, source_end * [-1.0, 1.0, 1.0], atol=1e-6)
+    assert np.abs(source_end[1] - source_start[1]).max() > 0.05, "the limb should swing"
+
+
 # ----------------------------------------------------------------------------------------------
 # The quadruped spaces (metamorph.quadrupeds)
 
