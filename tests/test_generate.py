@@ -696,7 +696,7 @@ def test_mirror_copies_reflect_frames_full_inertias_and_oblique_hinges(tmp_path:
       <body name="torso" pos="0 0 0.2"><freejoint/><geom type="box" size="0.3 0.3 0.2"/>
         <inertial pos="0.1 0 0" mass="20" fullinertia="1 1 1 0.1 0.2 0.3"/>
         <frame name="f" pos="0.1 0.1 0.7" quat="0.9 0.1 0.2 0.3"><geom size=".1" pos="0.2 0 0"/>
-          <body name="limb" pos="0.2 0 0"><joint name="j" axis="0.3 0.4 0.5" range="-1 1"/>
+          <body name="limb" pos="0.2 0 0"><joint name="j" axis="0.3 0.4 0.5" range="-60 60"/>
             <geom type="capsule" fromto="0 0 0 0.3 0.2 -0.4" size="0.05"/></body></frame></body>
     </worldbody><actuator><motor joint="j" gear="30"/></actuator></mujoco>"""
     (tmp_path / "src" / "xml").mkdir(parents=True)
@@ -707,11 +707,11 @@ def test_mirror_copies_reflect_frames_full_inertias_and_oblique_hinges(tmp_path:
         model = mujoco.MjModel.from_xml_path(str(path))
         data = mujoco.MjData(model)
         mujoco.mj_forward(model, data)
-        start = data.xpos[1:].copy()
+        start = data.xipos[1:].copy()  # the links' centres of mass: a limb turns about its own origin
         for step in range(40):
-            data.ctrl[:] = math.sin(step / 5)
+            data.ctrl[:] = 1.0 if step < 30 else -0.5
             mujoco.mj_step(model, data, nstep=4)
-        moved.append((start - start[0], data.xpos[1:] - start[0]))
+        moved.append((start - start[0], data.xipos[1:] - start[0]))
     (source_start, source_end), (mirror_start, mirror_end) = moved
     np.testing.assert_allclose(mirror_start, source_start * [-1.0, 1.0, 1.0], atol=1e-6)
     np.testing.assert_allclose(mirror_end, source_end * [-1.0, 1.0, 1.0], atol=1e-6)
