@@ -1,0 +1,68 @@
+"""How repeatable is a held-out body's verdict (beaten or not) for one policy?
+
+    python docs/sweeps/verdict_noise.py TRIAL [TRIAL ...]   # trial folders of a sweep run (checkpoints kept)
+
+The suites score each held-out body on one episode of the policy against one of zero torque, from
+a start drawn with the task's reset noise (evaluation seed 0). For each trial this evaluates its
+last checkpoint again on the two held-out generated sets of `eval/link-tokens.toml` with
+evaluation seeds 1 and 2 (`metamorph eval --task flat --episodes 1 --seed S`, the registered flat task
+as in the suite, whatever task the run trained on; one thread, about 75 s a set), and
+compares the verdicts with the suite's own: the share beaten under each seed, the share of bodies
+whose verdict two seeds agree on, and the share all three agree on. Writes
+docs/sweeps/verdict_noise.json. Not part of the product: a diagnostic for issue 14, target 2
+("How repeatable a body's verdict is…", docs/learning.md).
+"""
+
+import csv
+import json
+import subprocess
+import sys
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).parent
+SETS = {"held-out unimal": ("heldout-generated", "generate:unimal:100:1000"),
+        "held-out planar": ("heldout-planar", "generate:planar:100:1000")}  # fmt: skip
+SEEDS = (1, 2)
+
+
+def verdicts(results: Path) -> dict[str, bool]:
+    return {r["body"]: float(r["policy_return"]) > float(r["zero_return"]) for r in csv.DictReader(results.open())}
+
+
+def trial_noise(trial: Path) -> dict:
+    suite = next(trial.glob("eval/suite-*"))
+    checkpoint = json.loads((suite / "suite.json").read_text())["checkpoint"]
+    out = {"trial": f"{trial.parent.parent.name}/{trial.name}", "checkpoint": Path(checkpoint).name}
+    for name, (set_name, bodies) in SETS.items():
+        runs = [verdicts(suite / set_name / "results.csv")]
+        for seed in SEEDS:
+            folder = trial / "eval" / f"verdict-noise-s{seed}-{set_name}"
+            if not (folder / "results.csv").is_file():
+                command = ["metamorph", "eval", checkpoint, "--bodies", bodies, "--task", "flat", "--episodes", "1",
+                           "--seed", str(seed), "--out", str(folder), "--nthread", "1"]  # fmt: skip
+                subprocess.run(command, check=True, capture_output=True)
+            runs.append(verdicts(folder / "results.csv"))
+        bodies_in_order = sorted(runs[0])
+        beaten = np.array([[run[b] for b in bodies_in_order] for run in runs])
+        pairs = [round(float((beaten[a] == beaten[b]).mean()), 3) for a, b in combinations(range(len(runs)), 2)]
+        out[name] = {
+            "share beaten, evaluation seeds 0, 1, 2": beaten.mean(1).round(3).tolist(),
+            "same verdict, each pair of seeds": pairs,
+            "same verdict under all three": round(float((beaten.all(0) | ~beaten.any(0)).mean()), 3),
+        }
+        print(out["trial"], name, out[name])
+    return out
+
+
+def main() -> None:
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    results = [trial_noise(Path(t)) for t in sys.argv[1:]]
+    (HERE / "verdict_noise.json").write_text(json.dumps(results, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
