@@ -8,7 +8,9 @@ last checkpoint again on the two held-out generated sets of `eval/link-tokens.to
 evaluation seeds 1 and 2 (`metamorph eval --task flat --episodes 1 --seed S`, the registered flat task
 as in the suite, whatever task the run trained on; one thread, about 75 s a set), and
 compares the verdicts with the suite's own: the share beaten under each seed, the share of bodies
-whose verdict two seeds agree on, and the share all three agree on. Writes
+whose verdict two seeds agree on, and the share all three agree on. First, from the committed
+results alone, how many held-out bodies the 0.97 default's twelve training seeds beat all, none or
+some of (evaluation seed 0). Writes
 docs/sweeps/verdict_noise.json. Not part of the product: a diagnostic for issue 14, target 2
 ("How repeatable a body's verdict is…", docs/learning.md).
 """
@@ -57,10 +59,29 @@ def trial_noise(trial: Path) -> dict:
     return out
 
 
+def across_training_seeds() -> dict:
+    """Per held-out body, how many of the 0.97 default's twelve seeds beat it: by all, none, some."""
+    sys.path.insert(0, str(HERE))
+    from default_spread import default_097_trials
+
+    out = {}
+    for name, (set_name, _) in SETS.items():
+        count: dict[str, int] = {}
+        for trial in default_097_trials():
+            for body, won in verdicts(next(trial.glob(f"eval/suite-*/{set_name}-results.csv"))).items():
+                count[body] = count.get(body, 0) + won
+        seeds = np.array(list(count.values()))
+        out[name] = {"beaten by all 12": int((seeds == 12).sum()), "by none": int((seeds == 0).sum()),
+                     "by some, not all": int(((seeds > 0) & (seeds < 12)).sum())}  # fmt: skip
+        print("the default's twelve seeds,", name, out[name])
+    return out
+
+
 def main() -> None:
     if len(sys.argv) < 2:
         sys.exit(__doc__)
-    results = [trial_noise(Path(t)) for t in sys.argv[1:]]
+    results = {"the default's twelve seeds": across_training_seeds(),
+               "one policy, three evaluation seeds": [trial_noise(Path(t)) for t in sys.argv[1:]]}  # fmt: skip
     (HERE / "verdict_noise.json").write_text(json.dumps(results, indent=1) + "\n")
 
 
