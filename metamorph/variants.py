@@ -280,10 +280,11 @@ def _mirror_frame(element, compiled_quat: np.ndarray) -> None:
 
 def _mirror(spec: mujoco.MjSpec, source: Path) -> None:
     """Reflect the body front to back. The root keeps its position (the body starts where its file
-    puts it) and its own joints, which are unlimited (free, or a planar base's slides and hinge) and
-    so span the same motions mirrored; every other frame is reflected. A hinge's axis is a
-    pseudovector: reflected, it becomes -M axis, so a joint keeps its range and a positive action
-    gives the mirrored motion; a slide's axis is an ordinary vector, M axis. What hangs on the world
+    puts it); every frame inside it is reflected. A hinge's axis is a pseudovector: reflected, it
+    becomes -M axis, so a joint keeps its range and a positive action gives the mirrored motion; a
+    slide's axis is an ordinary vector, M axis. The root's own joints must be unlimited (free, or a
+    planar base's slides and hinge), so where the reflected axis only reverses (an axis along x, or
+    across it) they keep theirs: a planar base's `rootx` still counts +x. What hangs on the world
     itself (a floor, a light, a camera) stays."""
     if spec.keys:
         raise MetamorphError(f"{source}: has keyframes; mirror copies of bodies with keyframes are not supported")
@@ -316,16 +317,17 @@ def _mirror(spec: mujoco.MjSpec, source: Path) -> None:
             _mirror_frame(camera, model.cam_quat[camera.id])
         for light in body.lights:
             light.pos, light.dir = MIRROR @ np.array(light.pos), MIRROR @ np.array(light.dir)
-        if body.name == root.name:
-            continue
         for joint in body.joints:
             joint.pos = MIRROR @ np.array(joint.pos)
+            axis = np.array(joint.axis)
             if joint.type == mujoco.mjtJoint.mjJNT_SLIDE:
-                joint.axis = MIRROR @ np.array(joint.axis)
+                joint.axis = MIRROR @ axis
             elif joint.type == mujoco.mjtJoint.mjJNT_HINGE:
-                joint.axis = -(MIRROR @ np.array(joint.axis))
+                joint.axis = -(MIRROR @ axis)
             elif joint.type == mujoco.mjtJoint.mjJNT_BALL:
                 raise MetamorphError(f"{source}: ball joint '{joint.name}' cannot be mirrored (a quaternion qpos)")
+            if body.name == root.name and np.allclose(np.array(joint.axis), -axis):
+                joint.axis = axis  # the same line, and unlimited: keep which way its qpos counts
 
 
 def make_variant(
@@ -344,8 +346,8 @@ def make_variant(
     pairs = metadata.get("symmetric_limbs", [])
     name = f"{source.stem}-{kind[:3]}{index:02d}"
     rejections: Counter = Counter()
-    # sign and mirror variants keep the source's physics (mirrored): if one fails the checks, every
-    # draw would
+    # sign and mirror variants draw nothing that changes the physics (a mirror only reflects it): if
+    # one fails the checks, every attempt would
     keeps_physics = kind in ("signs", *DRAWS_NOTHING)
     for attempt in range(1 if keeps_physics else validity.max_attempts):
         try:
