@@ -31,6 +31,12 @@ SEEDS = (1, 2)
 
 
 def verdicts(results: Path) -> dict[str, bool]:
+    """Per body, whether the policy beat zero torque: from an evaluation's results.json (unrounded,
+    as the suite counts), or a committed copy's SET-results.csv (returns to four decimals)."""
+    if results.suffix == ".json":
+        actors = json.loads(results.read_text())["bodies"]
+        zero = {b["name"]: np.mean(b["returns"]) for b in actors["zero"]}
+        return {b["name"]: bool(np.mean(b["returns"]) > zero[b["name"]]) for b in actors["policy"]}
     return {r["body"]: float(r["policy_return"]) > float(r["zero_return"]) for r in csv.DictReader(results.open())}
 
 
@@ -39,14 +45,14 @@ def trial_noise(trial: Path) -> dict:
     checkpoint = json.loads((suite / "suite.json").read_text())["checkpoint"]
     out = {"trial": f"{trial.parent.parent.name}/{trial.name}", "checkpoint": Path(checkpoint).name}
     for name, (set_name, bodies) in SETS.items():
-        runs = [verdicts(suite / set_name / "results.csv")]
+        runs = [verdicts(suite / set_name / "results.json")]
         for seed in SEEDS:
             folder = trial / "eval" / f"verdict-noise-s{seed}-{set_name}"
-            if not (folder / "results.csv").is_file():
+            if not (folder / "results.json").is_file():
                 command = ["metamorph", "eval", checkpoint, "--bodies", bodies, "--task", "flat", "--episodes", "1",
                            "--seed", str(seed), "--out", str(folder), "--nthread", "1"]  # fmt: skip
                 subprocess.run(command, check=True, capture_output=True)
-            runs.append(verdicts(folder / "results.csv"))
+            runs.append(verdicts(folder / "results.json"))
         bodies_in_order = sorted(runs[0])
         beaten = np.array([[run[b] for b in bodies_in_order] for run in runs])
         pairs = [round(float((beaten[a] == beaten[b]).mean()), 3) for a, b in combinations(range(len(runs)), 2)]
