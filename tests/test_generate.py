@@ -675,12 +675,12 @@ def test_mirror_copies_move_as_the_mirror_image_of_their_source(unimal_files: li
             data.qpos[:] = start_qpos(model, morphology)
             mujoco.mj_forward(model, data)
             start = data.xpos[1].copy()
-            links = [data.xpos[1:] - start]
+            pose = data.xpos[1:] - start
             controls = np.random.default_rng(0).uniform(-1, 1, (10, model.nu))
             for ctrl in controls:
                 data.ctrl[:] = ctrl
                 mujoco.mj_step(model, data, nstep=4)
-            moved.append((links[0], data.xpos[1:] - start))
+            moved.append((pose, data.xpos[1:] - start))
         (source_pose, source_moved), (mirror_pose, mirror_moved) = moved
         np.testing.assert_allclose(mirror_pose, source_pose * reflect, atol=1e-6)
         np.testing.assert_allclose(mirror_moved, source_moved * reflect, atol=1e-4)  # contacts: 1e-5 m apart
