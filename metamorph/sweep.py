@@ -496,7 +496,8 @@ def storage_for(out: Path, url: str | None, grace: int = GRACE_SECONDS):
 def open_study(storage, fingerprint: str, trials: list[Trial]):
     """The sweep's study (created by whichever worker comes first), with a queued trial for every
     key that has none waiting, running or complete: a first start queues them all; a restart
-    queues those that crashed (and any a kill left unqueued)."""
+    queues those that crashed (and any a kill left unqueued), and every running trial goes stale
+    unless its worker still beats."""
     import optuna
     from optuna.trial import TrialState
 
@@ -507,6 +508,10 @@ def open_study(storage, fingerprint: str, trials: list[Trial]):
     for trial in trials:
         if trial.key not in have:
             study.enqueue_trial({}, user_attrs={"key": trial.key})
+    # a beat now for every running trial: one claimed without a heartbeat (by a version before the
+    # claim recorded it first) then goes stale like any other; a live one's next beat follows anyway
+    for running in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        storage.record_heartbeat(running._trial_id)
     return study
 
 
@@ -517,8 +522,11 @@ def claim(study) -> tuple[int, str] | None:
     storage = study._storage
     for frozen in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
         try:
+            # the heartbeat before the state: Optuna never counts a running trial with no heartbeat
+            # as stale, so a claim killed between the two would otherwise hold its trial forever
+            # (every worker waiting on it: seen in the kill -9 test, 2026-12-07)
+            storage.record_heartbeat(frozen._trial_id)
             if storage.set_trial_state_values(frozen._trial_id, TrialState.RUNNING):
-                storage.record_heartbeat(frozen._trial_id)
                 return frozen._trial_id, frozen.user_attrs["key"]
         except Exception:  # another worker finished or failed it in between
             continue

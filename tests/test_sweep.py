@@ -20,7 +20,7 @@ from metamorph.bodies import resolve
 from metamorph.cli import parse_train_args
 from metamorph.configs import as_flags, read_toml
 from metamorph.errors import MetamorphError
-from metamorph.sweep import _flatten, load_spec, open_folder, plan
+from metamorph.sweep import _flatten, load_spec, open_folder, plan, storage_for
 from metamorph.train import TrainConfig, config_to_json
 
 
@@ -305,6 +305,56 @@ def test_a_trial_whose_sweep_died_before_it_started_does_not_train(tmp_path: Pat
         while not marker.exists() and time.time() < deadline:
             time.sleep(0.05)
         assert marker.exists() == (case == "alive"), case
+
+
+KILLED_CLAIMS = """
+import os, signal, sys
+from pathlib import Path
+from optuna.trial import TrialState
+from metamorph.sweep import claim, load_spec, open_folder, open_study, storage_for
+spec, out = load_spec(Path(sys.argv[1])), Path(sys.argv[2])
+trials, fingerprint = open_folder(spec, out)
+study = open_study(storage_for(out, None, grace=3), fingerprint, trials)
+storage = study._storage
+first = study.get_trials(deepcopy=False)[0]
+storage.set_trial_state_values(first._trial_id, TrialState.RUNNING)  # an older version's claim, killed
+change = storage.set_trial_state_values
+def change_then_die(*args, **kwargs):
+    change(*args, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)
+storage.set_trial_state_values = change_then_die
+claim(study)  # today's claim, killed as its trial turns running
+"""
+
+
+def test_a_sweep_killed_while_claiming_trials_finishes_them_when_restarted(tmp_path: Path):
+    """A sweep killed with SIGKILL in the moment it claims a trial (just as a trial completing starts
+    the next) leaves that trial running in the queue. Optuna counts a running trial as stale only
+    from its heartbeat, so the claim beats before it changes the state, and a restarted sweep beats
+    once for every running trial it finds (an older version's claim had none): both trials time out
+    and run, each once. Without either, the restarted sweep waited forever (CI, 2026-12-07)."""
+    import optuna
+
+    spec, out = tmp_path / "tiny.toml", tmp_path / "sweep"
+    spec.write_text(TINY.replace("[3e-4, 1e-3]", "[3e-4]"))
+    killed = subprocess.run([sys.executable, "-c", KILLED_CLAIMS, str(spec), str(out)], timeout=120,
+                            capture_output=True, text=True)  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    study = optuna.load_study(study_name=None, storage=storage_for(out, None, grace=1))
+    time.sleep(1.5)
+    optuna.storages.fail_stale_trials(study)  # what every worker does before it claims
+    # today's killed claim had beaten first, so it went stale and was queued again; the old one did not
+    assert [t.state.name for t in study.get_trials()] == ["RUNNING", "FAIL", "WAITING"]
+    resumed = _start_sweep(spec, out, "--workers", "1")
+    try:
+        stdout, stderr = resumed.communicate(timeout=300)
+    finally:
+        resumed.kill()
+    assert resumed.returncode == 0, (stdout, stderr)
+    starts = _starts(out)
+    assert sorted(starts) == ["c00-s0", "c00-s1"] and all(len(a) == 1 for a in starts.values()), starts
+    summary = json.loads((out / "report" / "summary.json").read_text())
+    assert [t["state"] for c in summary["configurations"] for t in c["trials"]] == ["complete", "complete"]
 
 
 @pytest.mark.slow  # ~2 min on 2 idle cores (4 trials, a kill, two more sweep processes)
