@@ -327,6 +327,7 @@ claim(study)  # today's claim, killed as its trial turns running
 """
 
 
+@pytest.mark.slow  # ~40 s (two tiny trials after the killed claims); the default suite is near its budget
 def test_a_sweep_killed_while_claiming_trials_finishes_them_when_restarted(tmp_path: Path):
     """A sweep killed with SIGKILL in the moment it claims a trial (just as a trial completing starts
     the next) leaves that trial running in the queue. Optuna counts a running trial as stale only
