@@ -6,10 +6,12 @@
 FOLDER holds ``budget/s{seed}-u{update}/suite.json`` (``metamorph eval CHECKPOINT --suite
 eval/NAME.toml --out FOLDER/budget/s{seed}-u{update}`` on the checkpoints a sweep kept) and the
 trials' own final suites (``trials/c00-s{seed}/eval/suite-NAME/suite.json``), as in a sweep folder or
-its copy under ``docs/sweeps/``. Writes FOLDER/budget_curve.json, .md and .png: per budget and body
-set, the mean over seeds with a 95 % bootstrap interval over seeds (the sweep report's), the median
-and the shares moving and beating zero torque. ``--count-beaten real`` adds, per seed, how many of
-that set's bodies (less ``--exclude``) the policy beats zero torque on, read from its results.csv.
+its copy under ``docs/sweeps/``, where seeds run in a folder of their own are copied to
+``seeds-*/trials/``; ``--seeds`` keeps those scored at every budget). Writes FOLDER/budget_curve.json,
+.md and .png: per budget and body set, the mean over seeds with a 95 % bootstrap interval over seeds
+(the sweep report's), the median and the shares moving and beating zero torque. ``--count-beaten
+real`` adds, per seed, how many of that set's bodies (less ``--exclude``) the policy beats zero torque
+on, read from its results.csv.
 """
 
 from __future__ import annotations
@@ -49,7 +51,10 @@ def scored_suites(folder: Path, suite: str) -> dict[int, dict[int, Path]]:
     for path in sorted((folder / "budget").glob("s*-u*/suite.json")):
         seed, update = map(int, re.fullmatch(r"s(\d+)-u(\d+)", path.parent.name).groups())
         runs.setdefault(update, {})[seed] = path
-    for path in sorted((folder / "trials").glob(f"c00-s*/eval/suite-{suite}/suite.json")):
+    # a sweep's seeds run in a folder of their own (on another machine) are copied to seeds-*/trials
+    finals = [*folder.glob(f"trials/c00-s*/eval/suite-{suite}/suite.json"),
+              *folder.glob(f"seeds-*/trials/c00-s*/eval/suite-{suite}/suite.json")]  # fmt: skip
+    for path in sorted(finals):
         seed = int(path.parts[-4].split("-s")[1])
         update = int(Path(json.loads(path.read_text())["checkpoint"]).name.split("_")[1])
         runs.setdefault(update, {})[seed] = path
@@ -138,11 +143,15 @@ def main() -> None:
     parser.add_argument("--zero-line", nargs=2, metavar=("VALUE", "LABEL"), help="a horizontal reference line")
     parser.add_argument("--xlabel", default="training env steps (M)")
     parser.add_argument("--steps-per-update", type=int, default=STEPS_PER_UPDATE)
+    parser.add_argument("--seeds", nargs="+", type=int, help="only these seeds (default: every seed found)")
     args = parser.parse_args()
     labels = args.labels or args.sets
     if len(labels) != len(args.sets):
         parser.error(f"--labels has {len(labels)} names for {len(args.sets)} sets")
     runs = scored_suites(args.folder, args.suite)
+    if args.seeds:  # the same seeds at every budget, where only some seeds' checkpoints were scored
+        runs = {u: {k: v for k, v in by_seed.items() if k in args.seeds} for u, by_seed in runs.items()}
+        runs = {u: by_seed for u, by_seed in runs.items() if by_seed}
     if not runs:
         parser.error(f"{args.folder}: no budget/sS-uU/suite.json nor trials/c00-sS/eval/suite-{args.suite}/suite.json")
     first = next(iter(next(iter(runs.values())).values()))
