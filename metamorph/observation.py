@@ -40,6 +40,12 @@ RECENT_VELOCITY_LIMIT = 5.0
 policy an unbounded input (it is not normalised)."""
 
 
+CLOCK_PERIODS = (0.25, 0.5, 1.0)
+"""Periods (s) of the ``clock`` field's sine and cosine pairs: gait cycles of the bodies trained
+on span these (a generated body's lunges last 0.5-1 s; UNIMAL-100's policies stride a few times a
+second). Any phase of each period is a linear mix of its pair, so a policy may set each joint's."""
+
+
 @dataclasses.dataclass(frozen=True)
 class ObservationField:
     name: str
@@ -68,6 +74,9 @@ OBSERVATION_FIELDS: tuple[ObservationField, ...] = (
     ObservationField("recent_velocity", np.float32, lambda T, P: (T,),
                      "the torso's velocity along +x (what the reward pays), averaged over about the last "
                      "`RECENT_VELOCITY_SECONDS`, the same on every token; 0 after a reset and on padding"),
+    ObservationField("clock", np.float32, lambda T, P: (T, 2 * len(CLOCK_PERIODS)),
+                     "sin and cos of 2π × the episode's time over each of `CLOCK_PERIODS` (sin 0, cos 1 "
+                     "after a reset), the same on every token; 0 on padding"),
     ObservationField("terrain", np.float32, lambda T, P: (P,), "ground heights around the torso", terrain_only=True),
 )  # fmt: skip
 

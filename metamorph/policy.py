@@ -91,6 +91,12 @@ class PolicyConfig:
     half second (``recent_velocity`` of the observation, in m/s; the same on every token): a memory
     of which way the body has been going, from which a policy may correct a gait that carries a body
     it has never seen backward."""
+    clock: bool = False
+    """Each token's embedding also reads the episode's clock (``clock`` of the observation: sine
+    and cosine of its time over `metamorph.observation.CLOCK_PERIODS`; the same on every token): a
+    rhythm of its own, so a policy can drive a gait on a body that does not move by itself. Without
+    it a policy's commands follow what the body does, and on bodies that stand still under zero
+    torque they settle into a fixed posture (docs/learning.md)."""
     hidden_static: tuple[str, ...] = ()
     """Static feature groups (`metamorph.tokens.static_layout` names, e.g. geom_pos) the policy
     does not see: their columns are zeroed inside the network, so training, evaluation and
@@ -181,10 +187,14 @@ def _visible_columns(hidden_static: tuple[str, ...], link_geometry: str) -> np.n
     return np.concatenate([np.ones(PROPRIO_FEATURES.width), 1.0 - hidden]).astype(np.float32)
 
 
-EXTRA_INPUTS: tuple[tuple[str, str], ...] = (("previous_action", "last_ctrl"), ("recent_velocity", "recent_velocity"))
-"""(`PolicyConfig` flag, observation field): per-token scalars a policy appends to its token features
-when the flag is set, in this order. Not normalised: ``last_ctrl`` lies in [-1, 1], ``recent_velocity``
-within ± `RECENT_VELOCITY_LIMIT` m/s."""
+EXTRA_INPUTS: tuple[tuple[str, str], ...] = (
+    ("previous_action", "last_ctrl"),
+    ("recent_velocity", "recent_velocity"),
+    ("clock", "clock"),
+)
+"""(`PolicyConfig` flag, observation field): per-token inputs (a scalar [B, T] or a row [B, T, k]) a
+policy appends to its token features when the flag is set, in this order. Not normalised:
+``last_ctrl`` and ``clock`` lie in [-1, 1], ``recent_velocity`` within ± `RECENT_VELOCITY_LIMIT` m/s."""
 
 
 class Trunk(nn.Module):
@@ -202,7 +212,8 @@ class Trunk(nn.Module):
             if getattr(c, option):
                 if field not in obs:
                     raise MetamorphError(f"this policy reads {field} ({option}), which the observation lacks")
-                features = jnp.concatenate([features, obs[field][..., None].astype(features.dtype)], axis=-1)
+                extra = obs[field] if obs[field].ndim == features.ndim else obs[field][..., None]
+                features = jnp.concatenate([features, extra.astype(features.dtype)], axis=-1)
         B, T = obs["part_ids"].shape
         if c.position == "learned" and c.max_tokens < T:
             raise MetamorphError(f"bodies of {T} tokens exceed the policy's max_tokens={c.max_tokens}")

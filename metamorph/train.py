@@ -153,6 +153,9 @@ class TrainConfig:
     """Each token also reads the torso's forward velocity averaged over the last half second (a
     memory of which way the body has been going; `PolicyConfig.recent_velocity`). Saved with the
     policy."""
+    clock: bool = False
+    """Each token also reads the episode's clock (sine and cosine of its time over a few periods; a
+    rhythm that does not wait for the body to move; `PolicyConfig.clock`). Saved with the policy."""
     seed: int = 0
     """Seeds the environments, the policy's initialisation and its sampling."""
     run_dir: Path | None = None
@@ -210,6 +213,7 @@ class TrainConfig:
             dropout=self.dropout,
             previous_action=self.previous_action,
             recent_velocity=self.recent_velocity,
+            clock=self.clock,
             hidden_static=self.hide_static,
         )
 

@@ -16,7 +16,7 @@ from metamorph.env.gym import MorphologyEnv
 from metamorph.env.tasks import make_terrain
 from metamorph.errors import MetamorphError
 from metamorph.morphology import morphology_from_xml
-from metamorph.observation import RECENT_VELOCITY_SECONDS
+from metamorph.observation import CLOCK_PERIODS, RECENT_VELOCITY_SECONDS
 from metamorph.tokens import PROPRIO_FEATURES, proprioception, static_columns
 
 
@@ -414,6 +414,34 @@ def test_recent_velocity_averages_what_the_reward_pays_and_resumes_exactly(bodie
     np.testing.assert_allclose(again["recent_velocity"][:, 0], expected, rtol=1e-5, atol=1e-7)
     older = {k: v for k, v in saved.items() if k != "recent_velocity"}  # saved before the field existed
     assert (restored.set_state(older)["recent_velocity"] == 0).all()
+
+
+def test_clock_is_the_episodes_time_on_every_token_and_restarts_with_it(bodies):
+    """``clock``: sine and cosine of 2π × the episode's time over each of `CLOCK_PERIODS`, the same
+    on every real token and 0 on padding; (0, 1) after a reset, and read again from a restored state."""
+    task = dataclasses.replace(task_config("flat"), episode_length=6, fall_fraction=0.0)
+    env = VecEnv(bodies, task, num_envs=5, nthread=2, sampling="uniform")
+    obs = env.reset(seed=4)
+    periods = np.asarray(CLOCK_PERIODS)
+    assert obs["clock"].shape == (*obs["token_mask"].shape, 2 * len(periods)) and obs["clock"].dtype == np.float32
+
+    def expected(steps: int, token_mask: np.ndarray) -> np.ndarray:
+        phase = 2 * np.pi * steps * task.control_dt / periods
+        row = np.concatenate([np.sin(phase), np.cos(phase)])
+        return np.where(token_mask[..., None], row, 0.0)
+
+    np.testing.assert_allclose(obs["clock"], expected(0, obs["token_mask"]), atol=1e-7)
+    rng = np.random.default_rng(2)
+    for step in range(1, 6):
+        obs, *_ = env.step(_random_actions(env, rng))
+        np.testing.assert_allclose(obs["clock"], expected(step, obs["token_mask"]), atol=1e-6)
+    assert np.abs(obs["clock"][obs["token_mask"]][:, 0]).min() > 0.1  # it has moved from sin 0
+    saved, mask = env.get_state(), obs["token_mask"]
+    obs, _, _, truncated, info = env.step(_random_actions(env, rng))
+    assert truncated.all()
+    np.testing.assert_allclose(obs["clock"], expected(0, obs["token_mask"]), atol=1e-7)  # every slot starts afresh
+    np.testing.assert_allclose(info["final_obs"]["clock"], expected(6, mask), atol=1e-6)
+    np.testing.assert_allclose(env.set_state(saved)["clock"], expected(5, mask), atol=1e-6)
 
 
 EXPLOSIVE = """<mujoco model="explosive"><worldbody><body name="torso" pos="0 0 0.3"><freejoint/>

@@ -442,24 +442,27 @@ def test_hidden_static_features_change_nothing_the_policy_outputs():
 
 @pytest.mark.parametrize("tokens", ["joint", "link"])
 @pytest.mark.parametrize(
-    ("option", "field"), [("previous_action", "last_ctrl"), ("recent_velocity", "recent_velocity")]
+    ("option", "field", "width"),
+    [("previous_action", "last_ctrl", 1), ("recent_velocity", "recent_velocity", 1), ("clock", "clock", 6)],
 )
-def test_an_extra_input_is_read_only_by_a_policy_that_asks_for_it(tokens, option, field):
-    """``previous_action`` reads ``last_ctrl`` and ``recent_velocity`` its field: the token embedding
-    gets one more input column (no new parameter tensor) and the actions and value follow it; the
-    default policy ignores both, so a policy trained before a field existed acts as it did."""
+def test_an_extra_input_is_read_only_by_a_policy_that_asks_for_it(tokens, option, field, width):
+    """``previous_action`` reads ``last_ctrl``, ``recent_velocity`` and ``clock`` their fields: the
+    token embedding gets as many more input columns as the field has (no new parameter tensor) and
+    the actions and value follow it; the default policy ignores them, so a policy trained before a
+    field existed acts as it did."""
     config = dataclasses.replace(TINY, tokens=tokens, position="tree")
     obs = probe_obs(np.random.default_rng(5))
-    values = np.random.default_rng(6).uniform(-1, 1, (B, T))
+    values = np.random.default_rng(6).uniform(-1, 1, (B, T, width))
     mask = obs["act_mask"] if field == "last_ctrl" else obs["token_mask"]
-    obs[field] = np.where(mask, values, 0).astype(np.float32)
+    values = np.where(mask[..., None], values, 0).astype(np.float32)
+    obs[field] = values if width > 1 else values[..., 0]
     features, net_obs = policy_inputs(init_normalizer(obs), obs, 10.0)
     other = {**net_obs, field: -net_obs[field]}
     for reads in (False, True):
         policy = Policy(dataclasses.replace(config, **{option: reads}), vocab_size=60)
         params = policy.init(jax.random.PRNGKey(0), features, net_obs)
         kernel = params["params"]["trunk"]["token_embedding"]["kernel"]
-        assert kernel.shape[0] == features.shape[-1] + reads
+        assert kernel.shape[0] == features.shape[-1] + reads * width
         mean, _, value = policy.apply(params, features, net_obs)
         mean2, _, value2 = policy.apply(params, features, other)
         if reads:

@@ -43,7 +43,13 @@ from metamorph.env.tasks import (
 )
 from metamorph.errors import MetamorphError
 from metamorph.morphology import START_CLEARANCE, Morphology, floor_clearance_height, load_morphology
-from metamorph.observation import RECENT_VELOCITY_LIMIT, RECENT_VELOCITY_SECONDS, ObservationFrame, check_frame
+from metamorph.observation import (
+    CLOCK_PERIODS,
+    RECENT_VELOCITY_LIMIT,
+    RECENT_VELOCITY_SECONDS,
+    ObservationFrame,
+    check_frame,
+)
 from metamorph.tokens import PROPRIO_FEATURES, JointTokens, pad_tokens, static_layout, tokenize
 from metamorph.vocabulary import Vocabulary
 
@@ -565,10 +571,15 @@ class VecEnv:
                 )
             }
         recent_velocity = np.where(self._token_mask, self._recent_velocity[:, None], 0.0).astype(np.float32)
+        # the episode's own time, so restored states and resets need nothing more than the step count
+        phase = 2 * np.pi * (self._steps[:, None] * self.task.control_dt) / np.asarray(CLOCK_PERIODS)
+        clock = np.concatenate([np.sin(phase), np.cos(phase)], axis=1)  # [B, 2 × periods]
+        clock = np.where(self._token_mask[..., None], clock[:, None, :], 0.0).astype(np.float32)
         obs = {
             "proprio": proprio.astype(np.float32),
             "last_ctrl": self._last_ctrl.copy(),
             "recent_velocity": recent_velocity,
+            "clock": clock,
             **self._static_obs,
         }
         if self._patch is not None:
