@@ -87,6 +87,11 @@ def probe(loaded, bodies: list, steps: int, act_fn) -> list[dict]:
     ]  # fmt: skip
 
 
+def label(run: Path) -> str:
+    """A run's name, with its sweep's for a sweep trial (c00-s0 of many sweeps)."""
+    return f"{run.parent.parent.name}/{run.name}" if run.parent.name == "trials" else run.name
+
+
 def medians(per_body: list[dict]) -> dict:
     keys = [k for k in per_body[0] if k != "body"]
     return {k: float(np.median([b[k] for b in per_body])) for k in keys}
@@ -107,7 +112,7 @@ def main() -> None:
             bodies, failed, _ = load_eval_bodies(loaded, spec, run)
             assert not failed, failed
             for actor, act_fn in (("policy", loaded.mean_action_fn()), ("zero", lambda obs: 0.0 * obs["act_mask"])):
-                key = f"{run.name} {name} {actor}"
+                key = f"{label(run)} {name} {actor}"
                 per_body = probe(loaded, bodies, args.steps, act_fn)
                 out[key] = {"run": str(run), "set": name, "actor": actor, "medians": medians(per_body),
                             "per_body": per_body}  # fmt: skip
