@@ -40,7 +40,7 @@ from metamorph.errors import MetamorphError
 from metamorph.files import write_json_atomic
 from metamorph.observation import blank_observation, policy_obs
 from metamorph.packing import pack_fixed_bodies
-from metamorph.policy import Policy, PolicyConfig
+from metamorph.policy import Policy, PolicyConfig, fields_read
 from metamorph.ppo import PPOConfig, TrainState, init_normalizer, make_inference_fn, make_optimizer, policy_inputs
 from metamorph.vocabulary import DEFAULT_VOCABULARY, Vocabulary
 
@@ -276,8 +276,9 @@ class LoadedPolicy:
         torques up to rounding."""
         policy = self.inference_fn()
         mean = jax.jit(lambda obs: policy(obs, None, True).actions)
+        fields = fields_read(self.policy.config)
         packed = pack_fixed_bodies() if pack else dict
-        return lambda obs: np.asarray(mean(packed(policy_obs(obs))))
+        return lambda obs: np.asarray(mean(packed(policy_obs(obs, fields))))
 
     def sampled_action_fn(self, seed: int = 0, pack: bool = True):
         """Like `mean_action_fn`, but each call draws the torques from the policy's Gaussian, as in
@@ -286,8 +287,9 @@ class LoadedPolicy:
         base = jax.random.PRNGKey(seed)
         sample = jax.jit(lambda obs, step: policy(obs, jax.random.fold_in(base, step), False).actions)
         steps = itertools.count()
+        fields = fields_read(self.policy.config)
         packed = pack_fixed_bodies() if pack else dict
-        return lambda obs: np.asarray(sample(packed(policy_obs(obs)), next(steps)))
+        return lambda obs: np.asarray(sample(packed(policy_obs(obs, fields)), next(steps)))
 
     def task(self) -> TaskConfig:
         """The task the policy was trained on, with the run's overrides (episode length, alive bonus…);

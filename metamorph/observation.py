@@ -10,7 +10,7 @@ spaces from them. Adding a field is adding an `ObservationField` here.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Literal
 
 import numpy as np
@@ -88,9 +88,11 @@ def observation_fields(has_terrain: bool) -> tuple[ObservationField, ...]:
     return tuple(f for f in OBSERVATION_FIELDS if has_terrain or not f.terrain_only)
 
 
-def policy_obs(obs: dict) -> dict:
-    """The fields of an environment's observation that the policy reads."""
-    return {k: obs[k] for k in POLICY_FIELDS if k in obs}
+def policy_obs(obs: dict, fields: Collection[str] = POLICY_FIELDS) -> dict:
+    """The fields of an environment's observation that a policy reads: ``fields`` (a policy's own,
+    `metamorph.policy.fields_read`, leave out the inputs it was not set to read, so acting and the
+    rollout carry no field the network ignores)."""
+    return {k: obs[k] for k in fields if k in obs}
 
 
 def blank_observation(batch: int, tokens: int, patch: int) -> dict[str, np.ndarray]:

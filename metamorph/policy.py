@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from metamorph.errors import MetamorphError
-from metamorph.observation import ObservationFrame, check_frame
+from metamorph.observation import POLICY_FIELDS, ObservationFrame, check_frame
 from metamorph.tokens import PROPRIO_FEATURES, static_columns, static_layout
 
 PositionKind = Literal["learned", "none", "tree"]
@@ -195,6 +195,13 @@ EXTRA_INPUTS: tuple[tuple[str, str], ...] = (
 """(`PolicyConfig` flag, observation field): per-token inputs (a scalar [B, T] or a row [B, T, k]) a
 policy appends to its token features when the flag is set, in this order. Not normalised:
 ``last_ctrl`` and ``clock`` lie in [-1, 1], ``recent_velocity`` within ± `RECENT_VELOCITY_LIMIT` m/s."""
+
+
+def fields_read(config: PolicyConfig) -> tuple[str, ...]:
+    """The observation fields a policy of ``config`` reads: all of `POLICY_FIELDS` but the
+    `EXTRA_INPUTS` it is not set to read (`metamorph.observation.policy_obs`)."""
+    unread = {field for option, field in EXTRA_INPUTS if not getattr(config, option)}
+    return tuple(field for field in POLICY_FIELDS if field not in unread)
 
 
 class Trunk(nn.Module):

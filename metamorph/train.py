@@ -37,7 +37,7 @@ from metamorph.errors import MetamorphError
 from metamorph.files import default_run_dir
 from metamorph.observation import policy_obs
 from metamorph.packing import TokenPacker, rows_to_pack, worth_packing
-from metamorph.policy import POLICY_PRESETS, Policy, PolicyConfig, count_params
+from metamorph.policy import POLICY_PRESETS, Policy, PolicyConfig, count_params, fields_read
 from metamorph.ppo import (
     PPOConfig,
     TrainState,
@@ -456,6 +456,7 @@ class Trainer:
             config = dataclasses.replace(config, ppo=ppo)
             self.config = config
         self.policy = Policy(self.policy_config, self.vocabulary.size)
+        self.obs_fields = fields_read(self.policy_config)  # what acting and the rollout carry
         if config.freeze != "none" and self.init_from is None:
             raise MetamorphError("--freeze needs --init-from: freezing an untrained network keeps it random")
         self.optimizer = make_optimizer(config.ppo, config.total_updates, freeze=config.freeze)
@@ -484,7 +485,7 @@ class Trainer:
 
     def init_state(self, obs: dict, key: jax.Array) -> TrainState:
         normalizer = init_normalizer(obs)
-        features, net_obs = policy_inputs(normalizer, policy_obs(obs), self.config.ppo.obs_clip)
+        features, net_obs = policy_inputs(normalizer, policy_obs(obs, self.obs_fields), self.config.ppo.obs_clip)
         params = self.policy.init(key, features, net_obs)
         if self.init_from is not None:  # the pre-trained policy and its observation statistics
             params, normalizer = self.init_from.params, self.init_from.normalizer
@@ -618,7 +619,7 @@ class Trainer:
         term_sums: dict[str, float] = {}
         for _ in range(config.unroll_length):
             key, act_key = jax.random.split(key)
-            obs_j = {k: self._global(v, self._env_sharding) for k, v in policy_obs(obs).items()}
+            obs_j = {k: self._global(v, self._env_sharding) for k, v in policy_obs(obs, self.obs_fields).items()}
             packing = packer.plan(obs["token_mask"]) if packer is not None else None
             if packing is not None:  # else the bodies do not fit the packer's rows: act padded
                 obs_j |= {k: jax.device_put(v) for k, v in packing.items()}
@@ -630,7 +631,10 @@ class Trainer:
             reward = reward.astype(np.float64)
             scaled = scaler(reward, terminated | truncated) if config.reward_scaling else reward
             if truncated.any():  # a time-limit cut: bootstrap with the value of where the episode stopped
-                final = {k: self._global(v, self._env_sharding) for k, v in policy_obs(info["final_obs"]).items()}
+                final = {
+                    k: self._global(v, self._env_sharding)
+                    for k, v in policy_obs(info["final_obs"], self.obs_fields).items()
+                }
                 final_value = self._local(self._value(state.params, state.normalizer, final))
                 scaled = scaled + config.ppo.discount * final_value * truncated
             if "episode_return" in info:
@@ -639,7 +643,7 @@ class Trainer:
                 episodes += [(float(ret[i]), int(length[i]), float(dist[i])) for i in ended]
             steps.append(
                 Transition(
-                    obs=policy_obs(obs),
+                    obs=policy_obs(obs, self.obs_fields),
                     actions=actions,
                     log_prob=self._local(acted.log_prob),
                     value=self._local(acted.value),
@@ -648,7 +652,7 @@ class Trainer:
                 )
             )
             obs = next_obs
-        obs_j = {k: self._global(v, self._env_sharding) for k, v in policy_obs(obs).items()}
+        obs_j = {k: self._global(v, self._env_sharding) for k, v in policy_obs(obs, self.obs_fields).items()}
         bootstrap = self._global(self._local(self._value(state.params, state.normalizer, obs_j)), self._env_sharding)
         rollout = jax.tree_util.tree_map(lambda *xs: self._global(np.stack(xs), self._batch_sharding), *steps)
         samples = config.unroll_length * env.num_envs
@@ -696,7 +700,7 @@ def evaluate_policy(trainer: Trainer, state: TrainState, steps: int, seed: int =
     total = np.zeros(env.num_envs)
     mean_fn = jax.jit(lambda params, normalizer, obs: trainer.make_policy(params, normalizer)(obs, None, True).actions)
     for _ in range(steps):
-        actions = np.asarray(mean_fn(state.params, state.normalizer, policy_obs(obs)))
+        actions = np.asarray(mean_fn(state.params, state.normalizer, policy_obs(obs, trainer.obs_fields)))
         obs, reward, *_ = env.step(actions)
         total += reward
     return total / steps

@@ -13,7 +13,8 @@ import optax
 import pytest
 
 from metamorph.errors import MetamorphError
-from metamorph.policy import Policy, PolicyConfig
+from metamorph.observation import POLICY_FIELDS, policy_obs
+from metamorph.policy import EXTRA_INPUTS, Policy, PolicyConfig, fields_read
 from metamorph.ppo import (
     TRIMMED_COMPILER_OPTIONS,
     Normalizer,
@@ -473,6 +474,18 @@ def test_an_extra_input_is_read_only_by_a_policy_that_asks_for_it(tokens, option
         else:
             np.testing.assert_array_equal(np.asarray(mean2), np.asarray(mean))
             np.testing.assert_array_equal(np.asarray(value2), np.asarray(value))
+
+
+def test_acting_carries_only_the_fields_a_policy_reads():
+    """`fields_read`: a policy set to read none of the extra inputs is handed none of them (acting
+    and the rollout carry no field the network ignores); one set to read one is handed that one."""
+    extra = {field for _, field in EXTRA_INPUTS}
+    obs = probe_obs(np.random.default_rng(5)) | {field: np.zeros((B, T), np.float32) for field in extra}
+    assert extra <= set(POLICY_FIELDS)
+    assert not extra & set(policy_obs(obs, fields_read(TINY)))
+    for option, field in EXTRA_INPUTS:
+        read = set(policy_obs(obs, fields_read(dataclasses.replace(TINY, **{option: True}))))
+        assert read & extra == {field}
 
 
 def test_static_std_floor_keeps_an_unseen_difference_at_its_size():
