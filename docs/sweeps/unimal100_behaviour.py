@@ -10,7 +10,8 @@ UNIMAL-100's bodies held still (the whole episode up, slower than 0.05 m/s eithe
 (`unimal100_across_policies.behaviour`); each as the mean over seeds with a 95 % bootstrap interval
 (`metamorph.evaluate.aggregate`, as the sweep reports). The arm's seeds are FOLDER/trials/CONFIG-s*
 (or FOLDER/seeds-*/trials). The rule: the arm's held-still interval lies under the default's and its
-moving interval above it. Writes FOLDER/unimal100_behaviour.json.
+moving interval above it. Writes FOLDER/unimal100_behaviour.json (…-CONFIG.json for another
+configuration than c00).
 """
 
 import argparse
@@ -62,7 +63,8 @@ def main() -> None:
         "moving above the default's interval": a["moving"]["ci"][0] > d["moving"]["ci"][1],
     }
     out["rule"]["passes"] = all(out["rule"].values())
-    (folder / "unimal100_behaviour.json").write_text(json.dumps(out, indent=1))
+    name = "unimal100_behaviour.json" if args.config == "c00" else f"unimal100_behaviour-{args.config}.json"
+    (folder / name).write_text(json.dumps(out, indent=1))
     for name, summary in (("arm", a), ("default", d)):
         print(
             name, {k: (round(v["mean"], 3), [round(x, 3) for x in v["ci"]]) for k, v in summary.items() if k != "seeds"}
