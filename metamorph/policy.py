@@ -94,9 +94,10 @@ class PolicyConfig:
     clock: bool = False
     """Each token's embedding also reads the episode's clock (``clock`` of the observation: sine
     and cosine of its time over `metamorph.observation.CLOCK_PERIODS`; the same on every token): a
-    rhythm of its own, so a policy can drive a gait on a body that does not move by itself. Without
-    it a policy's commands follow what the body does, and on bodies that stand still under zero
-    torque they settle into a fixed posture (docs/learning.md)."""
+    rhythm of its own, which a policy may drive a gait with on a body that does not move by itself.
+    Without it a policy's commands follow what the body does, and on bodies that stand still under
+    zero torque they settle into a fixed posture. Measured on the default recipe (the clock sweep,
+    docs/learning.md): the policy uses it as a shake, not a gait, and moves no more unseen bodies."""
     hidden_static: tuple[str, ...] = ()
     """Static feature groups (`metamorph.tokens.static_layout` names, e.g. geom_pos) the policy
     does not see: their columns are zeroed inside the network, so training, evaluation and
