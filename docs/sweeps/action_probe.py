@@ -55,14 +55,15 @@ def probe(loaded, bodies: list, steps: int, act_fn) -> list[dict]:
     velocity = np.zeros(n)
     up = np.zeros(n)
     previous = None
+    hinges = [hinge_dofs(m) for m in env.models]  # every slot keeps its body: autoreset is off
     live = np.ones(n, bool)
     for _ in range(steps):
         actions = np.clip(np.asarray(act_fn(obs)), -1.0, 1.0)
         obs, _, terminated, truncated, info = env.step(actions)
         magnitude = np.abs(np.where(act_mask, actions, 0.0))
         motors = np.maximum(act_mask.sum(axis=1), 1)
-        speeds = np.array([np.abs(d.qvel[hinge_dofs(m)]).mean() if hinge_dofs(m).size else 0.0
-                           for m, d in zip(env.models, env.datas, strict=True)])  # fmt: skip
+        speeds = np.array([np.abs(d.qvel[h]).mean() if h.size else 0.0
+                           for h, d in zip(hinges, env.datas, strict=True)])  # fmt: skip
         command += np.where(live, magnitude.sum(axis=1) / motors, 0.0)
         if previous is not None:  # how much the command moves from one control step to the next
             moved = np.abs(np.where(act_mask, actions - previous, 0.0)).sum(axis=1) / motors

@@ -6,7 +6,8 @@ policy learnt on generated bodies (issue 14, target 3).
 Reads every committed trial scored on the link-tokens suite (eval/link-tokens.toml: the two held-out
 generated sets, the real robots and MetaMorph's 100 UNIMAL training bodies), whatever its sweep:
 the 0.97 default's seeds and every arm run beside it since 2026-12-06, at 1M and 3M steps
-(checkpoints scored inside runs, under `budget/`, are left out: each run counts once). All of them
+(checkpoints scored inside runs, under `budget/`, are left out: each run counts once; so are the
+`clock` and `steady-clock` sweeps, which this analysis led to and which are compared with it). All of them
 trained on generated bodies only. Per trial: its training return (last 10 updates), its shares of
 the held-out sets beaten, and on UNIMAL-100 its mean and median return, the share of bodies beaten,
 moving (torso faster than 0.1 m/s), held still (the whole episode up, slower than 0.05 m/s either
@@ -16,14 +17,20 @@ UNIMAL-100 return with each generated-body figure. No new runs.
 
 import csv
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import spearmanr
 
 HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+from against_default import last_updates  # noqa: E402
+
 SUITE = "suite-link-tokens"
 MOVING = 0.1  # m/s, the issue's "moving"
 STILL = 0.05  # m/s either way over a whole episode: held still
+AFTER = {"clock", "steady-clock"}  # the sweeps this analysis led to: compared with it, not part of it
 
 
 def rows(path: Path) -> list[dict]:
@@ -50,19 +57,11 @@ def behaviour(results: list[dict], actor: str, length: int) -> dict:
     }
 
 
-def training_return(trial: Path) -> float:
-    lines = (trial / "metrics.jsonl").read_text().splitlines()[-10:]
-    return float(np.mean([json.loads(line)["episode_return"] for line in lines]))
-
-
-def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
-    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
-    return float(np.corrcoef(ra, rb)[0, 1])
-
-
 def main() -> None:
     trials = sorted(
-        {p.parents[2] for p in HERE.glob(f"**/trials/*/eval/{SUITE}/unimal100-results.csv") if "budget" not in p.parts}
+        p.parents[2]
+        for p in HERE.glob(f"**/trials/*/eval/{SUITE}/unimal100-results.csv")
+        if "budget" not in p.parts and p.relative_to(HERE).parts[0] not in AFTER
     )
     per_trial, zero = [], None
     for trial in trials:
@@ -70,7 +69,7 @@ def main() -> None:
         unimal100 = rows(suite / "unimal100-results.csv")
         per_trial.append({
             "trial": str(trial.relative_to(HERE)),
-            "training return": training_return(trial),
+            "training return": last_updates(trial, "episode_return"),
             "held-out unimal beaten": share_beaten(rows(suite / "heldout-generated-results.csv")),
             "held-out planar beaten": share_beaten(rows(suite / "heldout-planar-results.csv")),
             "unimal100 beaten": share_beaten(unimal100),
@@ -83,7 +82,7 @@ def main() -> None:
         k: {"median": float(np.median(v)), "min": float(v.min()), "max": float(v.max())} for k, v in table.items()
     }
     correlations = {
-        f"unimal100 mean vs {k}": rank_correlation(table["unimal100 mean"], table[k])
+        f"unimal100 mean vs {k}": float(spearmanr(table["unimal100 mean"], table[k])[0])
         for k in ("training return", "held-out unimal beaten", "held-out planar beaten")
     }
     out = {
