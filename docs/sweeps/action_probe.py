@@ -16,6 +16,9 @@ mean |joint speed| of its hinges (rad/s) and the mean forward velocity of its to
 joint speeds are recorded beside them (what gravity and the start's noise alone do). Writes
 per-run, per-set medians over bodies and the per-body rows.
 
+``--reset-noise X`` starts every body with that noise on its joint positions and velocities
+(uniform, as the task's; the flat task's is 0.1): a larger kick out of the start pose.
+
 ``--gear-scale K`` multiplies every actuator's gear of the simulated bodies by K after the reset and
 leaves the observations as they were (the tokens keep the file's gear): the same policy reading the
 same bodies, driving stronger (K > 1) or weaker motors. A diagnostic of the closed loop: UNIMAL-100's
@@ -24,6 +27,7 @@ with UNIMAL-100's own frequencies").
 """
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -52,9 +56,12 @@ def limited_hinges(model: mujoco.MjModel) -> tuple[np.ndarray, np.ndarray, np.nd
     return model.jnt_qposadr[joints], model.jnt_range[joints, 0], model.jnt_range[joints, 1]
 
 
-def probe(loaded, bodies: list, steps: int, act_fn, gear_scale: float = 1.0) -> list[dict]:
+def probe(loaded, bodies: list, steps: int, act_fn, gear_scale: float = 1.0,
+          reset_noise: float | None = None) -> list[dict]:  # fmt: skip
     """Per body: mean |command|, share at the limit, mean |hinge speed|, mean torso velocity, steps up."""
     config = task_config("flat")
+    if reset_noise is not None:
+        config = dataclasses.replace(config, reset_noise=reset_noise)
     env = VecEnv(bodies, config, len(bodies), nthread=1, vocabulary=loaded.vocabulary,
                  assignment=np.arange(len(bodies)), autoreset=False, sampling="uniform",
                  frame=loaded.policy.config.frame, link_geometry=loaded.policy.config.link_geometry)  # fmt: skip
@@ -127,6 +134,7 @@ def main() -> None:
     parser.add_argument("--sets", nargs="*", default=[f"{k}={v}" for k, v in SETS.items()])
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--gear-scale", type=float, default=1.0)
+    parser.add_argument("--reset-noise", type=float, default=None, help="the start's noise (flat task: 0.1)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "action_probe.json")
     args = parser.parse_args()
     out = json.loads(args.out.read_text()) if args.out.exists() else {}
@@ -138,10 +146,12 @@ def main() -> None:
             assert not failed, failed
             for actor, act_fn in (("policy", loaded.mean_action_fn()), ("zero", lambda obs: 0.0 * obs["act_mask"])):
                 scaled = f" gear×{args.gear_scale:g}" if args.gear_scale != 1.0 else ""
-                key = f"{label(run)} {name} {actor}{scaled}"
-                per_body = probe(loaded, bodies, args.steps, act_fn, args.gear_scale)
+                noise = f" noise {args.reset_noise:g}" if args.reset_noise is not None else ""
+                key = f"{label(run)} {name} {actor}{scaled}{noise}"
+                per_body = probe(loaded, bodies, args.steps, act_fn, args.gear_scale, args.reset_noise)
                 out[key] = {"run": str(run), "set": name, "actor": actor, "gear_scale": args.gear_scale,
-                            "medians": medians(per_body), "per_body": per_body}  # fmt: skip
+                            "reset_noise": args.reset_noise, "medians": medians(per_body),
+                            "per_body": per_body}  # fmt: skip
                 print(key, json.dumps(out[key]["medians"]), flush=True)
                 args.out.write_text(json.dumps(out, indent=1))
 
