@@ -1,6 +1,7 @@
 """How hard a policy acts on a body set, and how much its joints move: silent policy or ineffective torques?
 
-    python docs/sweeps/action_probe.py RUN [RUN ...] [--sets NAME=SPEC ...] [--steps 200] [--gear-scale K] [--out FILE]
+    python docs/sweeps/action_probe.py RUN [RUN ...] [--sets NAME=SPEC ...] [--steps 200]
+        [--gear-scale K] [--reset-noise X] [--out FILE]
 
 A diagnostic for issue 14's target 3 (docs/learning.md): on UNIMAL-100, policies trained on generated
 bodies hold about four bodies in five still, as zero torque does (`unimal100_across_policies.py`).
@@ -16,8 +17,8 @@ mean |joint speed| of its hinges (rad/s) and the mean forward velocity of its to
 joint speeds are recorded beside them (what gravity and the start's noise alone do). Writes
 per-run, per-set medians over bodies and the per-body rows.
 
-``--reset-noise X`` starts every body with that noise on its joint positions and velocities
-(uniform, as the task's; the flat task's is 0.1): a larger kick out of the start pose.
+``--reset-noise X`` starts every body with the task's noise set to X (joint positions uniform within
+± X of rest, velocities ~ N(0, X); the flat task's X is 0.1): a larger kick out of the start pose.
 
 ``--gear-scale K`` multiplies every actuator's gear of the simulated bodies by K after the reset and
 leaves the observations as they were (the tokens keep the file's gear): the same policy reading the
@@ -66,7 +67,8 @@ def probe(loaded, bodies: list, steps: int, act_fn, gear_scale: float = 1.0,
                  assignment=np.arange(len(bodies)), autoreset=False, sampling="uniform",
                  frame=loaded.policy.config.frame, link_geometry=loaded.policy.config.link_geometry)  # fmt: skip
     obs = env.reset(seed=0)
-    for model in env.models:  # every slot keeps its compiled model (autoreset off): scale once
+    # every slot keeps its compiled model (autoreset off); slots sharing a model scale it once
+    for model in {id(m): m for m in env.models}.values():
         model.actuator_gear[:, 0] *= gear_scale
     act_mask = env._act_mask.astype(bool)
     n = len(bodies)
