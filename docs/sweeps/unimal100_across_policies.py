@@ -7,7 +7,7 @@ Reads every committed trial scored on the link-tokens suite (eval/link-tokens.to
 generated sets, the real robots and MetaMorph's 100 UNIMAL training bodies), whatever its sweep:
 the 0.97 default's seeds and every arm run beside it since 2026-12-06, at 1M and 3M steps
 (checkpoints scored inside runs, under `budget/`, are left out: each run counts once; so are the
-`clock` and `steady-clock` sweeps, which this analysis led to and which are compared with it). All of them
+sweeps this analysis led to, `AFTER`, which are compared with it). All of them
 trained on generated bodies only. Per trial: its training return (last 10 updates), its shares of
 the held-out sets beaten, and on UNIMAL-100 its mean and median return, the share of bodies beaten,
 moving (torso faster than 0.1 m/s), held still (the whole episode up, slower than 0.05 m/s either
@@ -30,7 +30,8 @@ from against_default import last_updates  # noqa: E402
 SUITE = "suite-link-tokens"
 MOVING = 0.1  # m/s, the "moving"
 STILL = 0.05  # m/s either way over a whole episode: held still
-AFTER = {"clock", "steady-clock"}  # the sweeps this analysis led to: compared with it, not part of it
+# the sweeps this analysis led to: compared with it, not part of it (its 93 policies stay the documented ones)
+AFTER = {"clock", "steady-clock", "steady-tilt", "steady-tilt-alive"}
 
 
 def rows(path: Path) -> list[dict]:
