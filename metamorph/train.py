@@ -503,6 +503,10 @@ class Trainer:
             return jax.make_array_from_process_local_data(sharding, local)
         return jax.device_put(local, sharding)
 
+    def _policy_obs_on_devices(self, obs: dict) -> dict[str, jax.Array]:
+        """The fields of an environment observation this policy reads, placed along the env axis."""
+        return {k: self._global(v, self._env_sharding) for k, v in policy_obs(obs, self.obs_fields).items()}
+
     @property
     def env_seed(self) -> int:
         """Process 0 seeds its environments with ``seed``; every other process gets its own stream."""
@@ -619,7 +623,7 @@ class Trainer:
         term_sums: dict[str, float] = {}
         for _ in range(config.unroll_length):
             key, act_key = jax.random.split(key)
-            obs_j = {k: self._global(v, self._env_sharding) for k, v in policy_obs(obs, self.obs_fields).items()}
+            obs_j = self._policy_obs_on_devices(obs)
             packing = packer.plan(obs["token_mask"]) if packer is not None else None
             if packing is not None:  # else the bodies do not fit the packer's rows: act padded
                 obs_j |= {k: jax.device_put(v) for k, v in packing.items()}
@@ -631,10 +635,7 @@ class Trainer:
             reward = reward.astype(np.float64)
             scaled = scaler(reward, terminated | truncated) if config.reward_scaling else reward
             if truncated.any():  # a time-limit cut: bootstrap with the value of where the episode stopped
-                final = {
-                    k: self._global(v, self._env_sharding)
-                    for k, v in policy_obs(info["final_obs"], self.obs_fields).items()
-                }
+                final = self._policy_obs_on_devices(info["final_obs"])
                 final_value = self._local(self._value(state.params, state.normalizer, final))
                 scaled = scaled + config.ppo.discount * final_value * truncated
             if "episode_return" in info:
@@ -652,7 +653,7 @@ class Trainer:
                 )
             )
             obs = next_obs
-        obs_j = {k: self._global(v, self._env_sharding) for k, v in policy_obs(obs, self.obs_fields).items()}
+        obs_j = self._policy_obs_on_devices(obs)
         bootstrap = self._global(self._local(self._value(state.params, state.normalizer, obs_j)), self._env_sharding)
         rollout = jax.tree_util.tree_map(lambda *xs: self._global(np.stack(xs), self._batch_sharding), *steps)
         samples = config.unroll_length * env.num_envs
