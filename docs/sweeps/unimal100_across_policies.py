@@ -4,10 +4,11 @@ policy learnt on generated bodies (issue 14, target 3).
     python docs/sweeps/unimal100_across_policies.py   # writes docs/sweeps/unimal100_across_policies.json
 
 Reads every committed trial scored on the link-tokens suite (eval/link-tokens.toml: the two held-out
-generated sets, the real robots and MetaMorph's 100 UNIMAL training bodies), whatever its sweep:
-the 0.97 default's seeds and every arm run beside it since 2026-12-06, at 1M and 3M steps
-(checkpoints scored inside runs, under `budget/`, are left out: each run counts once; so are the
-sweeps this analysis led to, `AFTER`, which are compared with it). All of them
+generated sets, the real robots and MetaMorph's 100 UNIMAL training bodies) in thirteen sweeps:
+the 0.97 default's seeds and every arm run beside it from 2026-12-06 until this analysis, at 1M and 3M steps
+(checkpoints scored inside runs, under `budget/`, are left out: each run counts once). The sweeps are
+named, `SWEEPS`, so the ones run after this analysis, which it led to or which are compared with
+it, do not change its 93 policies. All of them
 trained on generated bodies only. Per trial: its training return (last 10 updates), its shares of
 the held-out sets beaten, and on UNIMAL-100 its mean and median return, the share of bodies beaten,
 moving (torso faster than 0.1 m/s), held still (the whole episode up, slower than 0.05 m/s either
@@ -30,8 +31,10 @@ from against_default import last_updates  # noqa: E402
 SUITE = "suite-link-tokens"
 MOVING = 0.1  # m/s, the issue's "moving"
 STILL = 0.05  # m/s either way over a whole episode: held still
-# the sweeps this analysis led to: compared with it, not part of it (its 93 policies stay the documented ones)
-AFTER = {"clock", "steady-clock", "steady-tilt", "steady-tilt-alive"}
+# the sweeps scored on the link-tokens suite when this analysis was made (2026-12-07): its 93 policies
+SWEEPS = ("alive-bonus-default", "bodies-1000", "bodies-1000-3m", "bodies-5000-3m", "default-097-3m", "discount",
+          "discount-095", "mirror-bodies", "planar-1000", "planar-1000-shares", "recent-velocity", "start-yaw",
+          "start-yaw-recent-velocity")  # fmt: skip
 
 
 def rows(path: Path) -> list[dict]:
@@ -61,8 +64,9 @@ def behaviour(results: list[dict], actor: str, length: int) -> dict:
 def main() -> None:
     trials = sorted(
         p.parents[2]
-        for p in HERE.glob(f"**/trials/*/eval/{SUITE}/unimal100-results.csv")
-        if "budget" not in p.parts and p.relative_to(HERE).parts[0] not in AFTER
+        for sweep in SWEEPS
+        for p in (HERE / sweep).glob(f"**/trials/*/eval/{SUITE}/unimal100-results.csv")
+        if "budget" not in p.parts
     )
     per_trial, zero = [], None
     for trial in trials:
