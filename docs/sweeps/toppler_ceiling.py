@@ -27,6 +27,10 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+from default_spread import default_097_trials  # noqa: E402
+from rigid_hold import BEATEN_FILES, GROUPS, run, won_and_backward  # noqa: E402
+
 SETS = ("held-out unimal", "held-out planar")
 TOPPLES = "topples even when held"
 TARGET = 0.85
@@ -62,9 +66,6 @@ def stance_of_seed_0(cached: dict) -> dict:
     if cached:
         return cached
     sys.path.insert(0, str(HERE.parent.parent))
-    sys.path.insert(0, str(HERE))
-    from rigid_hold import run
-
     from metamorph.bodies import part_folder, resolve
 
     out = {}
@@ -75,39 +76,35 @@ def stance_of_seed_0(cached: dict) -> dict:
     return out
 
 
+def topplers_of(bodies: list[str], zero_fell: list[int], held_fell: list[int]) -> set[str]:
+    """The bodies that fall under zero torque and under the servos (rigid_hold.py's grouping)."""
+    member = GROUPS[TOPPLES]
+    return {b for b, z, h in zip(bodies, zero_fell, held_fell, strict=True) if member(z, h)}
+
+
 def toppler_shares(files: list[Path], topplers: set[str]) -> list[float]:
     """Per results file (one policy), the share of the toppling bodies it beats zero torque on."""
     shares = []
     for path in files:
         rows = [r for r in csv.DictReader(path.open()) if r["body"] in topplers]
-        shares.append(float(np.mean([float(r["policy_return"]) > float(r["zero_return"]) for r in rows])))
+        shares.append(float(np.mean(won_and_backward(rows)[0])))
     return shares
 
 
-def own_against_unseen(seed_0: dict) -> dict:
+def own_against_unseen(seed_0: dict, held_out: dict) -> dict:
     """The toppler share beaten by policies on bodies they trained on and on unseen ones."""
-    sys.path.insert(0, str(HERE))
-    from default_spread import default_097_trials
-
-    held_out = json.loads((HERE / "rigid_hold.json").read_text())["sets"]
     topplers = {}
     for name in SETS:
         s0 = seed_0[name]
-        topplers[name, 0] = {
-            b for b, z, h in zip(s0["bodies"], s0["zero falls"], s0["held falls"], strict=True) if z and h
-        }
-        s1000 = held_out[name]
-        zero, held = s1000["zero torque"], s1000["servos hold the standing pose"]
-        topplers[name, 1000] = {
-            b for b, z, h in zip(zero["bodies"], zero["per body fell"], held["per body fell"], strict=True) if z and h
-        }
+        topplers[name, 0] = topplers_of(s0["bodies"], s0["zero falls"], s0["held falls"])
+        zero, held = held_out[name]["zero torque"], held_out[name]["servos hold the standing pose"]
+        topplers[name, 1000] = topplers_of(zero["bodies"], zero["per body fell"], held["per body fell"])
     files = {
         key: sorted(f for pattern in patterns for f in HERE.glob(pattern)) for key, patterns in OWN_AND_UNSEEN.items()
     }
-    set_file = {"held-out unimal": "heldout-generated", "held-out planar": "heldout-planar"}
     for name in SETS:
         files[name, 1000, "unseen"] = [
-            next(t.glob(f"eval/suite-*/{set_file[name]}-results.csv")) for t in default_097_trials()
+            next(t.glob(f"eval/suite-*/{BEATEN_FILES[name]}-results.csv")) for t in default_097_trials()
         ]
     out = {}
     for (name, seed, which), paths in sorted(files.items()):
@@ -138,7 +135,7 @@ def main() -> None:
     out_path = HERE / "toppler_ceiling.json"
     cached = json.loads(out_path.read_text()).get("design seed 0 stance", {}) if out_path.exists() else {}
     seed_0 = stance_of_seed_0(cached)
-    compared = own_against_unseen(seed_0)
+    compared = own_against_unseen(seed_0, held)
     for name, figures in compared.items():
         print(f"{name}: {figures['share beaten']:.1%} of {figures['topplers']} topplers beaten, "
               f"{figures['policies']} policies {figures['per policy']}")  # fmt: skip
