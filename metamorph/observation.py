@@ -77,6 +77,9 @@ OBSERVATION_FIELDS: tuple[ObservationField, ...] = (
     ObservationField("clock", np.float32, lambda T, P: (T, 2 * len(CLOCK_PERIODS)),
                      "sin and cos of 2π × the episode's time over each of `CLOCK_PERIODS` (sin 0, cos 1 "
                      "after a reset), the same on every token; 0 on padding"),
+    ObservationField("previous_proprio", np.float32, lambda T, P: (T, PROPRIO_FEATURES.width),
+                     "``proprio`` of the last control step, in this step's layout; equal to ``proprio`` "
+                     "after a reset (no history yet); zero on padding"),
     ObservationField("terrain", np.float32, lambda T, P: (P,), "ground heights around the torso", terrain_only=True),
 )  # fmt: skip
 

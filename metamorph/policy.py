@@ -3,11 +3,12 @@
     apply(params, obs) -> (mean [B, T], log_std [B, T], value [B])
 
 Each token's input is its normalised proprioception and static features (with ``previous_action``,
-also its motor's last control; with ``recent_velocity``, the torso's recent forward velocity:
-`EXTRA_INPUTS`; one linear embedding, scaled by √d as in MetaMorph) plus an embedding
-of its part id from the vocabulary. Position information is one of: a learned embedding of the
-token's depth-first index (MetaMorph), none, or a tree-structure attention bias — a learned scalar
-per head for every distance between two tokens in the body's tree (as in SWAT and GET-Zero).
+also its motor's last control; with ``recent_velocity``, the torso's recent forward velocity; with
+``proprio_history``, its proprioception of the last step: `EXTRA_INPUTS`; one linear embedding,
+scaled by √d as in MetaMorph) plus an embedding of its part id from the vocabulary. Position
+information is one of: a learned embedding of the token's depth-first index (MetaMorph), none, or a
+tree-structure attention bias — a learned scalar per head for every distance between two tokens in
+the body's tree (as in SWAT and GET-Zero).
 Pre-LayerNorm encoder layers attend over real tokens only (the token mask). A per-token decoder
 gives each token's torque mean; on terrain tasks an MLP encodes the terrain patch and its code joins
 every token's decoder input (MetaMorph). The value is the mean over real tokens of a per-token value
@@ -98,6 +99,11 @@ class PolicyConfig:
     Without it a policy's commands follow what the body does, and on bodies that stand still under
     zero torque they settle into a fixed posture. Measured on the default recipe (the clock sweep,
     docs/learning.md): the policy uses it as a shake, not a gait, and moves no more unseen bodies."""
+    proprio_history: bool = False
+    """Each token's embedding also reads its proprioception of the last control step
+    (``previous_proprio`` of the observation, normalised with ``proprio``'s statistics; after a
+    reset the current one): with ``previous_action``, how the joint answered the last torque, from
+    which a policy may tell the dynamics of a body it has never seen (frame stacking, two frames)."""
     hidden_static: tuple[str, ...] = ()
     """Static feature groups (`metamorph.tokens.static_layout` names, e.g. geom_pos) the policy
     does not see: their columns are zeroed inside the network, so training, evaluation and
@@ -192,10 +198,12 @@ EXTRA_INPUTS: tuple[tuple[str, str], ...] = (
     ("previous_action", "last_ctrl"),
     ("recent_velocity", "recent_velocity"),
     ("clock", "clock"),
+    ("proprio_history", "previous_proprio"),
 )
 """(`PolicyConfig` flag, observation field): per-token inputs (a scalar [B, T] or a row [B, T, k]) a
 policy appends to its token features when the flag is set, in this order. Not normalised:
-``last_ctrl`` and ``clock`` lie in [-1, 1], ``recent_velocity`` within ± `RECENT_VELOCITY_LIMIT` m/s."""
+``last_ctrl`` and ``clock`` lie in [-1, 1], ``recent_velocity`` within ± `RECENT_VELOCITY_LIMIT` m/s;
+``previous_proprio`` arrives normalised (`metamorph.ppo.policy_inputs`)."""
 
 
 def fields_read(config: PolicyConfig) -> tuple[str, ...]:

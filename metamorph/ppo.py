@@ -231,6 +231,10 @@ def policy_inputs(
     extra_inputs = tuple(field for _, field in EXTRA_INPUTS)
     network_fields = ("part_ids", "token_mask", "tree_distance", "link_token", *extra_inputs, *PACKING_FIELDS)
     net_obs = {k: obs[k] for k in network_fields if k in obs}
+    if "previous_proprio" in obs:  # the last step's proprioception, on the scale of this step's
+        mean, std = stats.mean["proprio"], stats.std["proprio"]
+        history = jnp.clip((obs["previous_proprio"] - mean) / std, -clip, clip)
+        net_obs["previous_proprio"] = history * obs["token_mask"][..., None]
     if normalizer.terrain is not None:
         net_obs["terrain"] = running_statistics.normalize(obs["terrain"], normalizer.terrain, max_abs_value=clip)
     return features, net_obs

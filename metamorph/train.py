@@ -156,6 +156,10 @@ class TrainConfig:
     clock: bool = False
     """Each token also reads the episode's clock (sine and cosine of its time over a few periods; a
     rhythm that does not wait for the body to move; `PolicyConfig.clock`). Saved with the policy."""
+    proprio_history: bool = False
+    """Each token also reads its proprioception of the last control step (two frames; with
+    --previous-action, how the body answered its last torques; `PolicyConfig.proprio_history`).
+    Saved with the policy."""
     seed: int = 0
     """Seeds the environments, the policy's initialisation and its sampling."""
     run_dir: Path | None = None
@@ -214,6 +218,7 @@ class TrainConfig:
             previous_action=self.previous_action,
             recent_velocity=self.recent_velocity,
             clock=self.clock,
+            proprio_history=self.proprio_history,
             hidden_static=self.hide_static,
         )
 

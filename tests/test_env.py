@@ -416,6 +416,42 @@ def test_recent_velocity_averages_what_the_reward_pays_and_resumes_exactly(bodie
     assert (restored.set_state(older)["recent_velocity"] == 0).all()
 
 
+def test_previous_proprio_is_the_last_steps_and_resumes_exactly(bodies):
+    """``previous_proprio``: the ``proprio`` the policy saw when it chose this step's actions; the
+    current one after a reset (``final_obs`` keeps the ending step's history); zero on padding;
+    restored exactly by `set_state`, and from a state saved before the field existed, the current
+    proprioception (the history restarts)."""
+    task = dataclasses.replace(task_config("flat"), episode_length=4, fall_fraction=0.0)
+    env = VecEnv(bodies, task, num_envs=5, nthread=2, sampling="uniform")
+    obs = env.reset(seed=6)
+    assert obs["previous_proprio"].dtype == np.float32
+    np.testing.assert_array_equal(obs["previous_proprio"], obs["proprio"])
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        last = obs["proprio"]
+        obs, *_ = env.step(_random_actions(env, rng))
+        np.testing.assert_array_equal(obs["previous_proprio"], last)
+        assert np.abs(obs["proprio"] - last).max() > 1e-3  # the bodies moved: history is not the present
+    np.testing.assert_array_equal(obs["previous_proprio"][~obs["token_mask"]], 0.0)
+    saved, last = env.get_state(), obs["proprio"]
+    obs, _, _, truncated, info = env.step(_random_actions(env, rng))
+    assert truncated.all()
+    np.testing.assert_array_equal(obs["previous_proprio"], obs["proprio"])  # every slot starts afresh
+    np.testing.assert_array_equal(info["final_obs"]["previous_proprio"], last)
+    restored = VecEnv(bodies, task, num_envs=5, nthread=2, sampling="uniform")
+    restored.reset(seed=6)
+    again = restored.set_state(saved)
+    np.testing.assert_array_equal(again["previous_proprio"], env.set_state(saved)["previous_proprio"])
+    np.testing.assert_array_equal(again["proprio"], last)
+    *_, info = restored.step(np.zeros((5, env.max_tokens)))  # the episodes' last step
+    np.testing.assert_array_equal(info["final_obs"]["previous_proprio"], last)
+    older = {k: v for k, v in saved.items() if k != "previous_proprio"}  # saved before the field existed
+    restarted = restored.set_state(older)
+    np.testing.assert_array_equal(restarted["previous_proprio"], restarted["proprio"])
+    *_, info = restored.step(np.zeros((5, env.max_tokens)))
+    np.testing.assert_array_equal(info["final_obs"]["previous_proprio"], restarted["proprio"])
+
+
 def test_clock_is_the_episodes_time_on_every_token_and_restarts_with_it(bodies):
     """``clock``: sine and cosine of 2π × the episode's time over each of `CLOCK_PERIODS`, the same
     on every real token and 0 on padding; (0, 1) after a reset, and read again from a restored state."""

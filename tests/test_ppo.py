@@ -444,12 +444,17 @@ def test_hidden_static_features_change_nothing_the_policy_outputs():
 @pytest.mark.parametrize("tokens", ["joint", "link"])
 @pytest.mark.parametrize(
     ("option", "field", "width"),
-    [("previous_action", "last_ctrl", 1), ("recent_velocity", "recent_velocity", 1), ("clock", "clock", 6)],
+    [
+        ("previous_action", "last_ctrl", 1),
+        ("recent_velocity", "recent_velocity", 1),
+        ("clock", "clock", 6),
+        ("proprio_history", "previous_proprio", 15),
+    ],
 )
 def test_an_extra_input_is_read_only_by_a_policy_that_asks_for_it(tokens, option, field, width):
-    """``previous_action`` reads ``last_ctrl``, ``recent_velocity`` and ``clock`` their fields: the
-    token embedding gets as many more input columns as the field has (no new parameter tensor) and
-    the actions and value follow it; the default policy ignores them, so a policy trained before a
+    """``previous_action`` reads ``last_ctrl``, ``recent_velocity``, ``clock`` and ``proprio_history``
+    their fields: the token embedding gets as many more input columns as the field has (no new
+    parameter tensor) and the actions and value follow it; the default policy ignores them, so a policy trained before a
     field existed acts as it did."""
     config = dataclasses.replace(TINY, tokens=tokens, position="tree")
     obs = probe_obs(np.random.default_rng(5))

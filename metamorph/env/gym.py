@@ -2,9 +2,10 @@
 
 Observations are the tokens of that body (no padding): a dict of ``proprio`` [T, 15],
 ``static`` [T, 47], ``part_ids`` [T], ``token_mask`` and ``act_mask`` [T] (0/1), ``tree_distance``
-[T, T], ``link_token``, ``last_ctrl`` and ``recent_velocity`` [T], ``clock`` [T, 6] (and ``terrain``
-on terrain tasks). Actions are one torque in [-1, 1] per motor, in the model's actuator order, as
-Gymnasium users expect. Episodes end as in `VecEnv`; there is no automatic reset.
+[T, T], ``link_token``, ``last_ctrl`` and ``recent_velocity`` [T], ``clock`` [T, 6],
+``previous_proprio`` [T, 15] (and ``terrain`` on terrain tasks). Actions are one torque in [-1, 1]
+per motor, in the model's actuator order, as Gymnasium users expect. Episodes end as in `VecEnv`;
+there is no automatic reset.
 """
 
 from __future__ import annotations

@@ -342,6 +342,9 @@ class VecEnv:
         self._time = np.zeros(B)  # simulation time after the last step: MuJoCo's own reset sets it to 0
         self._last_ctrl = np.zeros((B, self.max_tokens), np.float32)  # the controls of the last step, per token
         self._recent_velocity = np.zeros(B)  # the torso's forward velocity, exponentially averaged
+        # ``proprio`` of the last observation, and of the one before the current step's actions
+        self._proprio = np.zeros((B, self.max_tokens, TOKEN_SENSORS), np.float32)
+        self._previous_proprio = np.zeros_like(self._proprio)
         for i in range(B):
             self._reset_slot(i)
         return self._observe()
@@ -477,6 +480,7 @@ class VecEnv:
         ctrl = np.take_along_axis(clipped, self._act_token, axis=1)
         # what each token's motor receives (a token has at most one motor), for the next observation
         self._last_ctrl = np.where(self._act_mask, clipped, 0.0).astype(np.float32)
+        self._previous_proprio = self._proprio  # what the policy saw when it chose these actions
         substeps = self.task.substeps
         expected_time = self._time + substeps * self.task.timestep
         if self.nthread > 1 and self._pool is None:  # (again, after close(): a closed env still steps)
@@ -575,8 +579,12 @@ class VecEnv:
         phase = 2 * np.pi * (self._steps[:, None] * self.task.control_dt) / np.asarray(CLOCK_PERIODS)
         clock = np.concatenate([np.sin(phase), np.cos(phase)], axis=1)  # [B, 2 × periods]
         clock = np.where(self._token_mask[..., None], clock[:, None, :], 0.0).astype(np.float32)
+        self._proprio = proprio.astype(np.float32)
+        # a slot that has not stepped since its reset has no history: its last step is this one
+        fresh = (self._steps == 0)[:, None, None]
         obs = {
-            "proprio": proprio.astype(np.float32),
+            "proprio": self._proprio.copy(),
+            "previous_proprio": np.where(fresh, self._proprio, self._previous_proprio),
             "last_ctrl": self._last_ctrl.copy(),
             "recent_velocity": recent_velocity,
             "clock": clock,
@@ -618,6 +626,7 @@ class VecEnv:
             "start_x": self._start_x.copy(),
             "prev_x": self._prev_x.copy(),
             "recent_velocity": self._recent_velocity.copy(),
+            "previous_proprio": self._previous_proprio.copy(),
             "init_height": self._init_height.copy(),
             "time": self._time.copy(),
             "episodes": self._episodes.copy(),
@@ -658,6 +667,8 @@ class VecEnv:
         self._prev_x[:], self._init_height[:], self._time[:] = state["prev_x"], state["init_height"], state["time"]
         # states saved before the average existed continue from 0: their policies do not read it
         self._recent_velocity[:] = state.get("recent_velocity", 0.0)
+        # likewise the last step's proprioception: without it a slot's history restarts (its own)
+        saved_previous = state.get("previous_proprio")
         for i, body in enumerate(self.body_ids):
             self._fall_height[i] = self._fall_threshold(int(body), self._init_height[i])
         self._episodes[:], self._mean_length[:] = state["episodes"], state["mean_length"]
@@ -669,7 +680,12 @@ class VecEnv:
                 raise MetamorphError("saved environment has no static-feature noise; this one draws it")
             self._static[:] = state["static"]
         self._cdf = self._static_obs = None
-        return self._observe()
+        if saved_previous is not None:
+            self._previous_proprio = np.array(saved_previous, np.float32)
+            return self._observe()
+        obs = self._observe()
+        self._previous_proprio = self._proprio
+        return {**obs, "previous_proprio": self._proprio.copy()}
 
     def close(self) -> None:
         if getattr(self, "_pool", None) is not None:  # also when __init__ failed before creating it
