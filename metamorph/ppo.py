@@ -232,8 +232,8 @@ def policy_inputs(
     network_fields = ("part_ids", "token_mask", "tree_distance", "link_token", *extra_inputs, *PACKING_FIELDS)
     net_obs = {k: obs[k] for k in network_fields if k in obs}
     if "previous_proprio" in obs:  # the last step's proprioception, on the scale of this step's
-        mean, std = stats.mean["proprio"], stats.std["proprio"]
-        history = jnp.clip((obs["previous_proprio"] - mean) / std, -clip, clip)
+        proprio_stats = stats.replace(mean=stats.mean["proprio"], std=stats.std["proprio"])
+        history = running_statistics.normalize(obs["previous_proprio"], proprio_stats, max_abs_value=clip)
         net_obs["previous_proprio"] = history * obs["token_mask"][..., None]
     if normalizer.terrain is not None:
         net_obs["terrain"] = running_statistics.normalize(obs["terrain"], normalizer.terrain, max_abs_value=clip)
