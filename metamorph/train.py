@@ -127,6 +127,9 @@ class TrainConfig:
     """Override the task's speed cap: forward velocity above this (m/s) earns nothing (0: no cap)."""
     tilt_penalty: float | None = None
     """Override the task's tilt cost: each step costs this × (1 − cos) of the torso's tilt from upright."""
+    control_cost: float | None = None
+    """Override the task's control cost: each step costs this × the mean over the body's motors of
+    its squared control in [-1, 1] (0: none, the default task's)."""
     start_yaw: float | None = None
     """Override the task's start headings: each episode turns a free-floating body about the vertical
     by an angle uniform within ± this (degrees; 180: any heading), while the reward still pays +x."""
@@ -225,7 +228,7 @@ class TrainConfig:
     @property
     def task_config(self) -> TaskConfig:
         """The registered task with this run's overrides (episode length, alive bonus, reset noise,
-        fall rule, speed cap, tilt cost, start headings); a bad override fails here, with the task's
+        fall rule, speed cap, tilt cost, start headings, control cost); a bad override fails here, with the task's
         own message."""
         return task_with_overrides(
             self.task,
@@ -236,6 +239,7 @@ class TrainConfig:
             self.speed_cap,
             self.tilt_penalty,
             self.start_yaw,
+            self.control_cost,
         )
 
     @property

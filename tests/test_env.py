@@ -132,6 +132,22 @@ def test_tilt_penalty_costs_one_minus_cos_of_the_torso_tilt(bodies):
         dataclasses.replace(task_config("flat"), tilt_penalty=-1.0)
 
 
+def test_control_cost_charges_the_mean_squared_control_of_each_bodys_motors(bodies):
+    """The `control` term is −cost × the mean over a body's motors of its squared control, read
+    back from MuJoCo's own `ctrl` (clipped to [-1, 1]); zero without a cost, and with it the reward
+    is still the sum of the terms."""
+    task = dataclasses.replace(task_config("flat"), control_cost=0.5, fall_fraction=0.0)
+    for env, reward, terms in _random_steps(bodies, task, seed=3, steps=5):
+        applied = np.array([np.mean(np.square(d.ctrl)) for d in env.datas])
+        assert applied.min() > 0.01  # random torques in [-1, 1]: something is paid
+        np.testing.assert_allclose(terms["control"], -0.5 * applied, rtol=1e-6)
+        np.testing.assert_allclose(reward, terms["forward_velocity"] + terms["control"], atol=1e-6)
+    for _, _, terms in _random_steps(bodies, task_config("flat"), seed=0, steps=1):
+        assert not terms["control"].any()
+    with pytest.raises(MetamorphError, match="control_cost must be ≥ 0"):
+        dataclasses.replace(task_config("flat"), control_cost=-1.0)
+
+
 PLANAR_BODY = """
 <mujoco>
   <worldbody>

@@ -10,9 +10,10 @@ alive-bonus-default.toml): the discount sweep's rule (docs/sweeps/discount/rule.
 default recipe since 2026-12-06, on the same suite, eval/link-tokens.toml). The arm's seeds 0-5 are
 FOLDER/trials/CONFIG-s0..5 (or seeds-*/trials), 6-11 the same in FOLDER/seeds-6-11/trials.
 
-The training return is taken without an alive bonus: the episode return of the last 10 updates less
-their alive reward a step times their episode length (the same as the return when the run has no
-bonus), so an arm that adds reward terms is held to the forward motion it learnt. Prints every
+The training return is taken without an alive bonus or a control cost: the episode return of the
+last 10 updates less their alive and control reward a step times their episode length (the same as
+the return when the run has neither), so an arm that adds reward terms is held to the forward motion
+it learnt. Prints every
 figure (`nine_seeds.summarise`) and the verdicts, and writes FOLDER/rule.json.
 """
 
@@ -34,8 +35,16 @@ REFERENCE = "the default (discount 0.97), seeds 0-11"
 
 def figures_without_bonus(trial: Path) -> dict:
     out = figures(trial)
-    alive = last_updates(trial, "reward_alive") * last_updates(trial, "episode_length")
-    return out | {"training return": out["training return"] - alive, "alive return (removed)": alive}
+    length = last_updates(trial, "episode_length")
+    alive = last_updates(trial, "reward_alive") * length
+    # a control cost (--control-cost) is taken out too: trials from before the term have no key
+    has_control = "reward_control" in (trial / "metrics.jsonl").read_text().splitlines()[-1]
+    control = last_updates(trial, "reward_control") * length if has_control else 0.0
+    return out | {
+        "training return": out["training return"] - alive - control,
+        "alive return (removed)": alive,
+        "control return (removed)": control,
+    }
 
 
 def main() -> None:

@@ -58,6 +58,12 @@ class TaskConfig:
     cost in proportion, long before the fall rule ends the episode. Assumes the torso's z axis is up
     when the body stands, as in every UNIMAL, generated and Menagerie body. Logged as its own term
     (``tilt``, ≤ 0)."""
+    control_cost: float = 0.0
+    """Each step costs this × the mean over the body's motors of its squared control (each in
+    [-1, 1], after clipping), so a torque is paid for whatever it achieves and zero torque costs
+    nothing (0: no cost; MetaMorph has none on flat terrain). A mean, not a sum, so a body with many
+    motors pays no more for the same effort per motor. Exploration noise is paid for too. Logged as
+    its own term (``control``, ≤ 0)."""
     reset_noise: float = 0.1
     """Joint positions start uniformly within ± this (rad or m) of rest; velocities ~ N(0, this)."""
     start_yaw: float = 0.0
@@ -113,6 +119,8 @@ class TaskConfig:
             raise MetamorphError(f"task '{self.name}': speed_cap must be ≥ 0 (0: no cap), got {self.speed_cap}")
         if self.tilt_penalty < 0:
             raise MetamorphError(f"task '{self.name}': tilt_penalty must be ≥ 0 (0: none), got {self.tilt_penalty}")
+        if self.control_cost < 0:
+            raise MetamorphError(f"task '{self.name}': control_cost must be ≥ 0 (0: none), got {self.control_cost}")
         if self.reset_noise < 0:
             raise MetamorphError(f"task '{self.name}': reset_noise must be ≥ 0, got {self.reset_noise}")
         if not 0 <= self.start_yaw <= 180:
@@ -166,10 +174,11 @@ TASKS: dict[str, Callable[[], TaskConfig]] = {
 """Registry of tasks: name -> default_config()."""
 
 
-def reward_terms(task: TaskConfig, forward_velocity, fell, torso_quat) -> dict:
+def reward_terms(task: TaskConfig, forward_velocity, fell, torso_quat, mean_squared_ctrl) -> dict:
     """The task's reward as named terms, each already scaled; the reward is their sum and each term
     is logged on its own (``reward_<name>`` in ``metrics.jsonl``). ``torso_quat`` [..., 4] is the
-    torso's orientation in the world (w, x, y, z). Plain arithmetic on arrays, so every simulation
+    torso's orientation in the world (w, x, y, z); ``mean_squared_ctrl`` the mean over each body's
+    motors of its squared control in [-1, 1] on this step. Plain arithmetic on arrays, so every simulation
     backend (NumPy on CPU, JAX on accelerators) computes the same reward."""
     # 1 − cos θ of the torso's z axis against the world's up: its z component is 1 − 2(x² + y²)
     one_minus_cos_tilt = 2.0 * (torso_quat[..., 1] ** 2 + torso_quat[..., 2] ** 2)
@@ -179,6 +188,7 @@ def reward_terms(task: TaskConfig, forward_velocity, fell, torso_quat) -> dict:
         # takes back what is earned above the cap, so the two terms sum to min(velocity, cap)
         "speed_cap": -_positive_part(forward_velocity - task.speed_cap) if task.speed_cap > 0 else 0.0 * fell,
         "tilt": -task.tilt_penalty * one_minus_cos_tilt,
+        "control": -task.control_cost * mean_squared_ctrl,
     }
 
 
@@ -196,10 +206,11 @@ def task_with_overrides(
     speed_cap: float | None = None,
     tilt_penalty: float | None = None,
     start_yaw: float | None = None,
+    control_cost: float | None = None,
 ) -> TaskConfig:
     """A registered task with a run's overrides (``--episode-length``, ``--alive-bonus``,
-    ``--reset-noise``, ``--fall-fraction``, ``--speed-cap``, ``--tilt-penalty``, ``--start-yaw``)
-    applied."""
+    ``--reset-noise``, ``--fall-fraction``, ``--speed-cap``, ``--tilt-penalty``, ``--start-yaw``,
+    ``--control-cost``) applied."""
     task = task_config(name)
     if episode_length:
         task = dataclasses.replace(task, episode_length=episode_length)
@@ -215,6 +226,8 @@ def task_with_overrides(
         task = dataclasses.replace(task, tilt_penalty=tilt_penalty)
     if start_yaw is not None:
         task = dataclasses.replace(task, start_yaw=start_yaw)
+    if control_cost is not None:
+        task = dataclasses.replace(task, control_cost=control_cost)
     return task
 
 

@@ -506,7 +506,9 @@ class VecEnv:
         height = z - self._ground(slots, x, y)
         terminated = diverged | (height < self._fall_height)
         torso_quat = self._sensors[:, 3:7]  # the root's FRAMEQUAT sensor, after its FRAMEPOS
-        terms = reward_terms(self.task, forward_velocity, terminated, torso_quat)
+        # every actuated token has one motor, so this is the mean over the body's motors
+        mean_squared_ctrl = (self._last_ctrl**2).sum(axis=1) / np.maximum(self._act_mask.sum(axis=1), 1)
+        terms = reward_terms(self.task, forward_velocity, terminated, torso_quat, mean_squared_ctrl)
         terms = {name: np.where(diverged, 0.0, value) for name, value in terms.items()}  # a diverged step earns nothing
         reward = sum(terms.values())
         truncated = (self._steps >= self.task.episode_length) & ~terminated
