@@ -16,6 +16,8 @@ seeds with the sweep report's 95 % bootstrap interval over seeds, for:
 - the 0.995 arm of the discount sweep, seeds 3-5 (c01);
 - γ 0.95 (docs/sweeps/discount-095) and an alive bonus of 0.05 (docs/sweeps/alive-bonus-default),
   seeds 0-5 each: does a reward for staying up, or a shorter horizon, hasten fewer falls?
+- a control cost of 0.03 and of 0.1 (docs/sweeps/control-cost, c00 and c01), seeds 0-2 each: does
+  pricing torque hasten fewer falls?
 - the design-seed swap (discount 0.99, trained on the seed-1000 bodies), seeds 0-1: its own sets
   (the bodies it trained on) and its unseen ones (the default's training bodies);
 - the 0.99 default's seeds 0-2 on their own 200 training bodies (docs/sweeps/own-bodies/default).
@@ -99,6 +101,13 @@ def main() -> None:
                 ("discount 0.95, seeds 0-5", "discount-095"),
                 ("alive bonus 0.05, seeds 0-5", "alive-bonus-default"),
             )
+        },
+        **{
+            arm: {
+                s: results_of([committed_trial(HERE / "control-cost", f"{config}-s{seed}") for seed in range(3)], s)
+                for s in ("heldout-generated", "heldout-planar")
+            }
+            for arm, config in (("control cost 0.03, seeds 0-2", "c00"), ("control cost 0.1, seeds 0-2", "c01"))
         },
         "the design-seed swap (discount 0.99), seeds 0-1": {
             s: results_of(swap, s) for s in ("own-unimal", "own-planar", "unseen-unimal", "unseen-planar")

@@ -1,7 +1,8 @@
 """Do generated bodies fall because their joints fold, or because they topple as rigid bodies?
 
     python docs/sweeps/rigid_hold.py   # writes docs/sweeps/rigid_hold.json (~2 min on one core)
-    python docs/sweeps/rigid_hold.py --arm FOLDER   # the stance table of a sweep copy's c00, seeds 0-5
+    python docs/sweeps/rigid_hold.py --arm FOLDER [CONFIG]   # the stance table of a sweep copy's arm
+                                                             # (CONFIG c00 unless given), seeds 0-5
 
 Each body of a set runs one episode of the registered flat task (its start state, reset noise and
 fall rule, seed 0) twice: under zero torque, and with every motor turned into a stiff position
@@ -173,15 +174,15 @@ OWN_AND_UNSEEN = {  # (folder, results file pattern): policies on bodies they tr
 }
 
 
-def arm(folder: str) -> None:
-    """The stance table for a sweep copy's arm (docs/sweeps/FOLDER, c00, seeds 0-5), from the
-    servo runs in rigid_hold.json: writes FOLDER/stance.json."""
+def arm(folder: str, config: str = "c00") -> None:
+    """The stance table for a sweep copy's arm (docs/sweeps/FOLDER, CONFIG, seeds 0-5), from the
+    servo runs in rigid_hold.json: writes FOLDER/stance.json (c00) or FOLDER/stance-CONFIG.json."""
     sys.path.insert(0, str(HERE))
     from six_seeds import committed_trial
 
-    trials = [t for seed in range(6) if (t := committed_trial(HERE / folder, f"c00-s{seed}"))]
+    trials = [t for seed in range(6) if (t := committed_trial(HERE / folder, f"{config}-s{seed}"))]
     if not trials:
-        sys.exit(f"rigid_hold.py --arm: no trial c00-s0..5 in {HERE / folder} (give a folder under docs/sweeps/)")
+        sys.exit(f"rigid_hold.py --arm: no trial {config}-s0..5 in {HERE / folder} (give a folder under docs/sweeps/)")
     stored = json.loads((HERE / "rigid_hold.json").read_text())["sets"]
     out = {"trials": [t.name for t in trials]}
     for name, set_file in BEATEN_FILES.items():
@@ -190,7 +191,8 @@ def arm(folder: str) -> None:
         out[name] = beaten_by_stance(zero, held, set_file, trials)
         for group, figures in out[name].items():
             print(name, group, figures)
-    (HERE / folder / "stance.json").write_text(json.dumps(out, indent=1))
+    name = "stance.json" if config == "c00" else f"stance-{config}.json"
+    (HERE / folder / name).write_text(json.dumps(out, indent=1))
 
 
 def main() -> None:
@@ -201,7 +203,7 @@ def main() -> None:
     from metamorph.bodies import part_folder, resolve
 
     if sys.argv[1:2] == ["--arm"]:
-        arm(sys.argv[2])
+        arm(*sys.argv[2:4])
         return
 
     out = {"radians to full torque": RADIANS_TO_FULL_TORQUE, "kv / kp": DAMPING_RATIO, "sets": {}}

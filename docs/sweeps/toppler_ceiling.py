@@ -2,12 +2,13 @@
 
     python docs/sweeps/toppler_ceiling.py   # writes docs/sweeps/toppler_ceiling.json
 
-Reads every committed stance table (docs/sweeps/*/stance.json, written by
-`python docs/sweeps/rigid_hold.py --arm FOLDER`: an arm's seeds split by how each held-out body
-stands) and the 0.97 default's row from docs/sweeps/rigid_hold.json. For each arm and held-out set it
-prints the share of bodies beaten among those that topple even when every joint is held stiff at its
-standing pose, and the most the arm could beat of the whole set if it beat every other body:
-(bodies that can stand + share beaten of topplers × topplers) / all. Target 2 asks for 85 %.
+Reads every committed stance table (docs/sweeps/*/stance.json, or stance-CONFIG.json for a sweep's
+other arms, written by `python docs/sweeps/rigid_hold.py --arm FOLDER [CONFIG]`: an arm's seeds
+split by how each held-out body stands) and the 0.97 default's row from docs/sweeps/rigid_hold.json.
+For each arm and held-out set it prints the share of bodies beaten among those that topple even when
+every joint is held stiff at its standing pose, and the most the arm could beat of the whole set if
+it beat every other body: (bodies that can stand + share beaten of topplers × topplers) / all.
+Target 2 asks for 85 %.
 
 Then, is the toppler share a transfer gap or a ceiling? The same split for policies on bodies they
 trained on against unseen ones. The servo runs of rigid_hold.py are repeated here for the design
@@ -122,8 +123,9 @@ def main() -> None:
     arms = {}
     held = json.loads((HERE / "rigid_hold.json").read_text())["sets"]
     arms["the default (γ 0.97, 1M), seeds 0-11"] = {s: held[s]["the default (0.97), seeds 0-11"] for s in SETS}
-    for path in sorted(HERE.glob("*/stance.json")):
-        arms[path.parent.name] = json.loads(path.read_text())
+    for path in sorted(HERE.glob("*/stance*.json")):  # stance-c01.json: a sweep's second arm
+        config = path.stem.removeprefix("stance").removeprefix("-")
+        arms[path.parent.name + (f" ({config})" if config else "")] = json.loads(path.read_text())
     table = {name: {s: ceiling(stance[s]) for s in SETS} for name, stance in arms.items()}
     for name, row in table.items():
         cells = "; ".join(
