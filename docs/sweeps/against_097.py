@@ -38,7 +38,7 @@ def figures_without_bonus(trial: Path) -> dict:
     length = last_updates(trial, "episode_length")
     alive = last_updates(trial, "reward_alive") * length
     # a control cost (--control-cost) is taken out too: trials from before the term have no key
-    has_control = "reward_control" in (trial / "metrics.jsonl").read_text().splitlines()[-1]
+    has_control = "reward_control" in json.loads((trial / "metrics.jsonl").read_text().splitlines()[-1])
     control = last_updates(trial, "reward_control") * length if has_control else 0.0
     return out | {
         "training return": out["training return"] - alive - control,
